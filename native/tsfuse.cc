@@ -1,0 +1,295 @@
+// tsfuse native addon: only what JavaScript cannot do itself.
+//
+// The device (/dev/fuse open, FUSE_DEV_IOC_CLONE), mount(2)/umount2(2), fd
+// passing for fusermount3 (socketpair + SCM_RIGHTS), the read wake-up (a
+// uv_poll_t on the Node loop, reading until EAGAIN) and synchronous reply
+// writes. Policy (which errno means what, retries) lives in TypeScript:
+// read errors are handed to JavaScript as negative errno values; write and
+// writev return -errno instead of throwing. Other failures throw errors shaped
+// like Node's fs errors: { code, errno (negative), syscall, path }.
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+// FUSE_DEV_IOC_CLONE = _IOR(229, 0, uint32_t); the local <linux/fuse.h> may be
+// older than the kernel, so the value is written out (0x8004e500).
+constexpr unsigned long kDevIocClone = 0x8004e500UL;
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+  std::string code = uv_err_name(-err);
+  std::string msg = code + ": " + strerror(err) + ", " + syscall;
+  if (!path.empty()) msg += " '" + path + "'";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+bool ArgsOk(const Napi::CallbackInfo& info, size_t n, const char* usage) {
+  if (info.Length() < n) {
+    Napi::TypeError::New(info.Env(), usage).ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
+// openDevice(path: string): number — O_RDWR|O_CLOEXEC|O_NONBLOCK
+Napi::Value OpenDevice(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 1, "openDevice(path)")) return info.Env().Undefined();
+  std::string path = info[0].As<Napi::String>();
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return ThrowErrno(info.Env(), errno, "open", path);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// mount(source, target, fstype, flags, data): undefined
+Napi::Value Mount(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 5, "mount(source, target, fstype, flags, data)")) return info.Env().Undefined();
+  std::string source = info[0].As<Napi::String>();
+  std::string target = info[1].As<Napi::String>();
+  std::string fstype = info[2].As<Napi::String>();
+  unsigned long flags = info[3].As<Napi::Number>().Int64Value();
+  std::string data = info[4].As<Napi::String>();
+  if (mount(source.c_str(), target.c_str(), fstype.c_str(), flags, data.c_str()) < 0)
+    return ThrowErrno(info.Env(), errno, "mount", target);
+  return info.Env().Undefined();
+}
+
+// umount2(target, flags): undefined
+Napi::Value Umount2(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "umount2(target, flags)")) return info.Env().Undefined();
+  std::string target = info[0].As<Napi::String>();
+  int flags = info[1].As<Napi::Number>().Int32Value();
+  if (umount2(target.c_str(), flags) < 0) return ThrowErrno(info.Env(), errno, "umount2", target);
+  return info.Env().Undefined();
+}
+
+// cloneDevice(fd): number — a new /dev/fuse fd attached to fd's connection
+Napi::Value CloneDevice(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 1, "cloneDevice(fd)")) return info.Env().Undefined();
+  uint32_t src = info[0].As<Napi::Number>().Uint32Value();
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return ThrowErrno(info.Env(), errno, "open", "/dev/fuse");
+  if (ioctl(fd, kDevIocClone, &src) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(info.Env(), err, "ioctl", "FUSE_DEV_IOC_CLONE");
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// setNonBlocking(fd, on): undefined
+Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "setNonBlocking(fd, on)")) return info.Env().Undefined();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  bool on = info[1].ToBoolean();
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK)) < 0)
+    return ThrowErrno(info.Env(), errno, "fcntl");
+  return info.Env().Undefined();
+}
+
+// socketpair(): [number, number] — AF_UNIX stream pair, both close-on-exec
+// (child_process.spawn dup2()s the one it passes, which clears the flag).
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return ThrowErrno(info.Env(), errno, "socketpair");
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, Napi::Number::New(info.Env(), sv[0]));
+  a.Set(1u, Napi::Number::New(info.Env(), sv[1]));
+  return a;
+}
+
+// recvFd(sock): number — receives one fd sent with SCM_RIGHTS; -1 on EOF.
+Napi::Value RecvFd(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 1, "recvFd(sock)")) return info.Env().Undefined();
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof(ctl.buf);
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(info.Env(), errno, "recvmsg");
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (n == 0 || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+    return Napi::Number::New(info.Env(), -1);
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// write(fd, bytes, len): number — bytes written, or -errno (never throws)
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Uint8Array b = info[1].As<Napi::Uint8Array>();
+  size_t len = info[2].As<Napi::Number>().Uint32Value();
+  if (len > b.ByteLength()) len = b.ByteLength();
+  ssize_t n = write(fd, b.Data(), len);
+  return Napi::Number::New(info.Env(), n < 0 ? -errno : n);
+}
+
+// writev(fd, chunks: Uint8Array[]): number — bytes written, or -errno
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Array arr = info[1].As<Napi::Array>();
+  uint32_t cnt = arr.Length();
+  if (cnt > 64) cnt = 64;
+  struct iovec iov[64];
+  for (uint32_t i = 0; i < cnt; i++) {
+    Napi::Uint8Array b = arr.Get(i).As<Napi::Uint8Array>();
+    iov[i].iov_base = b.Data();
+    iov[i].iov_len = b.ByteLength();
+  }
+  ssize_t n = writev(fd, iov, cnt);
+  return Napi::Number::New(info.Env(), n < 0 ? -errno : n);
+}
+
+// Reader: watches a non-blocking /dev/fuse fd with a uv_poll_t on the Node
+// loop. When it is readable, reads requests into the caller's buffer until
+// EAGAIN (at most kBudget per wake-up) and calls onRead(n) once per read, with
+// n > 0 the request length or n < 0 a read error (-errno). onRead returning
+// false stops this round. The buffer is borrowed: its content is valid only
+// during the onRead call.
+class Reader : public Napi::ObjectWrap<Reader> {
+ public:
+  static constexpr int kBudget = 256;
+
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Reader",
+                       {InstanceMethod("start", &Reader::Start), InstanceMethod("stop", &Reader::Stop)});
+  }
+
+  // new Reader(fd, buffer, onRead)
+  explicit Reader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reader>(info) {
+    if (info.Length() < 3) {
+      Napi::TypeError::New(info.Env(), "new Reader(fd, buffer, onRead)").ThrowAsJavaScriptException();
+      return;
+    }
+    fd_ = info[0].As<Napi::Number>().Int32Value();
+    Napi::Uint8Array b = info[1].As<Napi::Uint8Array>();
+    buf_ = b.Data();
+    cap_ = b.ByteLength();
+    bufRef_ = Napi::Persistent(b.As<Napi::Object>());
+    cb_ = Napi::Persistent(info[2].As<Napi::Function>());
+    ctx_ = new Napi::AsyncContext(info.Env(), "tsfuse.Reader");
+  }
+
+  ~Reader() override { delete ctx_; }
+
+ private:
+  struct Handle {
+    uv_poll_t poll;
+    Reader* owner;
+  };
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (handle_) return info.Env().Undefined();
+    uv_loop_t* loop;
+    napi_get_uv_event_loop(info.Env(), &loop);
+    handle_ = new Handle{};
+    handle_->owner = this;
+    handle_->poll.data = handle_;
+    int r = uv_poll_init(loop, &handle_->poll, fd_);
+    if (r == 0) r = uv_poll_start(&handle_->poll, UV_READABLE, OnPoll);
+    if (r != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      return ThrowErrno(info.Env(), -r, "uv_poll_start");
+    }
+    Ref();  // stay alive while the loop may call us
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    StopPolling();
+    return info.Env().Undefined();
+  }
+
+  void StopPolling() {
+    if (!handle_) return;
+    uv_poll_stop(&handle_->poll);
+    handle_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll),
+             [](uv_handle_t* h) { delete static_cast<Handle*>(h->data); });
+    handle_ = nullptr;
+    Unref();
+  }
+
+  static void OnPoll(uv_poll_t* p, int status, int /*events*/) {
+    Reader* r = static_cast<Handle*>(p->data)->owner;
+    if (!r) return;
+    Napi::Env env = r->Env();
+    Napi::HandleScope scope(env);
+    for (int i = 0; i < kBudget && r->handle_; i++) {
+      ssize_t n = read(r->fd_, r->buf_, r->cap_);
+      double res;
+      if (n >= 0) {
+        res = n;
+      } else if (errno == EAGAIN) {
+        if (status >= 0) break;
+        res = status;  // the poll itself failed (e.g. fd gone): report it
+      } else {
+        res = -errno;
+      }
+      Napi::Value ret = r->cb_.MakeCallback(r->Value(), {Napi::Number::New(env, res)}, *r->ctx_);
+      if (env.IsExceptionPending()) {
+        Napi::Error e = env.GetAndClearPendingException();
+        napi_fatal_exception(env, e.Value());
+        return;
+      }
+      if (ret.IsBoolean() && !ret.As<Napi::Boolean>().Value()) break;
+    }
+  }
+
+  int fd_ = -1;
+  uint8_t* buf_ = nullptr;
+  size_t cap_ = 0;
+  Napi::ObjectReference bufRef_;
+  Napi::FunctionReference cb_;
+  Napi::AsyncContext* ctx_ = nullptr;
+  Handle* handle_ = nullptr;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("openDevice", Napi::Function::New(env, OpenDevice));
+  exports.Set("mount", Napi::Function::New(env, Mount));
+  exports.Set("umount2", Napi::Function::New(env, Umount2));
+  exports.Set("cloneDevice", Napi::Function::New(env, CloneDevice));
+  exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("write", Napi::Function::New(env, Write));
+  exports.Set("writev", Napi::Function::New(env, Writev));
+  exports.Set("Reader", Reader::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tsfuse, Init)
