@@ -1,0 +1,91 @@
+/**
+ * Shared test helpers. Every test that can block gets a time-out through
+ * `timed()`; every mount uses an fsname starting with "tsfuse-test" so the
+ * runner (test/run.mjs) can find and detach anything a crashed test left.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const REPO = new URL('../../', import.meta.url).pathname;
+export const DIST = join(REPO, 'dist');
+
+/** Wraps a test body so it fails (instead of hanging) after `ms`. */
+export function timed<T>(ms: number, fn: () => Promise<T> | T): () => Promise<T> {
+  return () => {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`test timed out after ${ms} ms`)), ms);
+    });
+    return Promise.race([Promise.resolve().then(fn), limit]).finally(() => clearTimeout(timer));
+  };
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = 'tsfuse-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Is `dir` a mount point right now (per /proc/self/mountinfo)? */
+export function isMounted(dir: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .some((l) => l.split(' ')[4] === dir);
+}
+
+/** Lazily unmounts `dir` if it is mounted; never throws. */
+export function forceUnmount(dir: string): void {
+  if (!isMounted(dir)) return;
+  try { execFileSync('umount', ['-l', dir], { stdio: 'ignore' }); } catch { /* best effort */ }
+}
+
+/** Removes a temp dir after making sure nothing is mounted on it. */
+export function cleanup(dir: string): void {
+  forceUnmount(dir);
+  try { rmSync(dir, { recursive: true, force: true }); } catch { /* still busy: leave it */ }
+}
+
+export interface Proc {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when stdout contains `text` (rejects if the process exits first). */
+  waitFor(text: string, ms?: number): Promise<void>;
+}
+
+/** Starts `node <script> ...args` (a path under dist/) and captures its output. */
+export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [join(DIST, script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { err += d; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child, exited, stdout: () => out, stderr: () => err,
+    waitFor(text, ms = 10_000) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => { stop(); reject(new Error(`no "${text}" within ${ms} ms; stderr: ${err}`)); }, ms);
+        const check = () => { if (out.includes(text)) { stop(); resolve(); } };
+        const onExit = (code: number | null) => { stop(); reject(new Error(`exited (${code}) before "${text}"; stderr: ${err}`)); };
+        const stop = () => { clearTimeout(t); child.stdout!.off('data', check); child.off('exit', onExit); };
+        child.stdout!.on('data', check);
+        child.on('exit', onExit);
+        check();
+      });
+    },
+  };
+}
+
+/** Stops a server process: SIGTERM, then SIGKILL after `ms`. */
+export async function stop(p: Proc, ms = 5000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGTERM');
+  const t = setTimeout(() => p.child.kill('SIGKILL'), ms);
+  await p.exited;
+  clearTimeout(t);
+}
