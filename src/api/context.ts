@@ -1,0 +1,53 @@
+/**
+ * The per-request context every handler receives.
+ */
+
+/** Who asked, and whether they still want the answer. */
+export interface Context {
+  /** Caller's effective uid/gid and thread-group id, as the kernel reports them. */
+  readonly uid: number;
+  readonly gid: number;
+  readonly pid: number;
+  /** The caller's umask for MKNOD/MKDIR/CREATE/TMPFILE (already applied to `mode` by the
+   * kernel unless FUSE_DONT_MASK was negotiated); 0 for other requests. */
+  readonly umask: number;
+  /** Aborted when the kernel sends FUSE_INTERRUPT for this request (the caller got a
+   * signal). A handler that stops early should throw/return EINTR. Created on first use. */
+  readonly signal: AbortSignal;
+}
+
+export class RequestContext implements Context {
+  private controller: AbortController | undefined;
+  private interrupted = false;
+
+  constructor(
+    readonly uid: number,
+    readonly gid: number,
+    readonly pid: number,
+    readonly umask: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.interrupted) this.controller.abort(interruptReason());
+    }
+    return this.controller.signal;
+  }
+
+  /** FUSE_INTERRUPT arrived for this request. */
+  interrupt(): void {
+    this.interrupted = true;
+    this.controller?.abort(interruptReason());
+  }
+
+  get isInterrupted(): boolean {
+    return this.interrupted;
+  }
+}
+
+function interruptReason(): Error {
+  const e = new Error('EINTR: interrupted by the kernel (FUSE_INTERRUPT)');
+  (e as NodeJS.ErrnoException).code = 'EINTR';
+  return e;
+}

@@ -1,0 +1,38 @@
+/**
+ * errno as a typed error. Handlers throw (or reject with) a FuseError, or a
+ * Node fs error (mapped by its `code`); anything else becomes EIO and one log
+ * line naming the opcode and node.
+ */
+import { errnoName, errnoOf, EIO } from '../abi/index.js';
+
+export class FuseError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  /** `errno` is a positive errno number or a code such as "ENOENT". */
+  constructor(errno: number | string, message?: string) {
+    const n = typeof errno === 'number' ? Math.abs(errno) : errnoOf(errno);
+    if (n === undefined || n === 0) throw new TypeError(`FuseError: unknown errno ${String(errno)}`);
+    const code = errnoName(n);
+    super(message ? `${code}: ${message}` : code);
+    this.name = 'FuseError';
+    this.errno = n;
+    this.code = code;
+  }
+}
+
+/**
+ * The errno (positive) for a thrown value, and whether it deserves a log line
+ * (true for values that are not errno-shaped: bugs, not answers).
+ */
+export function toErrno(e: unknown): { errno: number; unexpected: boolean } {
+  if (e instanceof FuseError) return { errno: e.errno, unexpected: false };
+  if (e && typeof e === 'object') {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      const n = errnoOf(code);
+      if (n !== undefined) return { errno: n, unexpected: false };
+    }
+    if ((e as { name?: unknown }).name === 'AbortError') return { errno: errnoOf('EINTR')!, unexpected: false };
+  }
+  return { errno: EIO, unexpected: true };
+}

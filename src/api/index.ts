@@ -1,0 +1,8 @@
+/** The low-level API: Server dispatch, the FileSystem interface, mount(). */
+export * from './types.js';
+export * from './context.js';
+export * from './errors.js';
+export * from './filesystem.js';
+export * from './server.js';
+export * from './session.js';
+export { attrOut, entryOut, msToTimespec, timespecToMs } from './convert.js';

@@ -1,0 +1,11 @@
+/**
+ * tsfuse: a pure-protocol FUSE server framework for TypeScript (no libfuse).
+ *
+ * import { mount, FuseError } from 'tsfuse';
+ */
+export * from './api/index.js';
+export {
+  Connection, ConnectionError, unmount, parseOptionString, resolveMountOptions, OptionError, MountError,
+  type MountOptions, type UnmountOptions, type Negotiated, type KernelOffer,
+} from './transport/index.js';
+export { InitFlag, Opcode, FATTR, FOPEN, initFlagNames } from './abi/index.js';

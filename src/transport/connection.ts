@@ -1,0 +1,318 @@
+/**
+ * One kernel connection: the /dev/fuse fd(s) of a mount, the read loop, INIT
+ * negotiation, reply writing and the end of the session.
+ *
+ * Read loop (DESIGN.md, "Transport"): the fd is O_NONBLOCK and watched by a
+ * uv_poll_t on the Node loop; when readable the addon reads until EAGAIN and
+ * calls `onRead(n)` once per request with a borrowed buffer. Read errors:
+ * EINTR and ENOENT (the request was interrupted before we read it) → read
+ * again; ENODEV → unmounted, end the session; anything else ends it with
+ * that error. Write errors: ENOENT → the request is gone (interrupted or
+ * unmounted), not an error; EINVAL → a bug of ours, logged.
+ */
+import { closeSync } from 'node:fs';
+import {
+  decodeRequest, errnoName, FUSE_BUFFER_HEADER_SIZE, FUSE_KERNEL_MINOR_VERSION,
+  FUSE_KERNEL_VERSION, FUSE_MIN_READ_BUFFER, InitFlag, initFlags64, negotiateVersion, Opcode,
+  OUT_HEADER_SIZE, splitInitFlags, structs, writeOutHeader, ENODEV, ENOENT, EINTR, EAGAIN, EPROTO, EINVAL,
+  ETIMEDOUT, initOutSize,
+} from '../abi/index.js';
+import { checkMountpoint, mountDevice, unmount, type MountedDevice, type UnmountOptions } from './mount.js';
+import { native, type NativeReader } from './native.js';
+import { resolveMountOptions, type MountOptions, type ResolvedMountOptions } from './options.js';
+
+/** What the kernel offered in INIT. */
+export interface KernelOffer {
+  major: number;
+  minor: number;
+  maxReadahead: number;
+  /** 64-bit INIT flags (flags | flags2 << 32), see InitFlag. */
+  flags: number;
+}
+
+/** What was agreed in INIT. */
+export interface Negotiated {
+  /** Protocol minor both sides use. */
+  minor: number;
+  /** Kernel's offer (64-bit). */
+  offered: number;
+  /** Flags in effect (offer ∩ want). */
+  flags: number;
+  maxWrite: number;
+  maxReadahead: number;
+  maxPages: number;
+}
+
+/** The layer above (api's Server) as the connection sees it. */
+export interface ConnectionHandler {
+  /** Called once, before any request is read: where replies are written. */
+  attach?(conn: Connection): void;
+  /** INIT arrived: return the INIT flags the filesystem wants (64-bit, see InitFlag).
+   * They are intersected with the offer. Throwing (or rejecting) refuses the mount. */
+  init(offer: KernelOffer): number | Promise<number>;
+  /** INIT was answered; `n` describes what is in effect. */
+  ready?(n: Negotiated): void;
+  /** One request of `n` bytes in the borrowed `bytes` (valid only during this call). */
+  request(bytes: Uint8Array, view: DataView, n: number, channel: Channel): void;
+  /** The session ended: `error` is null after a normal unmount. */
+  end(error: Error | null): void;
+}
+
+/** One /dev/fuse fd with its read buffer. Replies must go to the channel the request came from. */
+export class Channel {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  reader: NativeReader | undefined;
+  constructor(readonly fd: number, bufferSize: number) {
+    this.bytes = new Uint8Array(bufferSize);
+    this.view = new DataView(this.bytes.buffer);
+  }
+}
+
+export class ConnectionError extends Error {
+  constructor(readonly code: string, readonly errno: number, readonly syscall: string, message: string) {
+    super(`${code}: ${message}`);
+    this.name = "ConnectionError";
+  }
+}
+
+type Log = (line: string) => void;
+
+export class Connection {
+  readonly mountpoint: string;
+  readonly method: 'mount' | 'fusermount';
+  readonly options: ResolvedMountOptions;
+  /** Set once INIT is answered. */
+  negotiated: Negotiated | undefined;
+  /** Resolves when the session ends (null: unmounted normally). */
+  readonly closed: Promise<Error | null>;
+  private channels: Channel[] = [];
+  private state: 'init' | 'running' | 'ended' = 'init';
+  private resolveClosed!: (e: Error | null) => void;
+  private initWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private readonly initBuf = new Uint8Array(OUT_HEADER_SIZE + structs.fuse_init_out.size);
+
+  private constructor(dev: MountedDevice, options: ResolvedMountOptions, private readonly handler: ConnectionHandler, private readonly log: Log) {
+    this.mountpoint = dev.mountpoint;
+    this.method = dev.method;
+    this.options = options;
+    this.closed = new Promise((r) => { this.resolveClosed = r; });
+    handler.attach?.(this);
+    this.addChannel(dev.fd);
+  }
+
+  /**
+   * Mounts and serves: resolves once the kernel's INIT has been answered (the
+   * mount is live), rejects with the real errno and message otherwise.
+   */
+  static async mount(mountpoint: string, handler: ConnectionHandler, opts: MountOptions = {}, log: Log = () => {}, extraKeys: readonly string[] = []): Promise<Connection> {
+    const o = resolveMountOptions(opts, extraKeys);
+    const mnt = checkMountpoint(mountpoint, o);
+    const dev = await mountDevice(mnt, o);
+    const conn = new Connection(dev, o, handler, log);
+    try {
+      await conn.waitForInit(o.initTimeout);
+    } catch (e) {
+      await conn.abort();
+      throw e;
+    }
+    return conn;
+  }
+
+  get bufferSize(): number {
+    return Math.max(FUSE_MIN_READ_BUFFER, this.options.maxWrite + FUSE_BUFFER_HEADER_SIZE);
+  }
+
+  private addChannel(fd: number): Channel {
+    const ch = new Channel(fd, this.bufferSize);
+    ch.reader = new native.Reader(fd, ch.bytes, (n) => this.onRead(ch, n));
+    ch.reader.start();
+    this.channels.push(ch);
+    return ch;
+  }
+
+  /**
+   * Adds a channel on a FUSE_DEV_IOC_CLONE'd fd (its own read queue position
+   * and buffer, served by the same loop). Returns the number of channels.
+   */
+  clone(): number {
+    const fd = native.cloneDevice(this.channels[0].fd);
+    this.addChannel(fd);
+    return this.channels.length;
+  }
+
+  private waitForInit(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.initWaiter = undefined;
+        reject(new ConnectionError('ETIMEDOUT', -ETIMEDOUT, 'read', `no FUSE_INIT from the kernel within ${ms} ms on ${this.mountpoint}`));
+      }, ms);
+      this.initWaiter = {
+        resolve: () => { clearTimeout(t); this.initWaiter = undefined; resolve(); },
+        reject: (e) => { clearTimeout(t); this.initWaiter = undefined; reject(e); },
+      };
+    });
+  }
+
+  private onRead(ch: Channel, n: number): boolean {
+    if (n > 0) {
+      if (this.state === 'running') this.handler.request(ch.bytes, ch.view, n, ch);
+      else if (this.state === 'init') this.onInit(ch, n);
+      return this.state !== 'ended';
+    }
+    const err = -n;
+    if (err === EINTR || err === ENOENT) return true;
+    if (err === EAGAIN) return false;
+    this.end(err === ENODEV ? null : new ConnectionError(errnoName(err), n, 'read', `reading /dev/fuse failed: ${errnoName(err)}`));
+    return false;
+  }
+
+  private onInit(ch: Channel, n: number): void {
+    let req;
+    try {
+      req = decodeRequest(ch.bytes, ch.view, n, { setxattrExt: false });
+    } catch (e) {
+      this.log(`malformed first request: ${(e as Error).message}`);
+      return this.failInit(new ConnectionError('EPROTO', -EPROTO, 'read', `malformed INIT: ${(e as Error).message}`));
+    }
+    if (req.opcode !== Opcode.INIT) {
+      this.writeError(ch, req.uniqueLo, req.uniqueHi, EINVAL);
+      return this.failInit(new ConnectionError('EPROTO', -EPROTO, 'read', `expected INIT, got opcode ${req.opcode}`));
+    }
+    const b = req.body as { major: number; minor: number; max_readahead: number; flags: number; flags2: number };
+    const v = negotiateVersion(b.major, b.minor);
+    if (v.kind === 'retry-major') {
+      this.writeInit(ch, req.uniqueLo, req.uniqueHi, { major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION }, 8);
+      return;
+    }
+    if (v.kind === 'refuse') {
+      this.writeError(ch, req.uniqueLo, req.uniqueHi, EPROTO);
+      return this.failInit(new ConnectionError('EPROTO', -EPROTO, 'init', v.reason));
+    }
+    const offered = initFlags64(b.flags, (b.flags & InitFlag.INIT_EXT) ? b.flags2 : 0);
+    const offer: KernelOffer = { major: b.major, minor: b.minor, maxReadahead: b.max_readahead, flags: offered };
+    const { uniqueLo, uniqueHi } = req;
+    Promise.resolve()
+      .then(() => this.handler.init(offer))
+      .then((want) => this.answerInit(ch, uniqueLo, uniqueHi, offer, v.minor, want))
+      .catch((e: Error) => {
+        this.writeError(ch, uniqueLo, uniqueHi, EPROTO);
+        this.failInit(e);
+      });
+  }
+
+  private answerInit(ch: Channel, lo: number, hi: number, offer: KernelOffer, minor: number, want: number): void {
+    const o = this.options;
+    let flags = intersect(offer.flags, want);
+    if (offer.flags & InitFlag.INIT_EXT) flags = union(flags, InitFlag.INIT_EXT);
+    const maxPages = Math.ceil(o.maxWrite / 4096);
+    const maxReadahead = Math.min(offer.maxReadahead, o.maxReadahead ?? offer.maxReadahead);
+    const [f1, f2] = splitInitFlags(flags);
+    this.writeInit(ch, lo, hi, {
+      major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION, max_readahead: maxReadahead, flags: f1,
+      max_background: o.maxBackground ?? 0, congestion_threshold: o.congestionThreshold ?? 0,
+      max_write: o.maxWrite, time_gran: 1, max_pages: maxPages, flags2: f2,
+      request_timeout: has(flags, InitFlag.REQUEST_TIMEOUT) ? o.requestTimeout : 0,
+    }, initOutSize(minor));
+    this.negotiated = { minor, offered: offer.flags, flags, maxWrite: o.maxWrite, maxReadahead, maxPages };
+    this.state = 'running';
+    this.handler.ready?.(this.negotiated);
+    this.initWaiter?.resolve();
+  }
+
+  private writeInit(ch: Channel, lo: number, hi: number, out: object, size: number): void {
+    const view = new DataView(this.initBuf.buffer);
+    this.initBuf.fill(0);
+    structs.fuse_init_out.encode(view, OUT_HEADER_SIZE, out);
+    writeOutHeader(view, OUT_HEADER_SIZE + size, 0, lo, hi);
+    this.write(ch, this.initBuf, OUT_HEADER_SIZE + size);
+  }
+
+  private writeError(ch: Channel, lo: number, hi: number, errno: number): void {
+    const b = new Uint8Array(OUT_HEADER_SIZE);
+    writeOutHeader(new DataView(b.buffer), OUT_HEADER_SIZE, -errno, lo, hi);
+    this.write(ch, b, OUT_HEADER_SIZE);
+  }
+
+  private failInit(e: Error): void {
+    this.initWaiter?.reject(e);
+  }
+
+  /** Writes a reply; returns bytes written or -errno (ENOENT: the request was interrupted). */
+  write(ch: Channel, bytes: Uint8Array, len: number): number {
+    const r = native.write(ch.fd, bytes, len);
+    if (r < 0) this.writeFailed(r);
+    return r;
+  }
+
+  /** Writes a reply from several chunks (header, then data). */
+  writev(ch: Channel, chunks: Uint8Array[]): number {
+    const r = native.writev(ch.fd, chunks);
+    if (r < 0) this.writeFailed(r);
+    return r;
+  }
+
+  /** Writes an unsolicited notification (unique 0) on the first channel. */
+  notify(chunks: Uint8Array[]): number {
+    if (this.state !== 'running') return -ENODEV;
+    return this.writev(this.channels[0], chunks);
+  }
+
+  private writeFailed(r: number): void {
+    if (r === -ENOENT || r === -ENODEV) return; // interrupted / unmounted: nothing to do
+    this.log(`writing a reply failed: ${errnoName(r)}${r === -EINVAL ? ' (malformed reply: a tsfuse bug)' : ''}`);
+  }
+
+  /** Unmounts; resolves when the session has ended. Busy → EBUSY unless `lazy`. */
+  async unmount(opts: UnmountOptions = {}): Promise<void> {
+    if (this.state === 'ended') return;
+    await unmount(this.mountpoint, { method: this.method, fusermount: this.options.fusermount, ...opts });
+    // umount makes reads fail with ENODEV; make sure we do not wait forever if
+    // the poller never fires (e.g. the fd was already closed).
+    const t = setTimeout(() => this.end(null), 2000);
+    await this.closed;
+    clearTimeout(t);
+  }
+
+  /** Tears down a mount whose INIT failed: lazy unmount, close. */
+  private async abort(): Promise<void> {
+    try {
+      await unmount(this.mountpoint, { method: this.method, lazy: true, fusermount: this.options.fusermount });
+    } catch { /* already gone */ }
+    this.end(null, false);
+  }
+
+  private end(error: Error | null, notify = true): void {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    for (const ch of this.channels) {
+      ch.reader?.stop();
+      try { closeSync(ch.fd); } catch { /* already closed */ }
+    }
+    this.channels = [];
+    this.initWaiter?.reject(error ?? new ConnectionError('ENODEV', -ENODEV, 'read', 'the mount went away before INIT completed'));
+    if (notify) this.handler.end(error);
+    this.resolveClosed(error);
+  }
+
+  get ended(): boolean {
+    return this.state === 'ended';
+  }
+}
+
+const TWO32 = 4294967296;
+function intersect(a: number, b: number): number {
+  const [a1, a2] = splitInitFlags(a);
+  const [b1, b2] = splitInitFlags(b);
+  return ((a1 & b1) >>> 0) + ((a2 & b2) >>> 0) * TWO32;
+}
+function union(a: number, b: number): number {
+  const [a1, a2] = splitInitFlags(a);
+  const [b1, b2] = splitInitFlags(b);
+  return ((a1 | b1) >>> 0) + ((a2 | b2) >>> 0) * TWO32;
+}
+/** Is (64-bit) flag `f` set in `v`? */
+export function has(v: number, f: number): boolean {
+  return Math.floor(v / f) % 2 === 1;
+}
+export { intersect as intersectFlags, union as unionFlags };

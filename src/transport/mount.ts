@@ -1,0 +1,204 @@
+/**
+ * Getting a /dev/fuse fd attached to a mount point, and taking it away again.
+ *
+ * Privileged: open /dev/fuse and call mount(2) with type `fuse.<subtype>` and
+ * data `fd=N,rootmode=40000,user_id=U,group_id=G[,…]`.
+ * Unprivileged: run the setuid `fusermount3` with `_FUSE_COMMFD` set to one
+ * end of a socketpair; it mounts and sends the opened fd back (SCM_RIGHTS).
+ *
+ * Before mounting, the mount point is checked so that failures carry the real
+ * errno and a message that says what to do: missing, not a directory, a dead
+ * FUSE mount (ENOTCONN), or already a mount point (EBUSY).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { MNT, MS, native } from './native.js';
+import type { ResolvedMountOptions } from './options.js';
+
+/** An error shaped like Node's fs errors. */
+export class MountError extends Error {
+  constructor(readonly code: string, readonly errno: number, readonly syscall: string, readonly path: string, message: string) {
+    super(message);
+    this.name = 'MountError';
+  }
+}
+
+const ERRNO: Record<string, number> = { ENOENT: -2, ENOTDIR: -20, EBUSY: -16, ENOTCONN: -107, EPERM: -1, EACCES: -13, EINVAL: -22, EIO: -5 };
+
+function mountError(code: string, path: string, message: string, syscall = 'mount'): MountError {
+  return new MountError(code, ERRNO[code] ?? -5, syscall, path, `${code}: ${message}`);
+}
+
+/** Mount points listed in /proc/self/mountinfo (field 5, with \040-style escapes decoded). */
+export function mountPoints(): Set<string> {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return new Set(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => unescape(l.split(' ')[4])));
+}
+
+/** Detaches a mount point (umount2 MNT_DETACH); used for dead mounts. */
+export function detach(mountpoint: string): void {
+  native.umount2(mountpoint, MNT.DETACH);
+}
+
+/**
+ * Checks that `mountpoint` can be mounted on; returns its absolute path.
+ * A dead FUSE mount is detached when `cleanStale` is set, else reported.
+ */
+export function checkMountpoint(mountpoint: string, opts: Pick<ResolvedMountOptions, 'cleanStale' | 'overMount' | 'mountMethod'>): string {
+  const mnt = resolve(mountpoint);
+  let st;
+  try {
+    st = statSync(mnt);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOTCONN') {
+      if (!opts.cleanStale) {
+        throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount (Transport endpoint is not connected): ` +
+          'its server is gone. Unmount it (`tsfuse umount -l ' + mnt + '`, `umount -l`) or mount with cleanStale / -o clean_stale', 'stat');
+      }
+      try {
+        if (opts.mountMethod === 'fusermount' || (opts.mountMethod === 'auto' && process.geteuid?.() !== 0)) {
+          runFusermountSync(['-u', '-z', mnt]);
+        } else {
+          detach(mnt);
+        }
+      } catch (err) {
+        throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount and detaching it failed: ${(err as Error).message}`, 'umount2');
+      }
+      return checkMountpoint(mnt, { ...opts, cleanStale: false });
+    }
+    if (code === 'ENOENT') throw mountError('ENOENT', mnt, `mountpoint ${mnt} does not exist`, 'stat');
+    throw mountError(code, mnt, `cannot access mountpoint ${mnt}: ${(e as Error).message}`, 'stat');
+  }
+  if (!st.isDirectory()) throw mountError('ENOTDIR', mnt, `mountpoint ${mnt} is not a directory`, 'stat');
+  if (!opts.overMount && mountPoints().has(mnt)) {
+    throw mountError('EBUSY', mnt, `${mnt} is already a mount point; refusing to stack another mount on it ` +
+      '(unmount it first, or pass overMount / -o over_mount)');
+  }
+  return mnt;
+}
+
+/** The `key=value,…` mount data common to both methods (except fd=). */
+function dataOptions(o: ResolvedMountOptions, withIds: boolean): string[] {
+  const d: string[] = [];
+  if (withIds) d.push('rootmode=40000', `user_id=${process.geteuid!()}`, `group_id=${process.getegid!()}`);
+  if (o.allowOther) d.push('allow_other');
+  if (o.defaultPermissions) d.push('default_permissions');
+  if (o.maxRead) d.push(`max_read=${o.maxRead}`);
+  return d;
+}
+
+export interface MountedDevice {
+  fd: number;
+  mountpoint: string;
+  method: 'mount' | 'fusermount';
+}
+
+/** Mounts with mount(2): needs CAP_SYS_ADMIN. */
+function mountSyscall(mnt: string, o: ResolvedMountOptions): MountedDevice {
+  const fd = native.openDevice('/dev/fuse');
+  try {
+    let flags = MS.NOSUID | MS.NODEV;
+    if (o.readOnly) flags |= MS.RDONLY;
+    if (o.noexec) flags |= MS.NOEXEC;
+    if (o.noatime) flags |= MS.NOATIME;
+    const data = [`fd=${fd}`, ...dataOptions(o, true)].join(',');
+    native.mount(o.fsname, mnt, `fuse.${o.subtype}`, flags, data);
+  } catch (e) {
+    closeSync(fd);
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EPERM') {
+      err.message = `EPERM: mount(2) of ${mnt} is not permitted: it needs CAP_SYS_ADMIN ` +
+        '(run as root, or use mountMethod "fusermount" with fusermount3 installed)';
+    }
+    throw err;
+  }
+  return { fd, mountpoint: mnt, method: 'mount' };
+}
+
+function fusermountPath(o: { fusermount?: string }): string {
+  return o.fusermount ?? 'fusermount3';
+}
+
+/** Runs fusermount3 and waits; rejects with its stderr. */
+function runFusermount(args: string[], o: { fusermount?: string } = {}, commFd?: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe'];
+    if (commFd !== undefined) stdio.push(commFd);
+    const env = { ...process.env, ...(commFd !== undefined ? { _FUSE_COMMFD: '3' } : {}) };
+    const child = spawn(fusermountPath(o), args, { stdio, env });
+    let err = '';
+    child.stderr!.on('data', (d) => { err += d; });
+    child.on('error', (e) => reject(mountError('ENOENT', args[args.length - 1],
+      `cannot run ${fusermountPath(o)} (${e.message}); install fuse3 or mount as root`, 'spawn')));
+    child.on('exit', (code, signal) => {
+      if (code === 0) return resolvePromise();
+      const text = err.trim() || `exited with ${code ?? signal}`;
+      const code2 = /permission denied|not permitted|not allowed/i.test(text) ? 'EPERM'
+        : /no such file/i.test(text) ? 'ENOENT' : /not a directory/i.test(text) ? 'ENOTDIR'
+          : /busy/i.test(text) ? 'EBUSY' : /not connected/i.test(text) ? 'ENOTCONN' : 'EIO';
+      reject(mountError(code2, args[args.length - 1], `${fusermountPath(o)}: ${text}`, 'fusermount3'));
+    });
+  });
+}
+
+function runFusermountSync(args: string[]): void {
+  execFileSync('fusermount3', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Mounts through fusermount3 (works without privileges when /dev/fuse is 0666). */
+async function mountFusermount(mnt: string, o: ResolvedMountOptions): Promise<MountedDevice> {
+  const [mine, theirs] = native.socketpair();
+  try {
+    const opts = [`fsname=${o.fsname}`, `subtype=${o.subtype}`, 'nosuid', 'nodev', ...dataOptions(o, false)];
+    if (o.readOnly) opts.push('ro');
+    if (o.noexec) opts.push('noexec');
+    if (o.noatime) opts.push('noatime');
+    const run = runFusermount(['-o', opts.join(','), '--', mnt], o, theirs);
+    closeSync(theirs); // the child has its copy; EOF on `mine` once it exits
+    await run;
+    const fd = native.recvFd(mine);
+    if (fd < 0) throw mountError('EIO', mnt, 'fusermount3 succeeded but sent no /dev/fuse fd');
+    native.setNonBlocking(fd, true);
+    return { fd, mountpoint: mnt, method: 'fusermount' };
+  } finally {
+    closeSync(mine);
+  }
+}
+
+/** Mounts `mnt` (already checked) and returns the /dev/fuse fd; INIT is not yet answered. */
+export async function mountDevice(mnt: string, o: ResolvedMountOptions): Promise<MountedDevice> {
+  const method = o.mountMethod === 'auto' ? (process.geteuid?.() === 0 ? 'mount' : 'fusermount') : o.mountMethod;
+  return method === 'mount' ? mountSyscall(mnt, o) : mountFusermount(mnt, o);
+}
+
+export interface UnmountOptions {
+  /** Detach now even if busy (MNT_DETACH / fusermount3 -z); the mount goes away when no longer used. */
+  lazy?: boolean;
+  /** 'mount' = umount2(2) (root), 'fusermount' = fusermount3 -u. Default: by effective uid. */
+  method?: 'mount' | 'fusermount';
+  fusermount?: string;
+}
+
+/**
+ * Unmounts `mountpoint`. A busy mount fails with EBUSY and a message that
+ * says how to detach it lazily.
+ */
+export async function unmount(mountpoint: string, opts: UnmountOptions = {}): Promise<void> {
+  const mnt = resolve(mountpoint);
+  const method = opts.method ?? (process.geteuid?.() === 0 ? 'mount' : 'fusermount');
+  try {
+    if (method === 'mount') native.umount2(mnt, opts.lazy ? MNT.DETACH : 0);
+    else await runFusermount(opts.lazy ? ['-u', '-z', mnt] : ['-u', mnt], opts);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EBUSY') {
+      err.message = `EBUSY: ${mnt} is busy (a process has a file or its cwd there); ` +
+        'close it, or unmount lazily (lazy: true / `tsfuse umount -l`)';
+    } else if (err.code === 'EINVAL') {
+      err.message = `EINVAL: ${mnt} is not a mount point`;
+    }
+    throw err;
+  }
+}

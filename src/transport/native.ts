@@ -1,0 +1,48 @@
+/**
+ * The native addon (native/tsfuse.cc), loaded once. It only does what
+ * JavaScript cannot; see the C++ file for the contract of each function.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export interface NativeReader {
+  start(): void;
+  stop(): void;
+}
+
+export interface Native {
+  openDevice(path: string): number;
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount2(target: string, flags: number): void;
+  cloneDevice(fd: number): number;
+  setNonBlocking(fd: number, on: boolean): void;
+  socketpair(): [number, number];
+  /** One fd received with SCM_RIGHTS, or -1 at end of stream. */
+  recvFd(sock: number): number;
+  /** Bytes written or -errno; never throws. */
+  write(fd: number, bytes: Uint8Array, len: number): number;
+  /** Bytes written or -errno; never throws. */
+  writev(fd: number, chunks: Uint8Array[]): number;
+  Reader: new (fd: number, buffer: Uint8Array, onRead: (n: number) => boolean | void) => NativeReader;
+}
+
+function load(): Native {
+  const require = createRequire(import.meta.url);
+  // dist/src/transport → package root is three levels up; src/transport (ts-node) two.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, 'build', 'Release', 'tsfuse.node');
+    if (existsSync(p)) return require(p) as Native;
+    dir = dirname(dir);
+  }
+  throw new Error('tsfuse native addon not found (build/Release/tsfuse.node): run `npm install` or `npm run build:native`');
+}
+
+export const native: Native = load();
+
+/** mount(2) flags (linux/mount.h). */
+export const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, SYNCHRONOUS: 16, DIRSYNC: 128, NOATIME: 1024, NODIRATIME: 2048 } as const;
+/** umount2(2) flags. */
+export const MNT = { FORCE: 1, DETACH: 2 } as const;
