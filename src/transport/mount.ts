@@ -11,7 +11,7 @@
  * FUSE mount (ENOTCONN), or already a mount point (EBUSY).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MNT, MS, native } from './native.js';
 import type { ResolvedMountOptions } from './options.js';
@@ -50,24 +50,12 @@ export function checkMountpoint(mountpoint: string, opts: Pick<ResolvedMountOpti
   let st;
   try {
     st = statSync(mnt);
+    // stat() of a dead FUSE root can be answered from the attribute cache;
+    // statfs() always asks the server, so it tells a dead mount from a live one.
+    if (mountPoints().has(mnt)) statfsSync(mnt);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    if (code === 'ENOTCONN') {
-      if (!opts.cleanStale) {
-        throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount (Transport endpoint is not connected): ` +
-          'its server is gone. Unmount it (`tsfuse umount -l ' + mnt + '`, `umount -l`) or mount with cleanStale / -o clean_stale', 'stat');
-      }
-      try {
-        if (opts.mountMethod === 'fusermount' || (opts.mountMethod === 'auto' && process.geteuid?.() !== 0)) {
-          runFusermountSync(['-u', '-z', mnt]);
-        } else {
-          detach(mnt);
-        }
-      } catch (err) {
-        throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount and detaching it failed: ${(err as Error).message}`, 'umount2');
-      }
-      return checkMountpoint(mnt, { ...opts, cleanStale: false });
-    }
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') return cleanDeadMount(mnt, opts);
     if (code === 'ENOENT') throw mountError('ENOENT', mnt, `mountpoint ${mnt} does not exist`, 'stat');
     throw mountError(code, mnt, `cannot access mountpoint ${mnt}: ${(e as Error).message}`, 'stat');
   }
@@ -77,6 +65,34 @@ export function checkMountpoint(mountpoint: string, opts: Pick<ResolvedMountOpti
       '(unmount it first, or pass overMount / -o over_mount)');
   }
   return mnt;
+}
+
+/** Is `mnt` a FUSE mount whose server is gone ("Transport endpoint is not connected")? */
+export function isDeadMount(mnt: string): boolean {
+  try {
+    statfsSync(mnt);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOTCONN' || code === 'ECONNABORTED';
+  }
+}
+
+function cleanDeadMount(mnt: string, opts: Pick<ResolvedMountOptions, 'cleanStale' | 'overMount' | 'mountMethod'>): string {
+  if (!opts.cleanStale) {
+    throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount (Transport endpoint is not connected): ` +
+      `its server is gone. Unmount it (\`tsfuse umount -l ${mnt}\` or \`umount -l\`) or mount with cleanStale / -o clean_stale`, 'statfs');
+  }
+  try {
+    if (opts.mountMethod === 'fusermount' || (opts.mountMethod === 'auto' && process.geteuid?.() !== 0)) {
+      runFusermountSync(['-u', '-z', mnt]);
+    } else {
+      detach(mnt);
+    }
+  } catch (err) {
+    throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount and detaching it failed: ${(err as Error).message}`, 'umount2');
+  }
+  return checkMountpoint(mnt, { ...opts, cleanStale: false });
 }
 
 /** The `key=value,…` mount data common to both methods (except fd=). */
