@@ -101,6 +101,8 @@ export function decodeRequest(bytes: Uint8Array, view: DataView, n: number, opts
   let name2 = '';
   if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name);
   if (row.names === 2) [name2, pos] = readName(bytes, pos, end, 'second name', row.name);
+  const need = dataSize(opcode, body);
+  if (need > end - pos) throw new ProtocolError(EINVAL, `${row.name}: ${need} data bytes announced, ${end - pos} present`);
   return {
     len, opcode, row,
     uniqueLo: view.getUint32(8, true),
@@ -115,6 +117,16 @@ export function decodeRequest(bytes: Uint8Array, view: DataView, n: number, opts
   };
 }
 const EMPTY = new Uint8Array(0);
+
+/** Trailing data bytes a request announces in its body (they must all be there). */
+function dataSize(opcode: number, body: any): number {
+  switch (opcode) {
+    case Opcode.WRITE: return body.size;
+    case Opcode.SETXATTR: return body.size;
+    case Opcode.IOCTL: return body.in_size;
+    default: return 0;
+  }
+}
 
 /** Writes fuse_out_header at offset 0. `error` is 0 or a negative errno. */
 export function writeOutHeader(view: DataView, len: number, error: number, uniqueLo: number, uniqueHi: number): void {
