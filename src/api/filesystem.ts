@@ -125,6 +125,8 @@ export interface FileSystem {
   tmpfile?(ctx: Context, parent: number, mode: number, flags: number): R<CreateReply>;
   /** STATX (7.39): statx(2) with `mask`/`flags`. Missing: the kernel falls back to GETATTR. */
   statx?(ctx: Context, nodeid: number, fh: number | undefined, flags: number, mask: number): R<StatxReply>;
+  /** Filesystem-specific counters merged into `session.stats()` (e.g. live inodes). */
+  stats?(): object;
 }
 
 /** FileSystem method names, for capability checks. */

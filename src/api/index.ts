@@ -5,4 +5,6 @@ export * from './errors.js';
 export * from './filesystem.js';
 export * from './server.js';
 export * from './session.js';
+export * from './inode.js';
+export * from './inode-tree.js';
 export { attrOut, entryOut, msToTimespec, timespecToMs } from './convert.js';

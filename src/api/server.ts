@@ -12,7 +12,7 @@ import {
   DirentWriter, ENOSYS, errnoName, InitFlag, initFlagNames, IN_HEADER_SIZE, Opcode, opcodeName,
   OUT_HEADER_SIZE, peekUnique, ProtocolError, structs as S, decodeRequest, writeOutHeader, type Request,
 } from '../abi/index.js';
-import type { Channel, ConnectionHandler, KernelOffer, Negotiated } from '../transport/index.js';
+import type { Channel, ConnectionHandler, KernelOffer, Negotiated, Notifier } from '../transport/index.js';
 import { has } from '../transport/index.js';
 import { RequestContext } from './context.js';
 import { entryOut } from './convert.js';
@@ -25,6 +25,8 @@ import type { DirentPlusSink, DirentSink, Entry, InitInfo } from './types.js';
 export interface ReplySink {
   write(ch: Channel, bytes: Uint8Array, len: number): number;
   writev(ch: Channel, chunks: Uint8Array[]): number;
+  /** Present when mounted: notifications and RETRIEVE replies. */
+  readonly notifier?: Notifier;
 }
 
 export interface ServerOptions {
@@ -47,6 +49,8 @@ export interface ServerStats {
   inFlight: number;
   /** Malformed requests (answered with an error). */
   malformed: number;
+  /** What the filesystem reports (FileSystem.stats), e.g. InodeTree's live inodes and handles. */
+  fs?: object;
 }
 
 const H = OUT_HEADER_SIZE;
@@ -115,7 +119,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
   }
 
   async init(offer: KernelOffer): Promise<number> {
-    const info: InitInfo = { kernelMinor: offer.minor, offered: offer.flags, want: this.defaultWant() };
+    const info: InitInfo = { kernelMinor: offer.minor, offered: offer.flags, want: this.defaultWant(), notifier: this.sink?.notifier };
     await this.fs.init?.(info);
     return info.want;
   }
@@ -213,7 +217,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
         }
         return;
       }
-      default: // NOTIFY_REPLY: retrieve replies are handled by the notification layer (issue 3)
+      case Opcode.NOTIFY_REPLY: // the kernel's answer to NOTIFY_RETRIEVE; unique = notify_unique
+        this.sink?.notifier?.retrieveReply(req.uniqueLo + (req.uniqueHi & 0x1fffff) * TWO32, req.dataView.subarray(0, req.body.size));
+        return;
+      default:
         return;
     }
   }
@@ -312,7 +319,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   stats(): ServerStats {
     const byName = (m: Map<number, number>) => Object.fromEntries([...m].map(([k, v]) => [opcodeName(k), v]));
-    return { requests: byName(this.counts), errors: byName(this.errorCounts), inFlight: this.inflight.size, malformed: this.malformed };
+    return {
+      requests: byName(this.counts), errors: byName(this.errorCounts), inFlight: this.inflight.size,
+      malformed: this.malformed, fs: this.fs.stats?.(),
+    };
   }
 }
 

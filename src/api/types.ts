@@ -1,3 +1,4 @@
+import type { Notifier } from '../transport/index.js';
 /**
  * API types: what filesystems return and receive. These are not the wire
  * structs (src/abi): times are milliseconds, flags are booleans, one
@@ -156,6 +157,8 @@ export interface DirentPlusSink {
 
 /** What INIT offered and what the filesystem wants. */
 export interface InitInfo {
+  /** Notifications to the kernel (inval_inode, inval_entry, store, retrieve …); absent without a mount. */
+  notifier?: Notifier;
   /** Protocol minor the kernel speaks. */
   kernelMinor: number;
   /** Flags the kernel offered (64-bit number, see InitFlag). */

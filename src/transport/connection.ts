@@ -19,6 +19,7 @@ import {
 } from '../abi/index.js';
 import { checkMountpoint, mountDevice, unmount, type MountedDevice, type UnmountOptions } from './mount.js';
 import { native, type NativeReader } from './native.js';
+import { Notifier } from './notify.js';
 import { resolveMountOptions, type MountOptions, type ResolvedMountOptions } from './options.js';
 
 /** What the kernel offered in INIT. */
@@ -84,6 +85,8 @@ export class Connection {
   readonly options: ResolvedMountOptions;
   /** Set once INIT is answered. */
   negotiated: Negotiated | undefined;
+  /** Unsolicited notifications (queued, written off the event loop). */
+  readonly notifier: Notifier;
   /** Resolves when the session ends (null: unmounted normally). */
   readonly closed: Promise<Error | null>;
   private channels: Channel[] = [];
@@ -97,6 +100,7 @@ export class Connection {
     this.method = dev.method;
     this.options = options;
     this.closed = new Promise((r) => { this.resolveClosed = r; });
+    this.notifier = new Notifier(() => (this.state === 'running' ? this.channels[0]?.fd : undefined), log);
     handler.attach?.(this);
     this.addChannel(dev.fd);
   }
@@ -252,12 +256,6 @@ export class Connection {
     return r;
   }
 
-  /** Writes an unsolicited notification (unique 0) on the first channel. */
-  notify(chunks: Uint8Array[]): number {
-    if (this.state !== 'running') return -ENODEV;
-    return this.writev(this.channels[0], chunks);
-  }
-
   private writeFailed(r: number): void {
     if (r === -ENOENT || r === -ENODEV) return; // interrupted / unmounted: nothing to do
     this.log(`writing a reply failed: ${errnoName(r)}${r === -EINVAL ? ' (malformed reply: a tsfuse bug)' : ''}`);
@@ -285,6 +283,7 @@ export class Connection {
   private end(error: Error | null, notify = true): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    this.notifier.close();
     for (const ch of this.channels) {
       ch.reader?.stop();
       try { closeSync(ch.fd); } catch { /* already closed */ }

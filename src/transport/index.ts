@@ -3,3 +3,4 @@ export * from './options.js';
 export * from './mount.js';
 export * from './connection.js';
 export { native } from './native.js';
+export * from './notify.js';

@@ -1,0 +1,275 @@
+/**
+ * FuseInode: the base class filesystems extend (like go-fuse's fs.Inode).
+ *
+ * ## What the framework does for you (the lookup-count contract, written once)
+ *
+ * - **Node ids.** Every inode handed to the kernel gets a node id from a
+ *   64-bit counter that is never reused within a session (generation 0; the
+ *   pair is unique for the session). The root is node 1 and is never forgotten.
+ * - **nlookup.** The count goes up by one in exactly one place, for every
+ *   reply that hands the kernel an entry: LOOKUP, CREATE, MKNOD, MKDIR,
+ *   SYMLINK, LINK, TMPFILE and every READDIRPLUS entry except "." and "..".
+ *   FORGET and BATCH_FORGET lower it, saturating at 0. At 0 a non-persistent
+ *   inode leaves the node table and the tree, and its `onForget()` runs.
+ * - **No races with FORGET.** Find-or-create of the inode, the increment and
+ *   the Entry that becomes the reply happen in one synchronous turn (after
+ *   your async `lookup`/`getattr` have finished), so a FORGET read in between
+ *   cannot drop an inode that is about to be handed out.
+ * - **Interrupted replies.** If the kernel never receives an entry reply (the
+ *   caller was interrupted), the increment is undone.
+ * - **Unmount.** The kernel sends no FORGETs at unmount: when the session
+ *   ends every inode is released (`onForget()` runs for each) and the table is empty.
+ * - **The tree.** Parent → child dentries are kept right by lookup, create,
+ *   mknod, mkdir, symlink, link, unlink, rmdir and rename (RENAME_EXCHANGE
+ *   swaps, an overwritten target loses its name). Hard links: an inode can have
+ *   several (parent, name) links; objects returning the same `identity()` are
+ *   merged into one inode.
+ * - **Persistent inodes** (`makePersistent()`) stay in the table at nlookup 0:
+ *   for prebuilt or in-memory trees whose data lives in the inode objects.
+ *   Removing the last name (unlink/rmdir/rename over it) makes an inode
+ *   non-persistent again, so it goes away once the kernel forgets it.
+ *
+ * ## What you override
+ *
+ * Methods named after the syscalls. Each says what the kernel expects and what
+ * the default does. Directory methods that create things return the new child
+ * inode (a new object, or an existing one for links); the framework links it
+ * in and counts the lookup. Errors: throw FuseError(errno) or a Node fs error.
+ */
+import { constants } from 'node:fs';
+import { FuseError } from './errors.js';
+import type { Context } from './context.js';
+import type { Attr, Lock, OpenReply, SetattrChanges, StatFs, StatxReply } from './types.js';
+import type { Notifier } from '../transport/index.js';
+
+type R<T> = T | Promise<T>;
+
+/** Per-open state returned by `open`/`create`: its methods serve that open file. */
+export interface FileHandle {
+  /** FOPEN_* reply flags for this open (direct_io, keep_cache …). */
+  readonly options?: Omit<OpenReply, 'fh'>;
+  read?(ctx: Context, offset: number, size: number): R<Uint8Array>;
+  write?(ctx: Context, offset: number, data: Uint8Array, writeFlags: number): R<number>;
+  flush?(ctx: Context, lockOwner: bigint): R<void>;
+  fsync?(ctx: Context, datasync: boolean): R<void>;
+  /** The last close; no more calls follow. */
+  release?(ctx: Context, flags: number): R<void>;
+}
+
+/** One readdir entry. `inode` (if known) lets READDIRPLUS skip a lookup. */
+export interface DirEntry {
+  name: string;
+  /** File type bits (S_IFREG …); the permission bits are ignored. */
+  mode: number;
+  ino?: number;
+  inode?: FuseInode;
+}
+
+/** What `create`/`tmpfile` return. */
+export interface Created {
+  inode: FuseInode;
+  handle?: FileHandle;
+}
+
+const S_IFMT = 0o170000;
+
+function enosys(): never {
+  throw new FuseError('ENOSYS');
+}
+
+export class FuseInode {
+  // ---- framework state: owned by the InodeTree, read-only for subclasses ----
+  /** Node id the kernel knows this inode by; 0 until first handed out. */
+  _nodeid = 0;
+  /** Kernel references (see the contract above). */
+  _nlookup = 0;
+  /** Never dropped at nlookup 0 while true. */
+  _persistent = false;
+  /** Dentries below this directory: name → child. Kept by the tree. */
+  readonly _children = new Map<string, FuseInode>();
+  /** Where this inode is linked: parent → names. Kept by the tree. */
+  readonly _links = new Map<FuseInode, Set<string>>();
+  /** Set while mounted: notifications to the kernel. */
+  _notifier: Notifier | undefined;
+
+  /** `mode`: the file type (and default permission) bits, e.g. S_IFDIR | 0o755. */
+  constructor(public mode: number) {}
+
+  get nodeid(): number { return this._nodeid; }
+  get nlookup(): number { return this._nlookup; }
+  get isDirectory(): boolean { return (this.mode & S_IFMT) === constants.S_IFDIR; }
+  /** Children the framework knows of (looked up, created or added). */
+  get children(): ReadonlyMap<string, FuseInode> { return this._children; }
+  /** One parent (the first link), or undefined for the root and unlinked inodes. */
+  get parent(): FuseInode | undefined { return this._links.keys().next().value; }
+  /** Number of names this inode has in the known tree. */
+  get linkCount(): number {
+    let n = 0;
+    for (const names of this._links.values()) n += names.size;
+    return n;
+  }
+
+  /** Keep this inode in the table even when the kernel forgets it (prebuilt/in-memory trees). */
+  makePersistent(): this {
+    this._persistent = true;
+    return this;
+  }
+  get persistent(): boolean { return this._persistent; }
+
+  /** Adds `child` as `name` below this directory before the kernel asks (prebuilt trees).
+   * Replaces an existing child of that name. */
+  addChild(name: string, child: FuseInode): FuseInode {
+    const old = this._children.get(name);
+    if (old) unlinkName(this, name, old);
+    this._children.set(name, child);
+    let names = child._links.get(this);
+    if (!names) child._links.set(this, (names = new Set()));
+    names.add(name);
+    return child;
+  }
+
+  /** Identity for hard links: inodes whose identity is equal are one inode. Default: none. */
+  identity(): string | number | bigint | undefined {
+    return undefined;
+  }
+
+  // ---- hooks ----
+
+  /** The kernel dropped its last reference (or the session ended) and this inode left the table. */
+  onForget(): void {}
+
+  // ---- notifications (no-ops before mount) ----
+
+  /** Tell the kernel this inode's attributes and data in [offset, offset+length) changed
+   * behind its back (length -1: to the end; offset -1: attributes only). */
+  notifyContent(offset = 0, length = -1): Promise<number> {
+    return this._nodeid && this._notifier ? this._notifier.invalInode(this._nodeid, offset, length) : Promise.resolve(0);
+  }
+  /** Tell the kernel the entry `name` below this directory changed (expireOnly: mark it stale only). */
+  notifyEntry(name: string, expireOnly = false): Promise<number> {
+    return this._nodeid && this._notifier ? this._notifier.invalEntry(this._nodeid, name, expireOnly) : Promise.resolve(0);
+  }
+  /** Tell the kernel `name` (which was `child`) was deleted from this directory. */
+  notifyDelete(name: string, child: FuseInode): Promise<number> {
+    return this._nodeid && child._nodeid && this._notifier ? this._notifier.delete(this._nodeid, child._nodeid, name) : Promise.resolve(0);
+  }
+  /** Put data into the kernel's page cache for this inode. */
+  notifyStore(offset: number, data: Uint8Array): Promise<number> {
+    return this._nodeid && this._notifier ? this._notifier.store(this._nodeid, offset, data) : Promise.resolve(0);
+  }
+  /** Read back what the kernel has cached for this inode. */
+  retrieveCache(offset: number, size: number): Promise<Uint8Array> {
+    if (!this._nodeid || !this._notifier) return Promise.resolve(new Uint8Array(0));
+    return this._notifier.retrieve(this._nodeid, offset, size);
+  }
+
+  // ---- attributes ----
+
+  /** GETATTR (stat). Default: `{ ino: nodeid, mode }` with nlink 1 (2 for directories).
+   * `handle` is set when called through an open file (fstat). */
+  getattr(_ctx: Context, _handle?: FileHandle): R<Attr> {
+    return { ino: this._nodeid, mode: this.mode, nlink: this.isDirectory ? 2 : 1 };
+  }
+  /** SETATTR (chmod/chown/truncate/utimens): apply `changes`, return the new attributes.
+   * Default ENOSYS (the caller sees "Function not implemented"). */
+  setattr(_ctx: Context, _changes: SetattrChanges, _handle?: FileHandle): R<Attr> { return enosys(); }
+  /** STATX (7.39). Default ENOSYS: the kernel falls back to GETATTR for good. */
+  statx(_ctx: Context, _flags: number, _mask: number, _handle?: FileHandle): R<StatxReply> { return enosys(); }
+  /** ACCESS (only without default_permissions). Default ENOSYS: the kernel stops asking and allows. */
+  access(_ctx: Context, _mask: number): R<void> { return enosys(); }
+  /** STATFS. Default: zeros with namelen 255. */
+  statfs(_ctx: Context): R<StatFs> { return {}; }
+
+  // ---- directories ----
+
+  /** LOOKUP `name`: return the child inode, or throw ENOENT. Default: the known child of
+   * that name (prebuilt trees), else ENOENT. */
+  lookup(_ctx: Context, name: string): R<FuseInode> {
+    const c = this._children.get(name);
+    if (!c) throw new FuseError('ENOENT');
+    return c;
+  }
+  /** READDIR/READDIRPLUS listing, without "." and ".." (the framework adds them). Called once
+   * per opendir (offset 0); the result is served in pieces. Default: the known children. */
+  readdir(_ctx: Context): R<Iterable<DirEntry>> {
+    return [...this._children].map(([name, inode]) => ({ name, mode: inode.mode, inode }));
+  }
+  /** OPENDIR. Default: allowed. */
+  opendir(_ctx: Context, _flags: number): R<void> {}
+  /** RELEASEDIR. Default: nothing. */
+  releasedir(_ctx: Context): R<void> {}
+  /** FSYNCDIR. Default: nothing. */
+  fsyncdir(_ctx: Context, _datasync: boolean): R<void> {}
+  /** MKDIR `name` with `mode` (umask applied unless FUSE_DONT_MASK; see ctx.umask).
+   * Return the new directory inode. Default ENOSYS. */
+  mkdir(_ctx: Context, _name: string, _mode: number): R<FuseInode> { return enosys(); }
+  /** MKNOD: regular files (when create is missing), fifos, sockets, devices. Default ENOSYS. */
+  mknod(_ctx: Context, _name: string, _mode: number, _rdev: number): R<FuseInode> { return enosys(); }
+  /** SYMLINK `name` → `target`. Default ENOSYS. */
+  symlink(_ctx: Context, _name: string, _target: string): R<FuseInode> { return enosys(); }
+  /** LINK: give `target` the new name `name` here; return the inode (normally `target`). Default ENOSYS. */
+  link(_ctx: Context, _target: FuseInode, _name: string): R<FuseInode> { return enosys(); }
+  /** CREATE: make and open `name`. Default ENOSYS: the kernel uses MKNOD + OPEN instead. */
+  create(_ctx: Context, _name: string, _mode: number, _flags: number): R<Created> { return enosys(); }
+  /** TMPFILE (O_TMPFILE): an unnamed, opened file. Default ENOSYS. */
+  tmpfile(_ctx: Context, _mode: number, _flags: number): R<Created> { return enosys(); }
+  /** UNLINK `name` (the framework then drops the dentry). Default ENOSYS. */
+  unlink(_ctx: Context, _name: string): R<void> { return enosys(); }
+  /** RMDIR `name` (must be empty: ENOTEMPTY). Default ENOSYS. */
+  rmdir(_ctx: Context, _name: string): R<void> { return enosys(); }
+  /** RENAME `name` to `newName` in `newParent`. flags: RENAME_NOREPLACE 1, RENAME_EXCHANGE 2,
+   * RENAME_WHITEOUT 4 (EINVAL if unsupported). The framework moves the dentries. Default ENOSYS. */
+  rename(_ctx: Context, _name: string, _newParent: FuseInode, _newName: string, _flags: number): R<void> { return enosys(); }
+
+  // ---- files ----
+
+  /** READLINK. Default EINVAL (not a symlink). */
+  readlink(_ctx: Context): R<string | Uint8Array> { throw new FuseError('EINVAL'); }
+  /** OPEN with open(2) flags. Return a FileHandle for per-open state (its methods then
+   * serve this open), or nothing to use the inode's own read/write. Default: allowed. */
+  open(_ctx: Context, _flags: number): R<FileHandle | void> {}
+  /** READ (when the handle has no read). Default ENOSYS. */
+  read(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _size: number): R<Uint8Array> { return enosys(); }
+  /** WRITE (when the handle has no write): return bytes written. Default ENOSYS. */
+  write(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _data: Uint8Array, _flags: number): R<number> { return enosys(); }
+  /** FLUSH on every close(2). Default: nothing. */
+  flush(_ctx: Context, _handle: FileHandle | undefined, _lockOwner: bigint): R<void> {}
+  /** FSYNC. Default: nothing. */
+  fsync(_ctx: Context, _handle: FileHandle | undefined, _datasync: boolean): R<void> {}
+  /** RELEASE (last close) when the handle has no release. Default: nothing. */
+  release(_ctx: Context, _handle: FileHandle | undefined, _flags: number): R<void> {}
+  /** FALLOCATE with fallocate(2) mode. Default EOPNOTSUPP. */
+  fallocate(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _length: number, _mode: number): R<void> {
+    throw new FuseError('EOPNOTSUPP');
+  }
+  /** LSEEK with SEEK_DATA (3) / SEEK_HOLE (4). Default ENOSYS: the kernel treats the file as all data. */
+  lseek(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _whence: number): R<number> { return enosys(); }
+  /** COPY_FILE_RANGE to `out`. Default ENOSYS: the kernel copies through read/write. */
+  copyFileRange(_ctx: Context, _handle: FileHandle | undefined, _offIn: number, _out: FuseInode, _outHandle: FileHandle | undefined,
+    _offOut: number, _len: number, _flags: number): R<number> { return enosys(); }
+  /** GETLK. Only used when the root's class overrides getlk and setlk (else the kernel locks locally). */
+  getlk(_ctx: Context, _handle: FileHandle | undefined, _owner: bigint, _lock: Lock): R<Lock> { return enosys(); }
+  /** SETLK/SETLKW/flock. Only used when the root's class overrides it. */
+  setlk(_ctx: Context, _handle: FileHandle | undefined, _owner: bigint, _lock: Lock, _wait: boolean, _flock: boolean): R<void> { return enosys(); }
+
+  // ---- extended attributes ----
+
+  /** GETXATTR: the value, or ENODATA. Default ENODATA. */
+  getxattr(_ctx: Context, _name: string): R<Uint8Array> { throw new FuseError('ENODATA'); }
+  /** SETXATTR (flags XATTR_CREATE 1 / XATTR_REPLACE 2). Default EOPNOTSUPP. */
+  setxattr(_ctx: Context, _name: string, _value: Uint8Array, _flags: number): R<void> { throw new FuseError('EOPNOTSUPP'); }
+  /** LISTXATTR: the names. Default none. */
+  listxattr(_ctx: Context): R<string[]> { return []; }
+  /** REMOVEXATTR, or ENODATA. Default ENODATA. */
+  removexattr(_ctx: Context, _name: string): R<void> { throw new FuseError('ENODATA'); }
+}
+
+/** Removes the dentry `name` → `child` below `parent` (tree bookkeeping only). */
+export function unlinkName(parent: FuseInode, name: string, child: FuseInode): void {
+  if (parent._children.get(name) === child) parent._children.delete(name);
+  const names = child._links.get(parent);
+  if (names) {
+    names.delete(name);
+    if (names.size === 0) child._links.delete(parent);
+  }
+}
