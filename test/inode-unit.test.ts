@@ -1,0 +1,149 @@
+// InodeTree accounting without a mount: node ids, nlookup, FORGET saturation,
+// hard-link merging, dentries on rename/unlink, interrupted-reply undo.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { constants as C } from 'node:fs';
+import { FuseError, FuseInode, InodeTree, Server, RequestContext, type Context } from '../src/index.js';
+
+const ctx: Context = new RequestContext(0, 0, 1, 0);
+
+class Node extends FuseInode {
+  constructor(mode: number, readonly key?: string) { super(mode); }
+  override identity() { return this.key; }
+}
+class Dir extends Node {
+  backend = new Map<string, Node>(); // what the "storage" has
+  constructor(key?: string) { super(C.S_IFDIR | 0o755, key); }
+  override lookup(_c: Context, name: string): FuseInode {
+    const n = this.backend.get(name);
+    if (!n) throw new FuseError('ENOENT');
+    return n;
+  }
+  override mknod(_c: Context, name: string, mode: number): FuseInode {
+    const n = new Node(mode, `${this.key}/${name}`);
+    this.backend.set(name, n);
+    return n;
+  }
+  override link(_c: Context, target: FuseInode, name: string): FuseInode {
+    this.backend.set(name, target as Node);
+    return target;
+  }
+  override unlink(_c: Context, name: string): void { this.backend.delete(name); }
+  override rename(_c: Context, name: string, to: FuseInode, newName: string): void {
+    const n = this.backend.get(name)!;
+    this.backend.delete(name);
+    (to as Dir).backend.set(newName, n);
+  }
+}
+
+function setup() {
+  const root = new Dir('root');
+  const tree = new InodeTree(root);
+  return { root, tree };
+}
+
+test('root is node 1, never forgotten; new inodes get increasing ids never reused', async () => {
+  const { root, tree } = setup();
+  assert.is(root.nodeid, 1);
+  tree.forget(1, 100);
+  assert.is(tree.get(1), root);
+  root.backend.set('a', new Node(C.S_IFREG | 0o644, 'a'));
+  const e1 = await tree.lookup(ctx, 1, 'a');
+  assert.is(e1.nodeid, 2);
+  tree.forget(2, 1);
+  assert.throws(() => tree.get(2), (e: FuseError) => e.code === 'ESTALE');
+  root.backend.set('a', new Node(C.S_IFREG | 0o644, 'a'));
+  const e2 = await tree.lookup(ctx, 1, 'a');
+  assert.is(e2.nodeid, 3, 'a forgotten node id is not reused');
+});
+
+test('each entry reply counts one lookup; FORGET lowers it and saturates at 0', async () => {
+  const { root, tree } = setup();
+  root.backend.set('a', new Node(C.S_IFREG | 0o644, 'a'));
+  for (let i = 0; i < 3; i++) await tree.lookup(ctx, 1, 'a');
+  const a = root.children.get('a')!;
+  assert.is(a.nlookup, 3);
+  tree.forget(a.nodeid, 2);
+  assert.is(a.nlookup, 1);
+  assert.is(tree.get(a.nodeid), a);
+  tree.forget(a.nodeid, 5); // more than we counted: saturate, drop
+  assert.is(a.nlookup, 0);
+  assert.equal(tree.stats(), { inodes: 1, referenced: 0, lookups: 0, handles: 0 });
+  assert.not.ok(root.children.has('a'), 'a dropped inode leaves the tree');
+});
+
+test('hard links with one identity are one inode; unlink keeps the other name', async () => {
+  const { root, tree } = setup();
+  const d = new Dir('root/d');
+  root.backend.set('d', d);
+  await tree.lookup(ctx, 1, 'd');
+  const f = await tree.mknod(ctx, 1, 'f', C.S_IFREG | 0o644, 0);
+  const l = await tree.link(ctx, f.nodeid, d.nodeid, 'g');
+  assert.is(l.nodeid, f.nodeid);
+  const inode = tree.get(f.nodeid);
+  assert.is(inode.linkCount, 2);
+  assert.is(inode.nlookup, 2);
+  await tree.unlink(ctx, 1, 'f');
+  assert.is(inode.linkCount, 1);
+  assert.is(d.children.get('g'), inode);
+  // a second object with the same identity merges into the existing inode
+  const twin = new Node(C.S_IFREG | 0o644, 'root/f');
+  d.backend.set('twin', twin);
+  const t = await tree.lookup(ctx, d.nodeid, 'twin');
+  assert.is(t.nodeid, f.nodeid);
+});
+
+test('rename moves the dentry; rename over a name drops the overwritten inode once forgotten', async () => {
+  const { root, tree } = setup();
+  const a = await tree.mknod(ctx, 1, 'a', C.S_IFREG | 0o644, 0);
+  const b = await tree.mknod(ctx, 1, 'b', C.S_IFREG | 0o644, 0);
+  await tree.rename(ctx, 1, 'a', 1, 'b', 0);
+  assert.is(root.children.get('b')!.nodeid, a.nodeid);
+  assert.not.ok(root.children.has('a'));
+  const old = tree.get(b.nodeid);
+  assert.is(old.linkCount, 0);
+  tree.forget(b.nodeid, 1);
+  assert.throws(() => tree.get(b.nodeid));
+});
+
+test('an entry reply the kernel never got (write ENOENT) is forgotten by the Server', async () => {
+  const { root, tree } = setup();
+  root.backend.set('a', new Node(C.S_IFREG | 0o644, 'a'));
+  const server = new Server(tree);
+  server.sink = { write: () => -2, writev: () => -2 }; // interrupted
+  const req = Buffer.alloc(42);
+  req.writeUInt32LE(42, 0); req.writeUInt32LE(1, 4); req.writeUInt32LE(7, 8); req.writeUInt32LE(1, 16);
+  req.write('a\0', 40);
+  const view = new DataView(req.buffer, req.byteOffset, req.length);
+  server.request(req, view, 42, {} as never);
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(tree.stats().lookups, 0, 'the increment was undone');
+  assert.is(tree.stats().inodes, 1);
+});
+
+test('destroy releases every inode and runs onForget (no FORGETs come at unmount)', async () => {
+  const { root, tree } = setup();
+  let forgotten = 0;
+  class Counted extends Node { override onForget() { forgotten++; } }
+  root.backend.set('a', new Counted(C.S_IFREG | 0o644, 'a'));
+  root.backend.set('b', new Counted(C.S_IFREG | 0o644, 'b'));
+  await tree.lookup(ctx, 1, 'a');
+  await tree.lookup(ctx, 1, 'b');
+  tree.destroy();
+  assert.is(forgotten, 2);
+  assert.is(tree.stats().inodes, 1);
+});
+
+test('persistent inodes stay at nlookup 0 until their last name goes', async () => {
+  const { root, tree } = setup();
+  const p = new Node(C.S_IFREG | 0o644, 'p').makePersistent();
+  root.addChild('p', p);
+  root.backend.set('p', p);
+  const e = await tree.lookup(ctx, 1, 'p');
+  tree.forget(e.nodeid, 1);
+  assert.is(tree.get(e.nodeid), p, 'persistent: kept');
+  await tree.unlink(ctx, 1, 'p');
+  assert.throws(() => tree.get(e.nodeid), undefined, 'unlinked and forgotten: gone');
+});
+
+test.run();
