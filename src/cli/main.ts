@@ -2,6 +2,7 @@
 /**
  * The `tsfuse` command.
  *   tsfuse hello MNT [-o OPTS] [-d]     mount the hello example (foreground)
+ *   tsfuse memfs MNT [-o OPTS] [-d]     mount the in-memory read-write example (foreground)
  *   tsfuse demo [MNT]                   the README's run command: hello on a demo mount point
  *   tsfuse umount [-l] MNT              unmount (lazily with -l); cleans dead mounts too
  */
@@ -9,11 +10,13 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hello } from '../../examples/hello.js';
+import { memfs } from '../../examples/memfs.js';
 import { parseOptionString, unmount, type MountOptions } from '../transport/index.js';
 import { serveForeground } from './serve.js';
 
 const USAGE = `usage:
   tsfuse hello MNT [-o OPTIONS] [-d]   mount the hello example on MNT (foreground)
+  tsfuse memfs MNT [-o OPTIONS] [-d]   mount the in-memory read-write example on MNT
   tsfuse demo [MNT]                    mount the demo filesystem (default MNT: ${join(tmpdir(), 'tsfuse-demo')})
   tsfuse umount [-l] MNT               unmount MNT (-l: lazily, also for dead mounts)
 
@@ -62,6 +65,11 @@ async function main(argv: string[]): Promise<number> {
       if (!mnt && cmd === 'hello') { process.stderr.write(`tsfuse: hello needs a mount point\n${USAGE}\n`); return 2; }
       if (!mnt) { mnt = join(tmpdir(), 'tsfuse-demo'); mkdirSync(mnt, { recursive: true }); }
       return serveForeground(mnt, hello, { fsname: 'hello', subtype: 'tsfuse', ...p.options, debug: p.debug }, 'hello');
+    }
+    case 'memfs': {
+      const mnt = p.positional[0];
+      if (!mnt) { process.stderr.write(`tsfuse: memfs needs a mount point\n${USAGE}\n`); return 2; }
+      return serveForeground(mnt, memfs(), { fsname: 'memfs', subtype: 'memfs', defaultPermissions: true, ...p.options, debug: p.debug }, 'memfs');
     }
     case 'umount':
     case 'unmount': {
