@@ -22,6 +22,10 @@
 #include <string>
 #include <vector>
 
+namespace pt {
+void Init(Napi::Env env, Napi::Object exports);  // native/pt.cc: the passthrough's *at syscalls
+}
+
 namespace {
 
 // FUSE_DEV_IOC_CLONE = _IOR(229, 0, uint32_t); the local <linux/fuse.h> may be
@@ -287,6 +291,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("write", Napi::Function::New(env, Write));
   exports.Set("writev", Napi::Function::New(env, Writev));
   exports.Set("Reader", Reader::Init(env));
+  pt::Init(env, exports);
   return exports;
 }
 
