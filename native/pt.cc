@@ -310,6 +310,22 @@ Napi::Value Syncfs(const Napi::CallbackInfo& info) {
   if (syncfs(I(info, 0)) < 0) return Fail(info.Env(), errno, "syncfs");
   return info.Env().Undefined();
 }
+// faccessat(dirfd, name, mode, flags, uid, gid): throws on denial
+Napi::Value Faccessat(const Napi::CallbackInfo& info) {
+  std::string name = S(info, 1);
+  AsCaller as(L(info, 4), L(info, 5));
+  if (faccessat(I(info, 0), name.c_str(), I(info, 2), I(info, 3)) < 0) return Fail(info.Env(), errno, "faccessat", name);
+  return info.Env().Undefined();
+}
+
+// setFsIds(uid, gid): set this thread's fsuid/fsgid (used around Node's own sync fs calls;
+// restore with our euid/egid).
+Napi::Value SetFsIds(const Napi::CallbackInfo& info) {
+  setfsgid(static_cast<gid_t>(L(info, 1)));
+  setfsuid(static_cast<uid_t>(L(info, 0)));
+  return info.Env().Undefined();
+}
+
 // raiseNofile(want): the soft RLIMIT_NOFILE now in effect (raised up to the hard limit)
 Napi::Value RaiseNofile(const Napi::CallbackInfo& info) {
   struct rlimit r;
@@ -351,6 +367,8 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("fstatfs", Napi::Function::New(env, Fstatfs));
   o.Set("syncfs", Napi::Function::New(env, Syncfs));
   o.Set("raiseNofile", Napi::Function::New(env, RaiseNofile));
+  o.Set("faccessat", Napi::Function::New(env, Faccessat));
+  o.Set("setFsIds", Napi::Function::New(env, SetFsIds));
   exports.Set("pt", o);
 }
 

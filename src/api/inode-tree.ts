@@ -105,8 +105,10 @@ export class InodeTree implements FileSystem {
     const id = inode.identity();
     if (id !== undefined) {
       const existing = this.byIdentity.get(id);
-      if (existing) return existing;
+      if (existing && existing.acceptAlias(inode)) return existing;
+      if (existing) existing._identity = undefined; // replaced: a different object with a reused key
       this.byIdentity.set(id, inode);
+      inode._identity = id;
     }
     inode._nodeid = this.nextNodeid++;
     inode._notifier = this.notifier;
@@ -124,10 +126,20 @@ export class InodeTree implements FileSystem {
   /** Drops the dentry; an inode that lost its last name stops being persistent. */
   private removeName(parent: FuseInode, name: string, child: FuseInode): void {
     unlinkName(parent, name, child);
-    if (child._links.size === 0 && child._nodeid !== FUSE_ROOT_ID) {
-      child._persistent = false;
-      this.maybeDrop(child);
-    }
+    if (child._links.size === 0 && child._nodeid !== FUSE_ROOT_ID) this.lostLastName(child);
+  }
+
+  /** `inode` has no known name left: not persistent any more; it may release its backing. */
+  private lostLastName(inode: FuseInode): void {
+    inode._persistent = false;
+    if (inode.onUnlinked()) this.detachIdentity(inode);
+    this.maybeDrop(inode);
+  }
+
+  private detachIdentity(inode: FuseInode): void {
+    const id = inode._identity;
+    if (id !== undefined && this.byIdentity.get(id) === inode) this.byIdentity.delete(id);
+    inode._identity = undefined;
   }
 
   private maybeDrop(inode: FuseInode): void {
@@ -135,8 +147,7 @@ export class InodeTree implements FileSystem {
     if (this.table.get(inode._nodeid) !== inode) return;
     for (const f of this.files.values()) if (f.inode === inode) return; // still open
     this.table.delete(inode._nodeid);
-    const id = inode.identity();
-    if (id !== undefined && this.byIdentity.get(id) === inode) this.byIdentity.delete(id);
+    this.detachIdentity(inode);
     for (const [parent, names] of [...inode._links]) for (const n of [...names]) unlinkName(parent, n, inode);
     try {
       inode.onForget();
@@ -254,7 +265,7 @@ export class InodeTree implements FileSystem {
       return;
     }
     if (src) np.addChild(newName, src);
-    if (dst && dst !== src && dst._links.size === 0) { dst._persistent = false; this.maybeDrop(dst); }
+    if (dst && dst !== src && dst._links.size === 0) this.lostLastName(dst);
   }
 
   // ---- attributes ----
@@ -275,6 +286,7 @@ export class InodeTree implements FileSystem {
   readlink(ctx: Context, nodeid: number) { return this.get(nodeid).readlink(ctx); }
   access(ctx: Context, nodeid: number, mask: number) { return this.get(nodeid).access(ctx, mask); }
   statfs(ctx: Context, nodeid: number) { return this.get(nodeid).statfs(ctx); }
+  syncfs(ctx: Context, nodeid: number) { return this.get(nodeid).syncfs(ctx); }
   getxattr(ctx: Context, nodeid: number, name: string) { return this.get(nodeid).getxattr(ctx, name); }
   setxattr(ctx: Context, nodeid: number, name: string, value: Uint8Array, flags: number) {
     return this.get(nodeid).setxattr(ctx, name, value, flags);

@@ -91,6 +91,8 @@ export class FuseInode {
   readonly _links = new Map<FuseInode, Set<string>>();
   /** Set while mounted: notifications to the kernel. */
   _notifier: Notifier | undefined;
+  /** The identity this inode is registered under in the tree, if any. */
+  _identity: string | number | bigint | undefined;
 
   /** `mode`: the file type (and default permission) bits, e.g. S_IFDIR | 0o755. */
   constructor(public mode: number) {}
@@ -137,6 +139,15 @@ export class FuseInode {
 
   /** The kernel dropped its last reference (or the session ended) and this inode left the table. */
   onForget(): void {}
+  /** The last name the framework knows of this inode was removed (unlink, rmdir, rename
+   * over it). Return true if the inode released its backing (e.g. closed its fd): aliases
+   * found later by identity then become new inodes instead of merging into this one. */
+  onUnlinked(): boolean { return false; }
+  /** A newly looked-up object `newer` has this inode's identity (a hard link or the same
+   * file again). Return true to merge (the framework keeps this inode and drops `newer`;
+   * take over its resources if useful), false if `newer` is a different object after all
+   * (e.g. the old file was deleted and its number reused): it then replaces this one. */
+  acceptAlias(_newer: FuseInode): boolean { return true; }
 
   // ---- notifications (no-ops before mount) ----
 
@@ -179,6 +190,8 @@ export class FuseInode {
   access(_ctx: Context, _mask: number): R<void> { return enosys(); }
   /** STATFS. Default: zeros with namelen 255. */
   statfs(_ctx: Context): R<StatFs> { return {}; }
+  /** SYNCFS (sent for the root). Default: nothing. */
+  syncfs(_ctx: Context): R<void> {}
 
   // ---- directories ----
 
