@@ -88,10 +88,12 @@ export function decodeRequest(bytes: Uint8Array, view: DataView, n: number, opts
     if (need < row.body.size) {
       // Decode the short (compat) form from a zero-padded copy.
       const tmp = new Uint8Array(row.body.size);
-      tmp.set(bytes.subarray(pos, Math.min(end, pos + row.body.size)));
+      // Only the bytes that belong to the body: SETXATTR's compat body is exactly 8
+      // (a name follows); INIT's is as long as the kernel sent, up to the full struct.
+      const avail = opcode === Opcode.SETXATTR ? need : Math.min(end - pos, row.body.size);
+      tmp.set(bytes.subarray(pos, pos + avail));
       body = row.body.decode(new DataView(tmp.buffer), 0);
-      if (opcode === Opcode.SETXATTR) (body as { setxattr_flags: number }).setxattr_flags = 0;
-      pos += Math.min(end - pos, opcode === Opcode.SETXATTR ? need : row.body.size);
+      pos += avail;
     } else {
       body = row.body.decode(view, pos);
       pos += row.body.size;

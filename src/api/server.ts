@@ -319,10 +319,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   stats(): ServerStats {
     const byName = (m: Map<number, number>) => Object.fromEntries([...m].map(([k, v]) => [opcodeName(k), v]));
-    return {
-      requests: byName(this.counts), errors: byName(this.errorCounts), inFlight: this.inflight.size,
-      malformed: this.malformed, fs: this.fs.stats?.(),
-    };
+    const s: ServerStats = { requests: byName(this.counts), errors: byName(this.errorCounts), inFlight: this.inflight.size, malformed: this.malformed };
+    const fs = this.fs.stats?.();
+    if (fs) s.fs = fs;
+    return s;
   }
 }
 

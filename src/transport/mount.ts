@@ -151,10 +151,12 @@ function runFusermount(args: string[], o: { fusermount?: string } = {}, commFd?:
     child.on('exit', (code, signal) => {
       if (code === 0) return resolvePromise();
       const text = err.trim() || `exited with ${code ?? signal}`;
-      const code2 = /permission denied|not permitted|not allowed/i.test(text) ? 'EPERM'
+      // Match strerror() texts: EACCES is "Permission denied", EPERM "Operation not permitted".
+      const code2 = /permission denied/i.test(text) ? 'EACCES' : /not permitted|not allowed/i.test(text) ? 'EPERM'
         : /no such file/i.test(text) ? 'ENOENT' : /not a directory/i.test(text) ? 'ENOTDIR'
           : /busy/i.test(text) ? 'EBUSY' : /not connected/i.test(text) ? 'ENOTCONN' : 'EIO';
-      reject(mountError(code2, args[args.length - 1], `${fusermountPath(o)}: ${text}`, 'fusermount3'));
+      const prefixed = /^fusermount3?:/.test(text) ? text : `${fusermountPath(o)}: ${text}`;
+      reject(mountError(code2, args[args.length - 1], prefixed, 'fusermount3'));
     });
   });
 }

@@ -1,0 +1,2 @@
+/** The passthrough filesystem (mirrors a source directory). */
+export * from './passthrough.js';

@@ -1,0 +1,439 @@
+/**
+ * The passthrough filesystem: mirrors a source directory, built on FuseInode.
+ *
+ * - Every inode holds one O_PATH|O_NOFOLLOW fd, opened with
+ *   openat(parentFd, name) — never an absolute path, so deep trees work — and
+ *   is keyed by (st_dev, st_ino, mnt_id), so all hard links reach one inode.
+ *   In file-handle mode it holds a name_to_handle_at handle instead and opens
+ *   an fd only for the duration of one operation.
+ * - Unlink frees space: when the last name we know of an inode goes and no
+ *   file of it is open, its fd is closed at once (not at FORGET), and its key
+ *   is released, so a later lookup of another hard link — or of a new file
+ *   that reuses the inode number — gets its own fd (onUnlinked/acceptAlias).
+ * - No races on the fd: every native call is synchronous on the one event-loop
+ *   thread and reads `inode.fd` immediately before the call, never across an
+ *   await, so a close can never interleave with a use, and a recycled fd
+ *   number is never used by a stale holder.
+ * - As the caller: name resolution, creation and open run with
+ *   setfsuid/setfsgid of the request, so the source filesystem checks
+ *   permissions and assigns ownership for the caller; the process umask is 0
+ *   (the kernel already applied the caller's). Supplementary groups are not
+ *   switched (only the primary gid).
+ * - Nothing escapes the source: names with '/', '.' and '..' are refused;
+ *   symlinks are returned as links and never followed by the server.
+ */
+import { chmodSync, closeSync, constants as C, fdatasyncSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
+import {
+  FuseError, FuseInode, InodeTree, type Attr, type Context, type Created, type DirEntry, type FileHandle,
+  type InitInfo, type Lock, type SetattrChanges, type StatFs,
+} from '../api/index.js';
+import { FUSE_WRITE_KILL_SUIDGID, InitFlag } from '../abi/index.js';
+import { L, STX, sys } from './sys.js';
+
+export type InodeHandleMode = 'never' | 'prefer' | 'mandatory';
+
+export interface PassthroughOptions {
+  /** Key and reopen inodes through file handles instead of holding an fd each. Default 'never'. */
+  inodeHandles?: InodeHandleMode;
+  /** Serve requests as the calling uid/gid (needs root). Default: true when running as root. */
+  asCaller?: boolean;
+  /** Raise RLIMIT_NOFILE to this (up to the hard limit) at start. Default 1048576. */
+  nofile?: number;
+}
+
+const st = new Float64Array(24);
+const statbuf = new Float64Array(8);
+const ENC_MS = (s: number, ns: number) => s * 1000 + ns / 1e6;
+
+/** The kernel's 32-bit dev encoding (new_encode_dev), as fuse_attr.rdev carries it. */
+export function encodeFuseDev(major: number, minor: number): number {
+  return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
+}
+/** glibc makedev from the kernel's 32-bit encoding (MKNOD's rdev). */
+function devFromFuse(rdev: number): number {
+  const major = (rdev & 0xfff00) >>> 8;
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+  return ((major & 0xfff) << 8) + (minor & 0xff) + (minor & ~0xff) * 4096 + Math.floor(major / 4096) * 2 ** 32;
+}
+
+function checkName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new FuseError('EINVAL', `refusing name ${JSON.stringify(name)}`);
+  }
+}
+
+function attrFromStatx(): Attr {
+  return {
+    ino: st[STX.ino], mode: st[STX.mode], nlink: st[STX.nlink], uid: st[STX.uid], gid: st[STX.gid],
+    rdev: encodeFuseDev(st[STX.rdevMajor], st[STX.rdevMinor]), size: st[STX.size], blocks: st[STX.blocks],
+    blksize: st[STX.blksize], atime: ENC_MS(st[STX.atime], st[STX.atimeNs]),
+    mtime: ENC_MS(st[STX.mtime], st[STX.mtimeNs]), ctime: ENC_MS(st[STX.ctime], st[STX.ctimeNs]),
+  };
+}
+
+/** An open file of the source. */
+class PtHandle implements FileHandle {
+  constructor(readonly inode: PtInode, public fd: number) {}
+  read(_ctx: Context, offset: number, size: number): Uint8Array {
+    const buf = this.inode.fs.readBuffer(size);
+    const n = readSync(this.fd, buf, 0, size, offset);
+    return buf.subarray(0, n);
+  }
+  write(_ctx: Context, offset: number, data: Uint8Array, flags: number): number {
+    const n = writeSync(this.fd, data, 0, data.length, offset);
+    if (flags & FUSE_WRITE_KILL_SUIDGID) this.inode.killSuidgid(this.fd);
+    return n;
+  }
+  fsync(_ctx: Context, datasync: boolean): void {
+    if (datasync) fdatasyncSync(this.fd); else fsyncSync(this.fd);
+  }
+  release(): void {
+    closeSync(this.fd);
+    this.fd = -1;
+    this.inode.closedFile();
+  }
+}
+
+export class PtInode extends FuseInode {
+  /** O_PATH fd; -1 once closed (unlinked) or in file-handle mode. Owned by this inode. */
+  fd: number;
+  /** name_to_handle_at result in file-handle mode. */
+  handle: Buffer | undefined;
+  readonly key: string;
+  private openFiles = 0;
+
+  constructor(readonly fs: Passthrough, fd: number, handle: Buffer | undefined, readonly mntId: number) {
+    super(st[STX.mode]);
+    this.fd = fd;
+    this.handle = handle;
+    this.key = `${st[STX.devMajor]}:${st[STX.devMinor]}:${st[STX.ino]}:${mntId}`;
+  }
+
+  override identity(): string { return this.key; }
+
+  /** Runs `fn` with an O_PATH fd of this inode (opened from the handle for the call if needed). */
+  withFd<T>(fn: (fd: number) => T): T {
+    if (this.fd >= 0) return fn(this.fd);
+    if (!this.handle) throw new FuseError('ESTALE', 'the inode was unlinked and closed');
+    const fd = sys.openByHandleAt(this.fs.mountFd(this.mntId), this.handle, L.O_PATH);
+    try { return fn(fd); } finally { closeSync(fd); }
+  }
+  private proc(fd: number): string { return `/proc/self/fd/${fd}`; }
+
+  override acceptAlias(newer: FuseInode): boolean {
+    const n = newer as PtInode;
+    if (this.fd < 0 && !this.handle) { // we let ours go at unlink: take the alias's
+      this.fd = n.fd;
+      this.handle = n.handle;
+      return true;
+    }
+    n.closeBacking();
+    return true;
+  }
+
+  override onUnlinked(): boolean {
+    if (this.openFiles > 0) return false; // the space goes with the last close
+    this.closeBacking();
+    return true;
+  }
+  /** Closes the O_PATH fd (and forgets the handle). */
+  closeBacking(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    this.handle = undefined;
+  }
+  override onForget(): void { this.closeBacking(); }
+  closedFile(): void {
+    this.openFiles--;
+    if (this.openFiles === 0 && this.linkCount === 0 && this.nodeid !== 1) this.closeBacking();
+  }
+
+  killSuidgid(fd: number): void {
+    sys.statx(fd, '', L.AT_EMPTY_PATH, st);
+    const mode = st[STX.mode];
+    const kill = (mode & 0o4000) | ((mode & 0o2000) && (mode & 0o010) ? 0o2000 : 0); // S_ISUID, S_ISGID if group-exec
+    if (kill) chmodSync(this.proc(fd), mode & 0o7777 & ~kill);
+  }
+
+  // ---- attributes ----
+
+  override getattr(_ctx: Context, h?: FileHandle): Attr {
+    const hfd = (h as PtHandle | undefined)?.fd;
+    if (hfd !== undefined && hfd >= 0) sys.statx(hfd, '', L.AT_EMPTY_PATH, st);
+    else this.withFd((fd) => sys.statx(fd, '', L.AT_EMPTY_PATH | L.AT_SYMLINK_NOFOLLOW, st));
+    return attrFromStatx();
+  }
+
+  override setattr(ctx: Context, c: SetattrChanges, h?: FileHandle): Attr {
+    this.withFd((fd) => this.fs.asCaller(ctx, () => {
+      const path = this.proc(fd);
+      if (c.mode !== undefined) chmodSync(path, c.mode & 0o7777);
+      if (c.uid !== undefined || c.gid !== undefined) sys.fchownat(fd, '', c.uid ?? -1, c.gid ?? -1, L.AT_EMPTY_PATH);
+      if (c.size !== undefined) {
+        const hfd = (h as PtHandle | undefined)?.fd;
+        if (hfd !== undefined && hfd >= 0) ftruncateSync(hfd, c.size);
+        else {
+          const w = sys.openat(L.AT_FDCWD, path, C.O_WRONLY, 0, -1, -1);
+          try { ftruncateSync(w, c.size); } finally { closeSync(w); }
+        }
+        if (c.killSuidgid) this.killSuidgid(fd);
+      }
+      if (c.atime !== undefined || c.mtime !== undefined) {
+        const t = (v: number | 'now' | undefined): [number, number] =>
+          v === undefined ? [0, L.UTIME_OMIT] : v === 'now' ? [0, L.UTIME_NOW] : [Math.floor(v / 1000), Math.round((v % 1000) * 1e6)];
+        const [as, ans] = t(c.atime);
+        const [ms, mns] = t(c.mtime);
+        if ((this.mode & C.S_IFMT) === C.S_IFLNK) sys.utimensat(fd, '', as, ans, ms, mns, L.AT_EMPTY_PATH);
+        else sys.utimensat(L.AT_FDCWD, path, as, ans, ms, mns, 0);
+      }
+    }));
+    return this.getattr(ctx, h);
+  }
+
+  override access(ctx: Context, mask: number): void {
+    this.withFd((fd) => sys.faccessat(L.AT_FDCWD, this.proc(fd), mask, L.AT_EACCESS, ...this.fs.ids(ctx)));
+  }
+
+  override statfs(): StatFs {
+    this.withFd((fd) => sys.fstatfs(fd, statbuf));
+    return {
+      blocks: statbuf[0], bfree: statbuf[1], bavail: statbuf[2], files: statbuf[3], ffree: statbuf[4],
+      bsize: statbuf[5], namelen: statbuf[6], frsize: statbuf[7],
+    };
+  }
+  override syncfs(): void { this.withFd((fd) => { const d = sys.openat(fd, '.', C.O_RDONLY, 0, -1, -1); try { sys.syncfs(d); } finally { closeSync(d); } }); }
+
+  override readlink(): Uint8Array { return this.withFd((fd) => sys.readlinkat(fd, '')); }
+
+  // ---- directories ----
+
+  override lookup(ctx: Context, name: string): FuseInode {
+    checkName(name);
+    return this.withFd((dirfd) => this.fs.openNode(dirfd, name, ctx));
+  }
+
+  override readdir(): DirEntry[] {
+    const [names, inos, types] = this.withFd((fd) => sys.readdir(fd));
+    return names.map((name, i) => ({ name, ino: inos[i], mode: types[i] << 12 }));
+  }
+
+  override mkdir(ctx: Context, name: string, mode: number): FuseInode {
+    checkName(name);
+    return this.withFd((dirfd) => {
+      sys.mkdirat(dirfd, name, mode & 0o7777, ...this.fs.ids(ctx));
+      return this.fs.openNode(dirfd, name, ctx);
+    });
+  }
+  override mknod(ctx: Context, name: string, mode: number, rdev: number): FuseInode {
+    checkName(name);
+    return this.withFd((dirfd) => {
+      sys.mknodat(dirfd, name, mode, devFromFuse(rdev), ...this.fs.ids(ctx));
+      return this.fs.openNode(dirfd, name, ctx);
+    });
+  }
+  override symlink(ctx: Context, name: string, target: string): FuseInode {
+    checkName(name);
+    return this.withFd((dirfd) => {
+      sys.symlinkat(target, dirfd, name, ...this.fs.ids(ctx));
+      return this.fs.openNode(dirfd, name, ctx);
+    });
+  }
+  override link(ctx: Context, target: FuseInode, name: string): FuseInode {
+    checkName(name);
+    const t = target as PtInode;
+    return this.withFd((dirfd) => t.withFd((tfd) => {
+      sys.linkat(L.AT_FDCWD, this.proc(tfd), dirfd, name, L.AT_SYMLINK_FOLLOW, ...this.fs.ids(ctx));
+      return this.fs.openNode(dirfd, name, ctx);
+    }));
+  }
+  override create(ctx: Context, name: string, mode: number, flags: number): Created {
+    checkName(name);
+    return this.withFd((dirfd) => {
+      const fd = sys.openat(dirfd, name, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~C.O_NOCTTY, mode & 0o7777, ...this.fs.ids(ctx));
+      try {
+        const inode = this.fs.openNode(dirfd, name, ctx) as PtInode;
+        return { inode, handle: this.fs.handleFor(inode, fd) };
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+    });
+  }
+  override tmpfile(ctx: Context, mode: number, flags: number): Created {
+    return this.withFd((dirfd) => {
+      const fd = sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL)) | L.O_TMPFILE, mode & 0o7777, ...this.fs.ids(ctx));
+      const inode = this.fs.openNode(L.AT_FDCWD, `/proc/self/fd/${fd}`, ctx, true) as PtInode;
+      return { inode, handle: this.fs.handleFor(inode, fd) };
+    });
+  }
+  override unlink(ctx: Context, name: string): void {
+    checkName(name);
+    this.withFd((dirfd) => sys.unlinkat(dirfd, name, 0, ...this.fs.ids(ctx)));
+  }
+  override rmdir(ctx: Context, name: string): void {
+    checkName(name);
+    this.withFd((dirfd) => sys.unlinkat(dirfd, name, L.AT_REMOVEDIR, ...this.fs.ids(ctx)));
+  }
+  override rename(ctx: Context, name: string, newParent: FuseInode, newName: string, flags: number): void {
+    checkName(name);
+    checkName(newName);
+    const np = newParent as PtInode;
+    this.withFd((a) => np.withFd((b) => sys.renameat2(a, name, b, newName, flags, ...this.fs.ids(ctx))));
+  }
+
+  // ---- files ----
+
+  override open(ctx: Context, flags: number): FileHandle {
+    const fd = this.withFd((f) => sys.openat(L.AT_FDCWD, this.proc(f), flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY), 0, ...this.fs.ids(ctx)));
+    return this.fs.handleFor(this, fd);
+  }
+  openedFile(): void { this.openFiles++; }
+
+  override fallocate(_ctx: Context, h: FileHandle | undefined, offset: number, length: number, mode: number): void {
+    sys.fallocate(fdOf(h), mode, offset, length);
+  }
+  override lseek(_ctx: Context, h: FileHandle | undefined, offset: number, whence: number): number {
+    return sys.lseek(fdOf(h), offset, whence);
+  }
+  override copyFileRange(_ctx: Context, h: FileHandle | undefined, offIn: number, _out: FuseInode, outH: FileHandle | undefined,
+    offOut: number, len: number, flags: number): number {
+    return sys.copyFileRange(fdOf(h), offIn, fdOf(outH), offOut, len, flags);
+  }
+  override getlk(_ctx: Context, h: FileHandle | undefined, _owner: bigint, lock: Lock): Lock {
+    const [type, start, len, pid] = sys.fcntlLock(fdOf(h), L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0);
+    return { type, start, end: len === 0 ? 0x7fffffffffffffff : start + len - 1, pid };
+  }
+  override async setlk(ctx: Context, h: FileHandle | undefined, _owner: bigint, lock: Lock, wait: boolean, flock: boolean): Promise<void> {
+    const fd = fdOf(h);
+    const attempt = () => {
+      if (flock) sys.flock(fd, (lock.type === L.F_UNLCK ? L.LOCK_UN : lock.type === L.F_RDLCK ? L.LOCK_SH : L.LOCK_EX) | L.LOCK_NB);
+      else sys.fcntlLock(fd, L.F_OFD_SETLK, lock.type, lock.start, lockLen(lock), 0);
+    };
+    // SETLKW must not block the event loop: retry until granted or interrupted.
+    for (;;) {
+      try { return attempt(); } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (!wait || (code !== 'EAGAIN' && code !== 'EWOULDBLOCK' && code !== 'EACCES')) throw e;
+      }
+      if (ctx.signal.aborted) throw new FuseError('EINTR');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  // ---- xattrs (through /proc/self/fd: an O_PATH fd cannot f*xattr) ----
+
+  override getxattr(ctx: Context, name: string): Uint8Array {
+    return this.withFd((fd) => this.fs.asCaller(ctx, () => sys.getxattr(this.proc(fd), name)));
+  }
+  override setxattr(ctx: Context, name: string, value: Uint8Array, flags: number): void {
+    this.withFd((fd) => this.fs.asCaller(ctx, () => sys.setxattr(this.proc(fd), name, value, flags)));
+  }
+  override listxattr(ctx: Context): string[] {
+    const b = this.withFd((fd) => this.fs.asCaller(ctx, () => sys.listxattr(this.proc(fd))));
+    return b.toString('utf8').split('\0').filter(Boolean);
+  }
+  override removexattr(ctx: Context, name: string): void {
+    this.withFd((fd) => this.fs.asCaller(ctx, () => sys.removexattr(this.proc(fd), name)));
+  }
+}
+
+function fdOf(h: FileHandle | undefined): number {
+  const fd = (h as PtHandle | undefined)?.fd;
+  if (fd === undefined || fd < 0) throw new FuseError('EBADF');
+  return fd;
+}
+function lockLen(l: Lock): number {
+  return l.end >= 0x7fffffffffffffff || l.end < l.start ? 0 : l.end - l.start + 1;
+}
+
+/** The passthrough FileSystem: `mount(mnt, new Passthrough(src), opts)`. */
+export class Passthrough extends InodeTree {
+  readonly source: string;
+  private readonly mode: InodeHandleMode;
+  private readonly asCallerOn: boolean;
+  private readonly mountFds = new Map<number, number>();
+  private readBuf = Buffer.alloc(0);
+  readonly nofile: number;
+
+  constructor(source: string, opts: PassthroughOptions = {}) {
+    const rootFd = sys.openat(L.AT_FDCWD, source, L.O_PATH | C.O_DIRECTORY, 0, -1, -1);
+    sys.statx(rootFd, '', L.AT_EMPTY_PATH, st);
+    const mntId = st[STX.mntId];
+    // The root is created before `this` exists; it is rebound below.
+    const root = new PtInode(undefined as unknown as Passthrough, rootFd, undefined, mntId);
+    super(root, {});
+    (root as { fs: Passthrough }).fs = this;
+    this.source = source;
+    this.mode = opts.inodeHandles ?? 'never';
+    this.asCallerOn = opts.asCaller ?? process.geteuid?.() === 0;
+    this.mountFds.set(mntId, rootFd);
+    this.nofile = sys.raiseNofile(opts.nofile ?? 1 << 20);
+    if (this.mode === 'mandatory') sys.nameToHandleAt(rootFd, '', L.AT_EMPTY_PATH); // fails early if unsupported
+    process.umask(0); // the kernel already applied the caller's umask
+  }
+
+  override init(info: InitInfo): void {
+    super.init(info);
+    // We clear setuid/setgid ourselves on write/truncate (root writes would keep them).
+    if (Math.floor(info.offered / InitFlag.HANDLE_KILLPRIV_V2) % 2) info.want += InitFlag.HANDLE_KILLPRIV_V2;
+  }
+
+  /** [uid, gid] to run as for this request ([-1, -1]: as ourselves). */
+  ids(ctx: Context): [number, number] {
+    return this.asCallerOn ? [ctx.uid, ctx.gid] : [-1, -1];
+  }
+  /** Runs synchronous `fn` with fsuid/fsgid of the caller (Node's sync fs calls included). */
+  asCaller<T>(ctx: Context, fn: () => T): T {
+    if (!this.asCallerOn) return fn();
+    sys.setFsIds(ctx.uid, ctx.gid);
+    try { return fn(); } finally { sys.setFsIds(process.geteuid!(), process.getegid!()); }
+  }
+
+  /** An O_PATH fd on the mount `mntId` for open_by_handle_at. */
+  mountFd(mntId: number): number {
+    const fd = this.mountFds.get(mntId);
+    if (fd === undefined) throw new FuseError('ESTALE', `no fd for mount ${mntId}`);
+    return fd;
+  }
+
+  /** Opens `name` in `dirfd` as an inode object (the tree merges it with a known alias). */
+  openNode(dirfd: number, name: string, ctx: Context, follow = false): PtInode {
+    const fd = sys.openat(dirfd, name, L.O_PATH | (follow ? 0 : C.O_NOFOLLOW), 0, ...this.ids(ctx));
+    let handle: Buffer | undefined;
+    try {
+      sys.statx(fd, '', L.AT_EMPTY_PATH, st);
+      const mntId = st[STX.mntId];
+      if (!this.mountFds.has(mntId)) this.mountFds.set(mntId, sys.openat(fd, '.', L.O_PATH, 0, -1, -1)); // kept open
+      if (this.mode !== 'never') {
+        try {
+          handle = sys.nameToHandleAt(fd, '', L.AT_EMPTY_PATH)[0];
+        } catch (e) {
+          if (this.mode === 'mandatory') throw e;
+        }
+      }
+      const inode = new PtInode(this, handle ? -1 : fd, handle, mntId);
+      if (handle) closeSync(fd);
+      return inode;
+    } catch (e) {
+      if (!handle) try { closeSync(fd); } catch { /* closed */ }
+      throw e;
+    }
+  }
+
+  handleFor(inode: PtInode, fd: number): PtHandle {
+    inode.openedFile();
+    return new PtHandle(inode, fd);
+  }
+
+  /** A reusable read buffer: READ replies are written before the next request is read. */
+  readBuffer(size: number): Buffer {
+    if (this.readBuf.length < size) this.readBuf = Buffer.allocUnsafe(Math.max(size, 128 * 1024));
+    return this.readBuf;
+  }
+
+  override destroy(): void {
+    super.destroy();
+    for (const fd of this.mountFds.values()) try { closeSync(fd); } catch { /* closed */ }
+    this.mountFds.clear();
+  }
+}
