@@ -223,7 +223,7 @@ maybe('/dev/fuse 0600: the unprivileged mount fails with fusermount3\'s message 
 // permitted"): fusermount3's open("/dev/fuse") failed with EACCES, and mount()
 // promises the real errno. (The message also repeats "fusermount3: ", since
 // fusermount3 already prefixes its own name.)
-maybe('BUG: fusermount3 "Permission denied" is reported as EPERM, not the real errno EACCES', timed(30_000, async () => {
+maybe('fusermount3 "Permission denied" is reported with the real errno EACCES', timed(30_000, async () => {
   try {
     setDevFuseMode(0o600);
     const mnt = userDir();

@@ -50,6 +50,8 @@ function leftoverMounts() {
     .map((f) => f[1].replace(/\\040/g, ' '));
 }
 
+// Mounts that existed before this run are not ours to clean up.
+const before = new Set(leftoverMounts());
 let passed = 0;
 let failed = 0;
 const files = list(root).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
@@ -60,7 +62,7 @@ for (const f of files) {
   failed += r.failed;
   if (r.note) console.log(`### ${f.slice(root.length)}: ${r.note}`);
 }
-const left = leftoverMounts();
+const left = leftoverMounts().filter((m) => !before.has(m));
 for (const m of left) {
   console.log(`!! a test left ${m} mounted: detaching it`);
   try { execFileSync('umount', ['-l', m]); } catch { /* reported above */ }

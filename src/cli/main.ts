@@ -1,35 +1,42 @@
 #!/usr/bin/env node
 /**
  * The `tsfuse` command.
+ *   tsfuse passthrough SRC MNT [-o OPTS] [--handles MODE] [-d]   mirror SRC on MNT (foreground)
  *   tsfuse hello MNT [-o OPTS] [-d]     mount the hello example (foreground)
  *   tsfuse memfs MNT [-o OPTS] [-d]     mount the in-memory read-write example (foreground)
- *   tsfuse demo [MNT]                   the README's run command: hello on a demo mount point
+ *   tsfuse demo [SRC [MNT]]             the README's run command: passthrough of a demo directory
  *   tsfuse umount [-l] MNT              unmount (lazily with -l); cleans dead mounts too
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hello } from '../../examples/hello.js';
 import { memfs } from '../../examples/memfs.js';
 import { parseOptionString, unmount, type MountOptions } from '../transport/index.js';
+import { Passthrough, type InodeHandleMode } from '../passthrough/index.js';
 import { serveForeground } from './serve.js';
 
 const USAGE = `usage:
+  tsfuse passthrough SRC MNT [-o OPTIONS] [--handles never|prefer|mandatory] [-d]
+                                       mirror directory SRC on MNT (foreground; Ctrl-C unmounts)
   tsfuse hello MNT [-o OPTIONS] [-d]   mount the hello example on MNT (foreground)
   tsfuse memfs MNT [-o OPTIONS] [-d]   mount the in-memory read-write example on MNT
-  tsfuse demo [MNT]                    mount the demo filesystem (default MNT: ${join(tmpdir(), 'tsfuse-demo')})
+  tsfuse demo [SRC [MNT]]              passthrough of SRC (default: a built-in demo directory,
+                                       ${join(tmpdir(), 'tsfuse-demo-src')}) on MNT (default ${join(tmpdir(), 'tsfuse-demo')})
   tsfuse umount [-l] MNT               unmount MNT (-l: lazily, also for dead mounts)
 
 options (-o, comma-separated, as mount(8)):
   fsname=NAME subtype=NAME allow_other default_permissions ro noexec noatime
   max_read=N max_write=N max_readahead=N max_background=N congestion_threshold=N
   request_timeout=SECONDS clean_stale over_mount
-  -d   debug: log every request and reply`;
+  -d   debug: log every request and reply
+  --handles MODE   passthrough: key inodes by file handles (prefer|mandatory) instead of one fd each
+passthrough defaults: default_permissions on; requests run as the calling user when root.`;
 
-interface Parsed { positional: string[]; options: MountOptions; debug: boolean; lazy: boolean }
+interface Parsed { positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode }
 
 function parseArgs(args: string[]): Parsed {
-  const p: Parsed = { positional: [], options: {}, debug: false, lazy: false };
+  const p: Parsed = { positional: [], options: {}, debug: false, lazy: false, handles: 'never' };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '-o') {
@@ -39,10 +46,26 @@ function parseArgs(args: string[]): Parsed {
       Object.assign(p.options, parseOptionString(a.slice(2)).options);
     } else if (a === '-d' || a === '--debug') p.debug = true;
     else if (a === '-l' || a === '--lazy') p.lazy = true;
+    else if (a === '--handles') {
+      const v = args[++i];
+      if (v !== 'never' && v !== 'prefer' && v !== 'mandatory') throw new Error(`--handles must be never, prefer or mandatory, got ${v}`);
+      p.handles = v;
+    }
     else if (a.startsWith('-')) throw new Error(`unknown flag ${a}`);
     else p.positional.push(a);
   }
   return p;
+}
+
+/** A small demo tree for `tsfuse demo` without a source directory. */
+function demoSource(): string {
+  const src = join(tmpdir(), 'tsfuse-demo-src');
+  if (!existsSync(src)) {
+    mkdirSync(join(src, 'docs'), { recursive: true });
+    writeFileSync(join(src, 'hello.txt'), 'Hello from the tsfuse passthrough demo!\n');
+    writeFileSync(join(src, 'docs', 'README.txt'), 'Files here are mirrored from ' + src + '.\nEdit them through the mount point.\n');
+  }
+  return src;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -59,12 +82,27 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   switch (cmd) {
-    case 'hello':
-    case 'demo': {
-      let mnt = p.positional[0];
-      if (!mnt && cmd === 'hello') { process.stderr.write(`tsfuse: hello needs a mount point\n${USAGE}\n`); return 2; }
-      if (!mnt) { mnt = join(tmpdir(), 'tsfuse-demo'); mkdirSync(mnt, { recursive: true }); }
+    case 'hello': {
+      const mnt = p.positional[0];
+      if (!mnt) { process.stderr.write(`tsfuse: hello needs a mount point\n${USAGE}\n`); return 2; }
       return serveForeground(mnt, hello, { fsname: 'hello', subtype: 'tsfuse', ...p.options, debug: p.debug }, 'hello');
+    }
+    case 'demo':
+    case 'passthrough': {
+      let [src, mnt] = p.positional;
+      if (cmd === 'passthrough' && (!src || !mnt)) { process.stderr.write(`tsfuse: passthrough needs SRC and MNT\n${USAGE}\n`); return 2; }
+      if (!src) src = demoSource();
+      if (!mnt) { mnt = join(tmpdir(), 'tsfuse-demo'); mkdirSync(mnt, { recursive: true }); }
+      let fs: Passthrough;
+      try {
+        fs = new Passthrough(src, { inodeHandles: p.handles });
+      } catch (e) {
+        process.stderr.write(`tsfuse: cannot use source directory ${src}: ${(e as Error).message}\n`);
+        return 1;
+      }
+      return serveForeground(mnt, fs, {
+        fsname: src, subtype: 'passthrough', defaultPermissions: true, allowOther: process.geteuid?.() === 0, ...p.options, debug: p.debug,
+      }, `passthrough of ${src}`);
     }
     case 'memfs': {
       const mnt = p.positional[0];

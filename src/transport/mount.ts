@@ -113,7 +113,19 @@ export interface MountedDevice {
 
 /** Mounts with mount(2): needs CAP_SYS_ADMIN. */
 function mountSyscall(mnt: string, o: ResolvedMountOptions): MountedDevice {
-  const fd = native.openDevice('/dev/fuse');
+  let fd: number;
+  try {
+    fd = native.openDevice('/dev/fuse');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EACCES' || err.code === 'EPERM') {
+      err.message = `${err.code}: cannot open /dev/fuse (${err.code === 'EACCES' ? 'Permission denied' : 'Operation not permitted'}): ` +
+        'mount(2) needs CAP_SYS_ADMIN (run as root, or use mountMethod "fusermount" with fusermount3 installed)';
+    } else if (err.code === 'ENOENT') {
+      err.message = 'ENOENT: /dev/fuse does not exist (load the fuse module: modprobe fuse)';
+    }
+    throw err;
+  }
   try {
     let flags = MS.NOSUID | MS.NODEV;
     if (o.readOnly) flags |= MS.RDONLY;
