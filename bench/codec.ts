@@ -1,0 +1,117 @@
+// Codec micro-benchmarks (benchmark.js), no mount needed:
+//
+//   node dist/bench/codec.js
+//
+// 1. "GETATTR pair": one GETATTR request/reply pair through the struct codecs:
+//    encode fuse_in_header + fuse_getattr_in, decode both back, encode the
+//    reply (fuse_out_header + fuse_attr_out, unique taken from the decoded
+//    request), decode fuse_attr_out back. Input objects are constants, so
+//    this measures the codecs, not object building.
+//    "server half": only what a server does per request: decode the request
+//    (both structs), encode the reply (both structs).
+// 2. "decodeRequest": the Server's request decoder on a raw GETATTR request.
+// 3. "Server.request": the whole dispatch of a raw GETATTR request (decode,
+//    counters, context, synchronous getattr handler, attr_out encode, write)
+//    into a no-op sink. This is the per-request JS cost without /dev/fuse.
+import { constants as C } from 'node:fs';
+import Benchmark from 'benchmark';
+import { decodeRequest, Opcode, structs as S } from '../src/abi/index.js';
+import { Server, type AttrReply, type FileSystem } from '../src/index.js';
+import type { Channel } from '../src/transport/index.js';
+
+const REQ_LEN = S.fuse_in_header.size + S.fuse_getattr_in.size; // 56
+const REPLY_LEN = S.fuse_out_header.size + S.fuse_attr_out.size; // 120
+
+const T = 1700000000;
+const ATTR = { ino: 2, size: 4096, blocks: 8, atime: T, mtime: T, ctime: T, atimensec: 0, mtimensec: 0, ctimensec: 0, mode: C.S_IFREG | 0o644, nlink: 1, uid: 0, gid: 0, rdev: 0, blksize: 4096, flags: 0 };
+const IN_HEADER = { len: REQ_LEN, opcode: Opcode.GETATTR, unique: 4242, nodeid: 2, uid: 0, gid: 0, pid: 1234, total_extlen: 0, padding: 0 };
+const GETATTR_IN = { getattr_flags: 0, dummy: 0, fh: 0 };
+const ATTR_OUT = { attr_valid: 0, attr_valid_nsec: 0, dummy: 0, attr: ATTR };
+
+/** Keeps results alive so the optimizer cannot drop the work. */
+let sink = 0;
+
+function rawGetattr(): { bytes: Uint8Array; view: DataView } {
+  const bytes = new Uint8Array(4096);
+  const view = new DataView(bytes.buffer);
+  S.fuse_in_header.encode(view, 0, IN_HEADER);
+  S.fuse_getattr_in.encode(view, S.fuse_in_header.size, GETATTR_IN);
+  return { bytes, view };
+}
+
+export function runCodec(): Promise<void> {
+  const reqBytes = new Uint8Array(4096);
+  const rv = new DataView(reqBytes.buffer);
+  const repBytes = new Uint8Array(4096);
+  const pv = new DataView(repBytes.buffer);
+  const outHeader = { len: REPLY_LEN, error: 0, unique: 0 };
+  const HS = S.fuse_in_header.size;
+  const OS = S.fuse_out_header.size;
+
+  const raw = rawGetattr();
+  const decodeOpts = { setxattrExt: true };
+
+  const FILE_REPLY: AttrReply = { attr: { ino: 2, mode: C.S_IFREG | 0o644, nlink: 1, size: 4096, blocks: 8, blksize: 4096, atime: T * 1000, mtime: T * 1000, ctime: T * 1000 } };
+  const fs: FileSystem = { getattr: () => FILE_REPLY };
+  const server = new Server(fs, { attrTimeout: 0 });
+  let written = 0;
+  server.sink = { write: () => 0, writev: () => 0 };
+  const countingSink = { write: (_c: Channel, _b: Uint8Array, len: number) => { written += len; return 0; }, writev: () => 0 };
+  const ch = undefined as unknown as Channel; // the sink ignores the channel
+
+  // Check once that the request is answered as expected (a 120-byte reply).
+  server.sink = countingSink;
+  server.request(raw.bytes, raw.view, REQ_LEN, ch);
+  if (written !== REPLY_LEN) throw new Error(`Server.request wrote ${written} bytes, expected ${REPLY_LEN}`);
+  server.sink = { write: () => 0, writev: () => 0 };
+
+  return new Promise((resolve, reject) => {
+    const suite = new Benchmark.Suite('codec');
+    suite
+      .add('GETATTR pair: encode+decode request and reply (struct codecs)', () => {
+        S.fuse_in_header.encode(rv, 0, IN_HEADER);
+        S.fuse_getattr_in.encode(rv, HS, GETATTR_IN);
+        const h = S.fuse_in_header.decode(rv, 0);
+        const g = S.fuse_getattr_in.decode(rv, HS);
+        outHeader.unique = h.unique;
+        S.fuse_out_header.encode(pv, 0, outHeader);
+        S.fuse_attr_out.encode(pv, OS, ATTR_OUT);
+        const o = S.fuse_attr_out.decode(pv, OS);
+        sink += h.nodeid + g.fh + o.attr.size;
+      })
+      .add('GETATTR server half: decode request, encode reply (struct codecs)', () => {
+        const h = S.fuse_in_header.decode(raw.view, 0);
+        const g = S.fuse_getattr_in.decode(raw.view, HS);
+        outHeader.unique = h.unique;
+        S.fuse_out_header.encode(pv, 0, outHeader);
+        S.fuse_attr_out.encode(pv, OS, ATTR_OUT);
+        sink += h.nodeid + g.fh;
+      })
+      .add('decodeRequest(GETATTR)', () => {
+        const r = decodeRequest(raw.bytes, raw.view, REQ_LEN, decodeOpts);
+        sink += r.nodeid;
+      })
+      .add('Server.request(GETATTR) → no-op sink', () => {
+        server.request(raw.bytes, raw.view, REQ_LEN, ch);
+      })
+      .on('cycle', (e: Benchmark.Event) => {
+        const b = e.target as unknown as Benchmark;
+        if (b.error) console.log(`${b.name}: ERROR ${b.error}`);
+        else console.log(`${b.name}: ${Math.round(b.hz).toLocaleString('en-US')} ops/s ±${b.stats.rme.toFixed(2)}% (${b.stats.sample.length} runs sampled)`);
+      })
+      .on('complete', () => {
+        if (sink === -1) console.log(''); // use `sink`
+        resolve();
+      })
+      .on('error', (e: Benchmark.Event) => reject((e.target as unknown as Benchmark).error));
+    console.log(`# codec benchmarks (benchmark.js ${(Benchmark as unknown as { version: string }).version}, node ${process.version})`);
+    suite.run({ async: false });
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runCodec().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
