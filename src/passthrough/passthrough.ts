@@ -203,6 +203,13 @@ export class PtInode extends FuseInode {
   }
   override syncfs(): void { this.withFd((fd) => { const d = sys.openat(fd, '.', C.O_RDONLY, 0, -1, -1); try { sys.syncfs(d); } finally { closeSync(d); } }); }
 
+  override fsyncdir(_ctx: Context, datasync: boolean): void {
+    this.withFd((fd) => {
+      const d = sys.openat(fd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
+      try { if (datasync) fdatasyncSync(d); else fsyncSync(d); } finally { closeSync(d); }
+    });
+  }
+
   override readlink(): Uint8Array { return this.withFd((fd) => sys.readlinkat(fd, '')); }
 
   // ---- directories ----
