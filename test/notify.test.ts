@@ -1,0 +1,382 @@
+// Notifications end to end (src/transport/notify.ts through FuseInode's
+// notify* methods): the server (test/fixtures/serve-inode.ts, memfs, in a
+// child process) changes files behind the kernel's back and tells it — or
+// not — over its stdin control channel. The mount caches entries and
+// attributes for an hour, so whatever the kernel sees afresh is due to a
+// notification. Reads go through file descriptors opened before the change:
+// an open without FOPEN_KEEP_CACHE would drop the page cache by itself.
+//
+// Note: test/helpers.ts' startNode() spawns with stdin 'ignore', so it cannot
+// drive the fixture's control channel; the Fixture class below spawns the same
+// script with a stdin pipe.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cleanup, DIST, tempDir, timed } from './helpers.js';
+
+// ---- fixture control (same in the other inode e2e files) --------------------
+
+const FIXTURE = join(DIST, 'test/fixtures/serve-inode.js');
+
+interface FsStats { inodes: number; referenced: number; lookups: number; handles: number }
+interface ServerStats {
+  requests: Record<string, number>; errors: Record<string, number>; inFlight: number; malformed: number; fs: FsStats;
+}
+interface Answer { id: number; ok: boolean; error?: string; [k: string]: unknown }
+interface StatsAnswer extends Answer { stats: ServerStats; unknownNodes: number }
+
+class Fixture {
+  out = '';
+  err = '';
+  private line = '';
+  private nextId = 1;
+  private readonly waiting = new Map<number, (a: Answer) => void>();
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(readonly mnt: string, readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8');
+    child.stderr!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      this.out += d;
+      this.line += d;
+      let i: number;
+      while ((i = this.line.indexOf('\n')) >= 0) {
+        const l = this.line.slice(0, i);
+        this.line = this.line.slice(i + 1);
+        if (!l.startsWith('{')) continue;
+        const a = JSON.parse(l) as Answer;
+        this.waiting.get(a.id)?.(a);
+        this.waiting.delete(a.id);
+      }
+    });
+    child.stderr!.on('data', (d: string) => { this.err += d; });
+    child.stdin!.on('error', () => { /* the fixture exited */ });
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Starts the fixture on `mnt` and waits for READY. */
+  static async start(mnt: string, kind: 'memfs' | 'gen', opts?: object): Promise<Fixture> {
+    const args = [FIXTURE, mnt, kind, ...(opts ? [JSON.stringify(opts)] : [])];
+    const f = new Fixture(mnt, spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => done(new Error(`no READY within 10 s; stdout ${f.out}; stderr ${f.err}`)), 10_000);
+      const check = () => {
+        if (f.out.includes('READY\n')) done();
+        else if (f.out.includes('MOUNTFAIL')) done(new Error(`mount failed: ${f.out} ${f.err}`));
+      };
+      const onExit = (code: number | null) => done(new Error(`fixture exited (${code}) before READY; stderr ${f.err}`));
+      const done = (e?: Error) => {
+        clearTimeout(t);
+        f.child.stdout!.off('data', check);
+        f.child.off('exit', onExit);
+        if (e) reject(e); else resolve();
+      };
+      f.child.stdout!.on('data', check);
+      f.child.on('exit', onExit);
+      check();
+    }).catch(async (e) => { await f.stop(); throw e; });
+    return f;
+  }
+
+  /** Sends one command; resolves with its answer (rejects after `ms`). */
+  send(cmd: object, ms = 10_000): Promise<Answer> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => { this.waiting.delete(id); reject(new Error(`no answer to ${JSON.stringify(cmd)} within ${ms} ms`)); }, ms);
+      this.waiting.set(id, (a) => { clearTimeout(t); resolve(a); });
+      this.child.stdin!.write(`${JSON.stringify({ ...cmd, id })}\n`);
+    });
+  }
+
+  /** Sends a command that must succeed. */
+  async ok(cmd: object, ms?: number): Promise<Answer> {
+    const a = await this.send(cmd, ms);
+    assert.ok(a.ok, `${JSON.stringify(cmd)} failed: ${a.error}`);
+    return a;
+  }
+
+  async stats(): Promise<StatsAnswer> {
+    return (await this.ok({ cmd: 'stats' })) as StatsAnswer;
+  }
+
+  /** Names the server's tree knows below `path`. */
+  async names(path = ''): Promise<string[]> {
+    return ((await this.ok({ cmd: 'tree', path })) as Answer & { names: string[] }).names;
+  }
+
+  /** SIGTERM (the fixture unmounts lazily), SIGKILL after `ms`. */
+  async stop(ms = 5000): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const t = setTimeout(() => this.child.kill('SIGKILL'), ms);
+      await this.exited;
+      clearTimeout(t);
+    }
+  }
+}
+
+/** A fresh mount point served by the fixture; always stopped, unmounted and removed afterwards. */
+async function withFixture(kind: 'memfs' | 'gen', opts: object | undefined, fn: (f: Fixture, mnt: string) => Promise<void>): Promise<void> {
+  const mnt = newMountpoint();
+  let f: Fixture | undefined;
+  try {
+    f = await Fixture.start(mnt, kind, opts);
+    await fn(f, mnt);
+  } finally {
+    if (f) await f.stop();
+    cleanup(mnt);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Mount points this file used (other test files may be mounting at the same time). */
+const used: string[] = [];
+function newMountpoint(): string {
+  const mnt = tempDir();
+  used.push(mnt);
+  return mnt;
+}
+
+/** Our mount points still listed in /proc/mounts. */
+function ourMounts(): string[] {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => used.includes(l.split(' ')[1]));
+}
+
+
+// ---- helpers ------------------------------------------------------------------
+
+const CACHE = { attrTimeout: 3_600_000, entryTimeout: 3_600_000 };
+
+/** pread(fd, 4096 bytes, offset) as a string. */
+function pread(fd: number, offset = 0): string {
+  const b = Buffer.alloc(4096);
+  return b.subarray(0, readSync(fd, b, 0, b.length, offset)).toString();
+}
+
+function errCode(fn: () => unknown): string {
+  try { fn(); return 'ok'; } catch (e) { return (e as NodeJS.ErrnoException).code ?? String(e); }
+}
+
+const reads = async (f: Fixture) => (await f.stats()).stats.requests.READ ?? 0;
+
+// ---- (a) INVAL_INODE ----------------------------------------------------------------
+
+test('set with notify none: the cached content and size stay; with notify inode: the new ones are read', timed(20_000, () =>
+  withFixture('memfs', CACHE, async (f, mnt) => {
+    const p = join(mnt, 'f');
+    writeFileSync(p, 'one');
+    // A write through the mount marks the cached attributes stale (mtime, size): the next
+    // stat or read would GETATTR, see a new mtime and (AUTO_INVAL_DATA) drop the page cache.
+    // Settle them first.
+    assert.is(statSync(p).size, 3);
+    const fd = openSync(p, 'r');
+    try {
+      assert.is(pread(fd), 'one');
+      // a READ marks the cached atime stale: the next stat would GETATTR; settle it too
+      assert.is(statSync(p).size, 3);
+      const n0 = await reads(f);
+      const getattrs = (await f.stats()).stats.requests.GETATTR ?? 0;
+      let a = await f.ok({ cmd: 'set', path: 'f', data: 'two, longer', notify: 'none' });
+      assert.is(a.r, 0);
+      assert.is(pread(fd), 'one', 'page cache still holds the old content');
+      assert.is(statSync(p).size, 3, 'attributes still cached');
+      assert.is(await reads(f), n0, 'no READ reached the server');
+      assert.is((await f.stats()).stats.requests.GETATTR ?? 0, getattrs, 'no GETATTR either');
+      a = await f.ok({ cmd: 'set', path: 'f', data: 'two, longer', notify: 'inode' });
+      assert.ok((a.r as number) > 0, `INVAL_INODE written: r = ${a.r}`);
+      assert.is(statSync(p).size, 11, 'attributes refreshed');
+      assert.is(pread(fd), 'two, longer', 'content refreshed');
+      assert.ok((await reads(f)) > n0, 'the new content came from a READ');
+      // again, shorter: the size shrinks too
+      await f.ok({ cmd: 'set', path: 'f', data: '3', notify: 'inode' });
+      assert.is(pread(fd), '3');
+      assert.is(readFileSync(p, 'utf8'), '3');
+    } finally {
+      closeSync(fd);
+    }
+  })));
+
+// ---- (b) INVAL_ENTRY / DELETE ---------------------------------------------------------
+
+test('remove with notify none: the cached name still resolves; with notify entry or delete: ENOENT', timed(20_000, () =>
+  withFixture('memfs', CACHE, async (f, mnt) => {
+    for (const n of ['x', 'y', 'z']) writeFileSync(join(mnt, n), n.repeat(4));
+    for (const n of ['x', 'y', 'z']) assert.is(statSync(join(mnt, n)).size, 4);
+    const lookups = (await f.stats()).stats.requests.LOOKUP ?? 0;
+
+    let a = await f.ok({ cmd: 'remove', dir: '', name: 'x', notify: 'none' });
+    assert.is(a.r, 0);
+    assert.is(errCode(() => statSync(join(mnt, 'x'))), 'ok', 'x: the dentry is cached for an hour');
+    assert.is(readFileSync(join(mnt, 'x'), 'utf8'), 'xxxx', 'and the inode still serves its data');
+
+    a = await f.ok({ cmd: 'remove', dir: '', name: 'y', notify: 'entry' });
+    assert.ok((a.r as number) > 0, `INVAL_ENTRY written: r = ${a.r}`);
+    assert.is(errCode(() => statSync(join(mnt, 'y'))), 'ENOENT', 'y: the dentry was dropped, LOOKUP says ENOENT');
+
+    a = await f.ok({ cmd: 'remove', dir: '', name: 'z', notify: 'delete' });
+    assert.ok((a.r as number) > 0, `DELETE written: r = ${a.r}`);
+    assert.is(errCode(() => statSync(join(mnt, 'z'))), 'ENOENT', 'z: deleted');
+    assert.ok(((await f.stats()).stats.requests.LOOKUP ?? 0) > lookups, 'the ENOENTs came from LOOKUPs');
+    assert.equal((await f.names('')).sort(), [], 'the tree lost all three names');
+
+    // add: the kernel caches no negative entries here (LOOKUP answers ENOENT without a
+    // timeout), so a new name is found with or without INVAL_ENTRY
+    assert.is(errCode(() => statSync(join(mnt, 'n1'))), 'ENOENT');
+    a = await f.ok({ cmd: 'add', dir: '', name: 'n1', data: 'new one', notify: 'none' });
+    assert.is(readFileSync(join(mnt, 'n1'), 'utf8'), 'new one');
+    a = await f.ok({ cmd: 'add', dir: '', name: 'n2', data: 'new two', notify: 'entry' });
+    // INVAL_ENTRY of a name the kernel has no dentry for: ENOENT, reported as r = -2 (not logged)
+    assert.is(a.r, -2, `INVAL_ENTRY of an uncached name: r = ${a.r}`);
+    assert.is(readFileSync(join(mnt, 'n2'), 'utf8'), 'new two');
+    assert.is(f.err, '', 'no server log lines');
+  })));
+
+// ---- (c) notifications while requests are in flight -------------------------------------
+
+/**
+ * Reader process: for `ms`, holds an fd on each of h0..h3 and preads them,
+ * opens and reads g0..g3, and stats p0..p3 (missing until added: a LOOKUP in
+ * the root every time). Reports the last content seen per file, when each p
+ * first appeared, and errors.
+ */
+const READER = `
+const fs = require('fs'), path = require('path');
+const [mnt, ms] = process.argv.slice(1);
+const buf = Buffer.alloc(4096);
+const held = {};
+for (let i = 0; i < 4; i++) held['h' + i] = fs.openSync(path.join(mnt, 'h' + i), 'r');
+const rep = { loops: 0, last: {}, found: {}, errors: {}, bad: [] };
+const err = (k, e) => { const c = e.code || e.message; rep.errors[c] = (rep.errors[c] || 0) + 1; if (!(k[0] === 'p' && c === 'ENOENT') && rep.bad.length < 20) rep.bad.push(k + ': ' + c); };
+const end = Date.now() + Number(ms);
+while (Date.now() < end) {
+  rep.loops++;
+  for (let i = 0; i < 4; i++) {
+    const h = 'h' + i, g = 'g' + i, p = 'p' + i;
+    try { rep.last[h] = buf.subarray(0, fs.readSync(held[h], buf, 0, 4096, 0)).toString(); } catch (e) { err(h, e); }
+    try { fs.statSync(path.join(mnt, g)); rep.last[g] = fs.readFileSync(path.join(mnt, g), 'utf8'); } catch (e) { err(g, e); }
+    try { fs.statSync(path.join(mnt, p)); rep.found[p] = rep.found[p] || rep.loops; rep.last[p] = fs.readFileSync(path.join(mnt, p), 'utf8'); } catch (e) { err(p, e); }
+  }
+}
+for (const fd of Object.values(held)) fs.closeSync(fd);
+console.log(JSON.stringify(rep));
+`;
+interface ReaderReport { loops: number; last: Record<string, string>; found: Record<string, number>; errors: Record<string, number>; bad: string[] }
+
+function reader(mnt: string, ms: number): Promise<ReaderReport> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', READER, mnt, String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    const t = setTimeout(() => child.kill('SIGKILL'), ms + 15_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(t);
+      if (code !== 0) return reject(new Error(`reader exited ${code ?? signal}: ${err}`));
+      try { resolve(JSON.parse(out) as ReaderReport); } catch { reject(new Error(`reader: ${out} ${err}`)); }
+    });
+  });
+}
+
+test('notifications sent while other requests are in flight: all answered, readers see the new content', timed(60_000, () =>
+  withFixture('memfs', CACHE, async (f, mnt) => {
+    for (let i = 0; i < 4; i++) {
+      writeFileSync(join(mnt, `h${i}`), `h${i} v0`);
+      writeFileSync(join(mnt, `g${i}`), `g${i} data`);
+    }
+    const MS = 4000;
+    const t0 = Date.now();
+    const readers = [reader(mnt, MS), reader(mnt, MS)];
+    await sleep(400); // the readers are running
+    const answers: Answer[] = [];
+    const ROUNDS = 15;
+    for (let r = 1; r <= ROUNDS; r++) {
+      // several commands at once: INVAL_INODEs for the held files, and (halfway) new names
+      // with INVAL_ENTRY in the root, where the readers' LOOKUPs of p0..p3 keep arriving
+      const cmds: object[] = [0, 1, 2, 3].map((i) => ({ cmd: 'set', path: `h${i}`, data: `h${i} v${r}${'.'.repeat(r)}`, notify: 'inode' }));
+      if (r === 8) for (let i = 0; i < 4; i++) cmds.push({ cmd: 'add', dir: '', name: `p${i}`, data: `p${i} added`, notify: 'entry' });
+      answers.push(...await Promise.all(cmds.map((c) => f.send(c))));
+      await sleep(50);
+    }
+    const sent = Date.now() - t0;
+    const reps = await Promise.all(readers);
+    assert.ok(sent < MS - 500, `the notifications went out while the readers ran (${sent} ms of ${MS})`);
+    assert.equal(answers.filter((a) => !a.ok), [], 'every command answered ok');
+    const rs = answers.map((a) => a.r as number);
+    const loops = reps.map((r) => r.loops);
+    console.log(`  ${rs.length} notifications in ${sent} ms (results ${JSON.stringify(Object.fromEntries(rs.map((r) => [r, rs.filter((x) => x === r).length])))}); reader loops ${loops}`);
+    assert.ok(rs.every((r) => typeof r === 'number' && (r > 0 || r === -2)), `notification results: ${JSON.stringify(rs)}`);
+    for (const [k, rep] of reps.entries()) {
+      assert.equal(rep.bad, [], `reader ${k}: no errors but ENOENT for names not yet added (${JSON.stringify(rep.errors)})`);
+      assert.ok(rep.loops > 20, `reader ${k} ran (${rep.loops} loops)`);
+      for (let i = 0; i < 4; i++) {
+        assert.is(rep.last[`h${i}`], `h${i} v${ROUNDS}${'.'.repeat(ROUNDS)}`, `reader ${k}: final content of h${i} through its held fd`);
+        assert.is(rep.last[`g${i}`], `g${i} data`);
+        assert.is(rep.last[`p${i}`], `p${i} added`, `reader ${k} found p${i}`);
+      }
+    }
+    const s = await f.stats();
+    assert.is(s.stats.malformed, 0);
+    assert.is(s.stats.inFlight, 0);
+    assert.is(f.err, '', 'no server log lines (a failed notification would be logged)');
+  })));
+
+// ---- (d) STORE and (e) RETRIEVE ------------------------------------------------------------
+
+test('store: the stored bytes are read from the page cache, no READ reaches the server', timed(20_000, () =>
+  withFixture('memfs', CACHE, async (f, mnt) => {
+    const p = join(mnt, 's');
+    writeFileSync(p, 'hello world');
+    assert.is(statSync(p).size, 11); // settle the attributes the write marked stale (see above)
+    const fd = openSync(p, 'r'); // open first: an open without keep_cache drops the page cache
+    try {
+      const n0 = await reads(f);
+      const a = await f.ok({ cmd: 'store', path: 's', offset: 0, data: 'HELLO WORLD' });
+      assert.ok((a.r as number) > 0, `NOTIFY_STORE written: r = ${a.r}`);
+      assert.is(pread(fd), 'HELLO WORLD', 'the stored bytes, not the server\'s');
+      assert.is(await reads(f), n0, 'no READ reached the server');
+      // what the kernel has cached is what was stored
+      const got = await f.ok({ cmd: 'retrieve', path: 's', offset: 0, size: 4096 });
+      assert.is(got.data, 'HELLO WORLD');
+    } finally {
+      closeSync(fd);
+    }
+    // a new open drops the cache (no keep_cache): the server's content again
+    assert.is(readFileSync(p, 'utf8'), 'hello world');
+  })));
+
+test('retrieve: returns what the kernel has cached for a file that was read', timed(20_000, () =>
+  withFixture('memfs', CACHE, async (f, mnt) => {
+    const p = join(mnt, 'r');
+    const text = 'retrieve me, please';
+    writeFileSync(p, text);
+    assert.is(statSync(p).size, text.length);
+    const fd = openSync(p, 'r');
+    try {
+      assert.is(pread(fd), text);
+      let a = await f.ok({ cmd: 'retrieve', path: 'r', offset: 0, size: 4096 });
+      assert.is(a.data, text, 'the whole cached file (clipped to its size)');
+      a = await f.ok({ cmd: 'retrieve', path: 'r', offset: 3, size: 5 });
+      assert.is(a.data, text.slice(3, 8), 'a range');
+      // the server's copy changes silently: the cache (and retrieve) keep the old bytes
+      await f.ok({ cmd: 'set', path: 'r', data: 'RETRIEVE ME, PLEASE', notify: 'none' });
+      a = await f.ok({ cmd: 'retrieve', path: 'r', offset: 0, size: 4096 });
+      assert.is(a.data, text, 'retrieve shows the kernel\'s cache, not the server\'s data');
+      // after INVAL_INODE the cache is empty
+      await f.ok({ cmd: 'set', path: 'r', data: 'RETRIEVE ME, PLEASE', notify: 'inode' });
+      a = await f.ok({ cmd: 'retrieve', path: 'r', offset: 0, size: 4096 });
+      assert.is(a.data, '', 'nothing cached after the invalidation');
+      assert.is(pread(fd), 'RETRIEVE ME, PLEASE');
+    } finally {
+      closeSync(fd);
+    }
+  })));
+
+test('no mounts of this file left in /proc/mounts', timed(5000, () => {
+  assert.equal(ourMounts(), []);
+}));
+
+test.run();
