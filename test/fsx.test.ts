@@ -8,8 +8,8 @@
 // twice on the mount with different seeds, and once with max_write=65536 so
 // large writes are split into several WRITE requests. After each mounted run
 // the source files must equal what the mount shows (sha256).
-// Known bugs are kept as failing tests named "BUG: …": O_DIRECT I/O through
-// the passthrough, and the file-handle inode mode (--handles prefer).
+// Two more runs cover O_DIRECT I/O through the passthrough and the file-handle
+// inode mode (--handles prefer); both were bugs found by this exerciser.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -142,7 +142,7 @@ test(`fsx on the passthrough mount with max_write=65536 (split writes), ${OPS} o
 // included, then reads into / writes from Node buffers that are not aligned
 // (PtHandle.read: fs.readBuffer(); WRITE data: a slice of the request), so
 // ext4 answers EINVAL to page-aligned O_DIRECT pread/pwrite that work natively.
-test('BUG: fsx --direct on the passthrough: aligned O_DIRECT pread/pwrite fail with EINVAL (source opened O_DIRECT, server buffers unaligned)',
+test('fsx --direct on the passthrough: aligned O_DIRECT pread/pwrite work (the source is opened without O_DIRECT)',
   timed(T, async () => {
     await withPassthrough('', [], async (src, mnt) => {
       assertOk(await fsx(join(mnt, 'file'), 5, ['--copy-peer', join(mnt, 'peer'), '--direct']), 'mount seed 5 --direct');
@@ -154,7 +154,7 @@ test('BUG: fsx --direct on the passthrough: aligned O_DIRECT pread/pwrite fail w
 // open_by_handle_at, which the kernel refuses with EBADF (mount_fd must not
 // be O_PATH), so every withFd() of a non-root inode fails: OPEN of an
 // existing file, GETXATTR, SETATTR … answer EBADF.
-test('BUG: fsx on the passthrough with --handles prefer: OPEN of an existing file fails with EBADF (open_by_handle_at with an O_PATH mount fd)',
+test('fsx on the passthrough with --handles prefer: file-handle inodes serve open/truncate/xattr (readable mount fd for open_by_handle_at)',
   timed(T, async () => {
     await withPassthrough('', ['--handles', 'prefer'], async (src, mnt) => {
       assertOk(await fsx(join(mnt, 'file'), 1, ['--copy-peer', join(mnt, 'peer')]), 'mount --handles prefer seed 1');

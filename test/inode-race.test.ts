@@ -7,11 +7,10 @@
 // must be clean (no malformed requests, no unknown nodes, no log lines, and
 // drop_caches brings the lookups back to 0).
 //
-// Two "BUG:" tests pin a race between a directory listing and the namespace:
-// InodeTree snapshots a directory's entries at offset 0 and, on a later
-// READDIRPLUS of the same open directory, hands out (handOut → linkDentry) the
-// snapshot's inodes again, re-linking names that were unlinked or renamed away
-// in between.
+// Two tests pin a race between a directory listing and the namespace:
+// InodeTree snapshots a directory's entries at offset 0; a later READDIRPLUS
+// of the same open directory must not re-link names that were unlinked or
+// renamed away in between (it re-checks each name against the tree).
 //
 // Note: test/helpers.ts' startNode() spawns with stdin 'ignore', so it cannot
 // drive the fixture's control channel; the Fixture class below spawns the same
@@ -439,7 +438,7 @@ print(json.dumps(first + [e.name for e in it]), flush=True)
   }
 }
 
-test('BUG: a READDIRPLUS continuation hands out (and re-links) a name unlinked after opendir', timed(60_000, () =>
+test('a READDIRPLUS continuation does not re-link a name unlinked after opendir', timed(60_000, () =>
   withFixture('memfs', undefined, async (f, mnt) => {
     const D = join(mnt, 'D');
     mkdirSync(D);
@@ -465,7 +464,7 @@ test('BUG: a READDIRPLUS continuation hands out (and re-links) a name unlinked a
       `${victim} was unlinked before the rest of the listing was read`);
   })));
 
-test('BUG: a READDIRPLUS continuation re-links a name renamed away after opendir (a second name for one inode)', timed(60_000, () =>
+test('a READDIRPLUS continuation does not re-link a name renamed away after opendir', timed(60_000, () =>
   withFixture('memfs', undefined, async (f, mnt) => {
     const D = join(mnt, 'D');
     mkdirSync(D);

@@ -404,7 +404,10 @@ export class InodeTree implements FileSystem {
         let child: FuseInode;
         let attr: Attr;
         try {
-          child = e.inode ?? (await dir.lookup(ctx, e.name));
+          // The listing is a snapshot from offset 0: a name unlinked or renamed away
+          // since then must not be linked back in. Trust `e.inode` only while it is
+          // still this directory's child of that name; else ask the directory again.
+          child = e.inode && dir._children.get(e.name) === e.inode ? e.inode : await dir.lookup(ctx, e.name);
           attr = await child.getattr(ctx);
         } catch {
           continue; // vanished between listing and now

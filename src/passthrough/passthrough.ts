@@ -256,7 +256,7 @@ export class PtInode extends FuseInode {
   override create(ctx: Context, name: string, mode: number, flags: number): Created {
     checkName(name);
     return this.withFd((dirfd) => {
-      const fd = sys.openat(dirfd, name, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~C.O_NOCTTY, mode & 0o7777, ...this.fs.ids(ctx));
+      const fd = sys.openat(dirfd, name, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT), mode & 0o7777, ...this.fs.ids(ctx));
       try {
         const inode = this.fs.openNode(dirfd, name, ctx) as PtInode;
         return { inode, handle: this.fs.handleFor(inode, fd) };
@@ -291,7 +291,10 @@ export class PtInode extends FuseInode {
   // ---- files ----
 
   override open(ctx: Context, flags: number): FileHandle {
-    const fd = this.withFd((f) => sys.openat(L.AT_FDCWD, this.proc(f), flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY), 0, ...this.fs.ids(ctx)));
+    // O_DIRECT is the kernel's business (it sends direct I/O as READ/WRITE with the
+    // client's alignment); our buffers are not aligned, so the source is opened without it.
+    const f2 = flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_DIRECT);
+    const fd = this.withFd((f) => sys.openat(L.AT_FDCWD, this.proc(f), f2, 0, ...this.fs.ids(ctx)));
     return this.fs.handleFor(this, fd);
   }
   openedFile(): void { this.openFiles++; }
@@ -366,6 +369,8 @@ export class Passthrough extends InodeTree {
     const rootFd = sys.openat(L.AT_FDCWD, source, L.O_PATH | C.O_DIRECTORY, 0, -1, -1);
     sys.statx(rootFd, '', L.AT_EMPTY_PATH, st);
     const mntId = st[STX.mntId];
+    // open_by_handle_at rejects O_PATH mount fds (EBADF): keep a readable one per mount.
+    const mountFd = sys.openat(rootFd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
     // The root is created before `this` exists; it is rebound below.
     const root = new PtInode(undefined as unknown as Passthrough, rootFd, undefined, mntId);
     super(root, {});
@@ -373,7 +378,7 @@ export class Passthrough extends InodeTree {
     this.source = source;
     this.mode = opts.inodeHandles ?? 'never';
     this.asCallerOn = opts.asCaller ?? process.geteuid?.() === 0;
-    this.mountFds.set(mntId, rootFd);
+    this.mountFds.set(mntId, mountFd);
     this.nofile = sys.raiseNofile(opts.nofile ?? 1 << 20);
     if (this.mode === 'mandatory') sys.nameToHandleAt(rootFd, '', L.AT_EMPTY_PATH); // fails early if unsupported
     process.umask(0); // the kernel already applied the caller's umask
@@ -410,8 +415,18 @@ export class Passthrough extends InodeTree {
     try {
       sys.statx(fd, '', L.AT_EMPTY_PATH, st);
       const mntId = st[STX.mntId];
-      if (!this.mountFds.has(mntId)) this.mountFds.set(mntId, sys.openat(fd, '.', L.O_PATH, 0, -1, -1)); // kept open
-      if (this.mode !== 'never') {
+      if (this.mode !== 'never' && !this.mountFds.has(mntId)) {
+        // A new mount below the source: a readable fd on it for open_by_handle_at (kept open).
+        // Without one, inodes of that mount keep their own fds ('prefer') or fail ('mandatory').
+        try {
+          const dir = (st[STX.mode] & C.S_IFMT) === C.S_IFDIR;
+          this.mountFds.set(mntId, dir ? sys.openat(fd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1)
+            : sys.openat(L.AT_FDCWD, `/proc/self/fd/${fd}`, C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY, 0, -1, -1));
+        } catch (e) {
+          if (this.mode === 'mandatory') throw e;
+        }
+      }
+      if (this.mode !== 'never' && this.mountFds.has(mntId)) {
         try {
           handle = sys.nameToHandleAt(fd, '', L.AT_EMPTY_PATH)[0];
         } catch (e) {
