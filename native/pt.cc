@@ -9,6 +9,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "errors.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,17 +29,8 @@
 
 namespace pt {
 
-Napi::Value Fail(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
-  std::string code = uv_err_name(-err);
-  std::string msg = code + ": " + strerror(err) + ", " + syscall;
-  if (!path.empty()) msg += " '" + path + "'";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
+inline Napi::Value Fail(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+  return tsfuse::ThrowErrno(env, err, syscall, path);
 }
 
 // Runs as uid/gid for the object's lifetime (fsuid/fsgid of this thread).

@@ -10,6 +10,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "errors.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -32,18 +34,7 @@ namespace {
 // older than the kernel, so the value is written out (0x8004e500).
 constexpr unsigned long kDevIocClone = 0x8004e500UL;
 
-Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
-  std::string code = uv_err_name(-err);
-  std::string msg = code + ": " + strerror(err) + ", " + syscall;
-  if (!path.empty()) msg += " '" + path + "'";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
+using tsfuse::ThrowErrno;
 
 bool ArgsOk(const Napi::CallbackInfo& info, size_t n, const char* usage) {
   if (info.Length() < n) {

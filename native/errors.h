@@ -1,0 +1,23 @@
+// Errors shaped like Node's fs errors: { code, errno (negative), syscall, path }.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+#include <string.h>
+#include <string>
+
+namespace tsfuse {
+
+inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+  std::string code = uv_err_name(-err);
+  std::string msg = code + ": " + strerror(err) + ", " + syscall;
+  if (!path.empty()) msg += " '" + path + "'";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+}  // namespace tsfuse
