@@ -6,6 +6,7 @@
  *   tsfuse memfs MNT [-o OPTS] [-d]     mount the in-memory read-write example (foreground)
  *   tsfuse demo [SRC [MNT]]             the README's run command: passthrough of a demo directory
  *   tsfuse umount [-l] MNT              unmount (lazily with -l); cleans dead mounts too
+ *   tsfuse conformance MNT [--group NAME]   POSIX conformance suite against any mounted filesystem
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { memfs } from '../../examples/memfs.js';
 import { parseOptionString, unmount, type MountOptions } from '../transport/index.js';
 import { Passthrough, type InodeHandleMode } from '../passthrough/index.js';
 import { serveForeground } from './serve.js';
+import { runConformanceCli } from './conformance.js';
 
 const USAGE = `usage:
   tsfuse passthrough SRC MNT [-o OPTIONS] [--handles never|prefer|mandatory] [-d]
@@ -24,6 +26,7 @@ const USAGE = `usage:
   tsfuse demo [SRC [MNT]]              passthrough of SRC (default: a built-in demo directory,
                                        ${join(tmpdir(), 'tsfuse-demo-src')}) on MNT (default ${join(tmpdir(), 'tsfuse-demo')})
   tsfuse umount [-l] MNT               unmount MNT (-l: lazily, also for dead mounts)
+  tsfuse conformance MNT [--group NAME]   run the POSIX conformance suite against the filesystem mounted on MNT
 
 options (-o, comma-separated, as mount(8)):
   fsname=NAME subtype=NAME allow_other default_permissions ro noexec noatime
@@ -33,10 +36,10 @@ options (-o, comma-separated, as mount(8)):
   --handles MODE   passthrough: key inodes by file handles (prefer|mandatory) instead of one fd each
 passthrough defaults: default_permissions on; requests run as the calling user when root.`;
 
-interface Parsed { positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode }
+interface Parsed { positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode; groups: string[] }
 
 function parseArgs(args: string[]): Parsed {
-  const p: Parsed = { positional: [], options: {}, debug: false, lazy: false, handles: 'never' };
+  const p: Parsed = { positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '-o') {
@@ -51,6 +54,7 @@ function parseArgs(args: string[]): Parsed {
       if (v !== 'never' && v !== 'prefer' && v !== 'mandatory') throw new Error(`--handles must be never, prefer or mandatory, got ${v}`);
       p.handles = v;
     }
+    else if (a === '--group' && i + 1 < args.length) p.groups.push(args[++i]);
     else if (a.startsWith('-')) throw new Error(`unknown flag ${a}`);
     else p.positional.push(a);
   }
@@ -121,6 +125,8 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
     }
+    case 'conformance':
+      return runConformanceCli(p.positional[0], p.groups);
     default:
       process.stderr.write(`tsfuse: unknown command "${cmd}"\n${USAGE}\n`);
       return 2;
