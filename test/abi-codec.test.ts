@@ -51,7 +51,8 @@ function sample(def: AnyStruct, seq: { n: number }): Record<string, unknown> {
       case 'u32': v[f[0]] = 0x80000000 + n * 0x10101; break;
       case 'i32': v[f[0]] = -(0x1000000 + n); break;
       case 'u64': v[f[0]] = 2 ** 40 + n * TWO32 + n; break;
-      case 'i64': v[f[0]] = -(2 ** 40 + n * TWO32 + n); break;
+      case 'i64':
+      case 'time64': v[f[0]] = -(2 ** 40 + n * TWO32 + n); break;
       case 'u64big': v[f[0]] = (1n << 63n) + BigInt(n) * 0x100000001n; break;
     }
   }

@@ -160,13 +160,13 @@ const OURS: Record<string, AnyStruct> = Object.fromEntries(
 
 function fieldWidth(f: FieldSpec): number {
   const t = f[1];
-  const one = typeof t === 'string' ? ({ u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, u64big: 8 } as const)[t] : t.size;
+  const one = typeof t === 'string' ? ({ u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, time64: 8, u64big: 8 } as const)[t] : t.size;
   return one * (f.length === 3 ? f[2] : 1);
 }
 /** 1 signed, 0 unsigned, -1 not a scalar (array or struct). */
 function fieldSigned(f: FieldSpec): number {
   if (f.length === 3 || typeof f[1] !== 'string') return -1;
-  return f[1] === 'i32' || f[1] === 'i64' ? 1 : 0;
+  return f[1] === 'i32' || f[1] === 'i64' ? 1 : 0; // time64 is uint64_t in C (signed only in meaning)
 }
 
 /** Every constant we define, by its kernel (C) name. */

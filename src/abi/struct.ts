@@ -12,7 +12,9 @@
  * written as zeroes on encode.
  */
 
-export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'u64' | 'i64' | 'u64big';
+/** `time64`: declared uint64_t by the kernel but holding signed seconds (times
+ * before 1970 are negative): unsigned in the C layout, read and written as i64. */
+export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'u64' | 'i64' | 'time64' | 'u64big';
 export type FieldType = Scalar | StructDef<any>;
 /** `[name, type]`, or `[name, type, count]` for a reserved array. */
 export type FieldSpec = readonly [string, FieldType] | readonly [string, FieldType, number];
@@ -41,7 +43,7 @@ export interface StructDef<F extends readonly FieldSpec[]> {
   encode(view: DataView, offset: number, value: Encodable<F>): void;
 }
 
-const SCALAR_SIZE: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, u64big: 8 };
+const SCALAR_SIZE: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, time64: 8, u64big: 8 };
 const TWO32 = 4294967296;
 
 function sizeOf(t: FieldType): number {
@@ -59,7 +61,8 @@ function readExpr(t: Scalar, at: string): string {
     case 'u32': return `dv.getUint32(${at},true)`;
     case 'i32': return `dv.getInt32(${at},true)`;
     case 'u64': return `(dv.getUint32(${at},true)+dv.getUint32(${at}+4,true)*${TWO32})`;
-    case 'i64': return `(dv.getUint32(${at},true)+dv.getInt32(${at}+4,true)*${TWO32})`;
+    case 'i64':
+    case 'time64': return `(dv.getUint32(${at},true)+dv.getInt32(${at}+4,true)*${TWO32})`;
     case 'u64big': return `dv.getBigUint64(${at},true)`;
   }
 }
@@ -73,6 +76,7 @@ function writeStmt(t: Scalar, at: string, v: string): string {
     case 'i32': return `dv.setInt32(${at},${v}||0,true);`;
     case 'u64':
     case 'i64':
+    case 'time64':
       return `{const x=${v}||0,h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.setInt32(${at}+4,h|0,true);}`;
     case 'u64big': return `dv.setBigUint64(${at},BigInt.asUintN(64,${v}??0n),true);`;
   }

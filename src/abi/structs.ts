@@ -9,7 +9,7 @@ import { struct } from './struct.js';
 
 export const fuse_attr = struct('fuse_attr', [
   ['ino', 'u64'], ['size', 'u64'], ['blocks', 'u64'],
-  ['atime', 'u64'], ['mtime', 'u64'], ['ctime', 'u64'],
+  ['atime', 'time64'], ['mtime', 'time64'], ['ctime', 'time64'],
   ['atimensec', 'u32'], ['mtimensec', 'u32'], ['ctimensec', 'u32'],
   ['mode', 'u32'], ['nlink', 'u32'], ['uid', 'u32'], ['gid', 'u32'],
   ['rdev', 'u32'], ['blksize', 'u32'], ['flags', 'u32'],
@@ -78,7 +78,7 @@ export const fuse_link_in = struct('fuse_link_in', [['oldnodeid', 'u64']] as con
 
 export const fuse_setattr_in = struct('fuse_setattr_in', [
   ['valid', 'u32'], ['padding', 'u32'], ['fh', 'u64'], ['size', 'u64'], ['lock_owner', 'u64big'],
-  ['atime', 'u64'], ['mtime', 'u64'], ['ctime', 'u64'],
+  ['atime', 'time64'], ['mtime', 'time64'], ['ctime', 'time64'],
   ['atimensec', 'u32'], ['mtimensec', 'u32'], ['ctimensec', 'u32'], ['mode', 'u32'],
   ['unused4', 'u32'], ['uid', 'u32'], ['gid', 'u32'], ['unused5', 'u32'],
 ] as const);

@@ -3,7 +3,7 @@
  * both shapes.
  */
 import { FATTR, FOPEN } from '../abi/index.js';
-import type { Attr, Entry, OpenReply, SetattrChanges, StatFs, Statx } from './types.js';
+import type { Attr, Entry, OpenReply, SetattrChanges, StatFs, Statx, Timespec } from './types.js';
 
 /** ms (float) → [seconds, nanoseconds], for times and timeouts. */
 export function msToTimespec(ms: number): [number, number] {
@@ -21,10 +21,15 @@ export function timespecToMs(sec: number, nsec: number): number {
   return sec * 1000 + nsec / 1e6;
 }
 
+/** A time given as ms or as an exact Timespec → [sec, nsec]. */
+function timeOut(t: number | Timespec | undefined): readonly [number, number] {
+  return typeof t === 'object' ? t : msToTimespec(t ?? 0);
+}
+
 export function attrOut(a: Attr) {
-  const [atime, atimensec] = msToTimespec(a.atime ?? 0);
-  const [mtime, mtimensec] = msToTimespec(a.mtime ?? 0);
-  const [ctime, ctimensec] = msToTimespec(a.ctime ?? 0);
+  const [atime, atimensec] = timeOut(a.atime);
+  const [mtime, mtimensec] = timeOut(a.mtime);
+  const [ctime, ctimensec] = timeOut(a.ctime);
   return {
     ino: a.ino, size: a.size ?? 0, blocks: a.blocks ?? 0,
     atime, mtime, ctime, atimensec, mtimensec, ctimensec,
@@ -90,10 +95,10 @@ export function setattrChanges(b: {
   if (v & FATTR.GID) c.gid = b.gid;
   if (v & FATTR.SIZE) c.size = b.size;
   if (v & FATTR.ATIME_NOW) c.atime = 'now';
-  else if (v & FATTR.ATIME) c.atime = timespecToMs(b.atime, b.atimensec);
+  else if (v & FATTR.ATIME) { c.atime = timespecToMs(b.atime, b.atimensec); c.atimeSpec = [b.atime, b.atimensec]; }
   if (v & FATTR.MTIME_NOW) c.mtime = 'now';
-  else if (v & FATTR.MTIME) c.mtime = timespecToMs(b.mtime, b.mtimensec);
-  if (v & FATTR.CTIME) c.ctime = timespecToMs(b.ctime, b.ctimensec);
+  else if (v & FATTR.MTIME) { c.mtime = timespecToMs(b.mtime, b.mtimensec); c.mtimeSpec = [b.mtime, b.mtimensec]; }
+  if (v & FATTR.CTIME) { c.ctime = timespecToMs(b.ctime, b.ctimensec); c.ctimeSpec = [b.ctime, b.ctimensec]; }
   if (v & FATTR.FH) c.fh = b.fh;
   if (v & FATTR.LOCKOWNER) c.lockOwner = b.lock_owner;
   if (v & FATTR.KILL_SUIDGID) c.killSuidgid = true;

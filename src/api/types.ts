@@ -5,10 +5,14 @@ import type { Notifier } from '../transport/index.js';
  * function per type converts (src/api/convert.ts).
  */
 
+/** An exact time: [seconds since the epoch (may be negative), nanoseconds 0…999999999]. */
+export type Timespec = readonly [number, number];
+
 /**
  * Inode attributes, like fs.Stats. Times are milliseconds since the epoch as
- * floating-point numbers (as `Stats.atimeMs`); sub-microsecond precision is
- * lost for present-day dates. Missing fields are 0 (nlink: 1).
+ * floating-point numbers (as `Stats.atimeMs`; sub-microsecond precision is
+ * lost for present-day dates), or exact `[sec, nsec]` Timespecs. Missing
+ * fields are 0 (nlink: 1).
  */
 export interface Attr {
   ino: number;
@@ -20,9 +24,9 @@ export interface Attr {
   gid?: number;
   rdev?: number;
   blksize?: number;
-  atime?: number;
-  mtime?: number;
-  ctime?: number;
+  atime?: number | Timespec;
+  mtime?: number | Timespec;
+  ctime?: number | Timespec;
   /** FUSE_ATTR_SUBMOUNT / FUSE_ATTR_DAX */
   flags?: number;
 }
@@ -91,10 +95,14 @@ export interface SetattrChanges {
   uid?: number;
   gid?: number;
   size?: number;
-  /** ms since the epoch, or 'now' (UTIME_NOW). */
+  /** ms since the epoch, or 'now' (UTIME_NOW). Exact values are in atimeSpec/mtimeSpec/ctimeSpec. */
   atime?: number | 'now';
   mtime?: number | 'now';
   ctime?: number;
+  /** The same times exactly, as the kernel sent them (set when atime/mtime/ctime are numbers). */
+  atimeSpec?: Timespec;
+  mtimeSpec?: Timespec;
+  ctimeSpec?: Timespec;
   /** The file handle when the change came through an open file (ftruncate, fchmod…). */
   fh?: number;
   lockOwner?: bigint;

@@ -43,7 +43,6 @@ export interface PassthroughOptions {
 
 const st = new Float64Array(24);
 const statbuf = new Float64Array(8);
-const ENC_MS = (s: number, ns: number) => s * 1000 + ns / 1e6;
 
 /** The kernel's 32-bit dev encoding (new_encode_dev), as fuse_attr.rdev carries it. */
 export function encodeFuseDev(major: number, minor: number): number {
@@ -66,8 +65,8 @@ function attrFromStatx(): Attr {
   return {
     ino: st[STX.ino], mode: st[STX.mode], nlink: st[STX.nlink], uid: st[STX.uid], gid: st[STX.gid],
     rdev: encodeFuseDev(st[STX.rdevMajor], st[STX.rdevMinor]), size: st[STX.size], blocks: st[STX.blocks],
-    blksize: st[STX.blksize], atime: ENC_MS(st[STX.atime], st[STX.atimeNs]),
-    mtime: ENC_MS(st[STX.mtime], st[STX.mtimeNs]), ctime: ENC_MS(st[STX.ctime], st[STX.ctimeNs]),
+    blksize: st[STX.blksize], atime: [st[STX.atime], st[STX.atimeNs]],
+    mtime: [st[STX.mtime], st[STX.mtimeNs]], ctime: [st[STX.ctime], st[STX.ctimeNs]],
   };
 }
 
@@ -179,10 +178,10 @@ export class PtInode extends FuseInode {
         if (c.killSuidgid) this.killSuidgid(fd);
       }
       if (c.atime !== undefined || c.mtime !== undefined) {
-        const t = (v: number | 'now' | undefined): [number, number] =>
-          v === undefined ? [0, L.UTIME_OMIT] : v === 'now' ? [0, L.UTIME_NOW] : [Math.floor(v / 1000), Math.round((v % 1000) * 1e6)];
-        const [as, ans] = t(c.atime);
-        const [ms, mns] = t(c.mtime);
+        const t = (v: number | 'now' | undefined, exact: readonly [number, number] | undefined): readonly [number, number] =>
+          v === undefined ? [0, L.UTIME_OMIT] : v === 'now' ? [0, L.UTIME_NOW] : exact ?? [Math.floor(v / 1000), Math.round((v - Math.floor(v / 1000) * 1000) * 1e6)];
+        const [as, ans] = t(c.atime, c.atimeSpec);
+        const [ms, mns] = t(c.mtime, c.mtimeSpec);
         if ((this.mode & C.S_IFMT) === C.S_IFLNK) sys.utimensat(fd, '', as, ans, ms, mns, L.AT_EMPTY_PATH);
         else sys.utimensat(L.AT_FDCWD, path, as, ans, ms, mns, 0);
       }
@@ -293,7 +292,8 @@ export class PtInode extends FuseInode {
   override open(ctx: Context, flags: number): FileHandle {
     // O_DIRECT is the kernel's business (it sends direct I/O as READ/WRITE with the
     // client's alignment); our buffers are not aligned, so the source is opened without it.
-    const f2 = flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_DIRECT);
+    // O_NOFOLLOW too: the kernel resolved the path already, and /proc/self/fd/N is a symlink.
+    const f2 = flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_DIRECT | C.O_NOFOLLOW);
     const fd = this.withFd((f) => sys.openat(L.AT_FDCWD, this.proc(f), f2, 0, ...this.fs.ids(ctx)));
     return this.fs.handleFor(this, fd);
   }
