@@ -241,6 +241,8 @@ class Reader : public Napi::ObjectWrap<Reader> {
     if (!r) return;
     Napi::Env env = r->Env();
     Napi::HandleScope scope(env);
+    // One callback scope per wake-up: microtasks (promise replies) run when it closes.
+    Napi::CallbackScope cbscope(env, *r->ctx_);
     for (int i = 0; i < kBudget && r->handle_; i++) {
       ssize_t n = read(r->fd_, r->buf_, r->cap_);
       double res;
@@ -252,7 +254,7 @@ class Reader : public Napi::ObjectWrap<Reader> {
       } else {
         res = -errno;
       }
-      Napi::Value ret = r->cb_.MakeCallback(r->Value(), {Napi::Number::New(env, res)}, *r->ctx_);
+      Napi::Value ret = r->cb_.Call(r->Value(), {Napi::Number::New(env, res)});
       if (env.IsExceptionPending()) {
         Napi::Error e = env.GetAndClearPendingException();
         napi_fatal_exception(env, e.Value());
