@@ -2,13 +2,19 @@
 #pragma once
 #include <napi.h>
 #include <uv.h>
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <string.h>
 #include <string>
 
 namespace tsfuse {
 
 inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
-  std::string code = uv_err_name(-err);
+  // libuv names only the errnos it knows (ESTALE is "Unknown system error -116"):
+  // glibc names them all.
+  const char* name = strerrorname_np(err);
+  std::string code = name ? name : uv_err_name(-err);
   std::string msg = code + ": " + strerror(err) + ", " + syscall;
   if (!path.empty()) msg += " '" + path + "'";
   Napi::Error e = Napi::Error::New(env, msg);

@@ -681,7 +681,7 @@ test('WRITE with more trailing bytes than fuse_write_in.size passes exactly size
   assert.is(hex(h.replies[0].bytes), hex(Buffer.concat([outHeader(24, 0, 152n), u32(3), u32(0)])));
 });
 
-test('BUG: WRITE whose data is shorter than fuse_write_in.size is a malformed request (EINVAL, logged), not a short write', () => {
+test('WRITE whose data is shorter than fuse_write_in.size is a malformed request (EINVAL, logged), not a short write', () => {
   const kept: Uint8Array[] = [];
   const h = harness({ write: (_c, _n, _fh, _o, data) => { kept.push(data); return data.length; } });
   h.send(request(WRITE, 153n, 8, Buffer.concat([rwIn(1, 0n, 100), Buffer.from('only10byte')])));

@@ -31,6 +31,9 @@ export function toErrno(e: unknown): { errno: number; unexpected: boolean } {
     if (typeof code === 'string') {
       const n = errnoOf(code);
       if (n !== undefined) return { errno: n, unexpected: false };
+      // A system error whose name we do not know: Node-style errors carry -errno.
+      const num = (e as { errno?: unknown }).errno;
+      if (typeof num === 'number' && Number.isInteger(num) && num < 0 && num > -4096) return { errno: -num, unexpected: false };
     }
     if ((e as { name?: unknown }).name === 'AbortError') return { errno: errnoOf('EINTR')!, unexpected: false };
   }

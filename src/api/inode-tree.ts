@@ -132,8 +132,24 @@ export class InodeTree implements FileSystem {
   /** `inode` has no known name left: not persistent any more; it may release its backing. */
   private lostLastName(inode: FuseInode): void {
     inode._persistent = false;
-    if (inode.onUnlinked()) this.detachIdentity(inode);
+    this.maybeUnlinked(inode);
     this.maybeDrop(inode);
+  }
+
+  /** Calls `onUnlinked()` once the inode has neither a known name nor an open file. */
+  private maybeUnlinked(inode: FuseInode): void {
+    if (inode._links.size > 0 || inode._opens > 0 || inode._nodeid === FUSE_ROOT_ID) return;
+    if (this.table.get(inode._nodeid) !== inode) return;
+    if (inode.onUnlinked()) this.detachIdentity(inode);
+  }
+
+  /**
+   * The inode registered under `identity`, if one is in the table: a subclass
+   * that builds inode objects with a backing resource (an fd) can return the
+   * known inode instead of building a duplicate (see `acceptAlias`).
+   */
+  protected findByIdentity(identity: string | number | bigint): FuseInode | undefined {
+    return this.byIdentity.get(identity);
   }
 
   private detachIdentity(inode: FuseInode): void {
@@ -145,7 +161,7 @@ export class InodeTree implements FileSystem {
   private maybeDrop(inode: FuseInode): void {
     if (inode._nlookup > 0 || inode._persistent || inode._nodeid === FUSE_ROOT_ID) return;
     if (this.table.get(inode._nodeid) !== inode) return;
-    for (const f of this.files.values()) if (f.inode === inode) return; // still open
+    if (inode._opens > 0) return; // still open: it goes with its last release
     this.table.delete(inode._nodeid);
     this.detachIdentity(inode);
     for (const [parent, names] of [...inode._links]) for (const n of [...names]) unlinkName(parent, n, inode);
@@ -180,6 +196,7 @@ export class InodeTree implements FileSystem {
       try { inode.onForget(); } catch { /* ignore */ }
     }
     this.byIdentity.clear();
+    for (const f of this.files.values()) f.inode._opens = 0;
     this.files.clear();
   }
 
@@ -299,6 +316,7 @@ export class InodeTree implements FileSystem {
   private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[]): OpenReply {
     const fh = this.nextFh++;
     this.files.set(fh, { inode, handle, entries });
+    inode._opens++;
     return { fh, ...handle?.options };
   }
   /** The open file `fh` of `nodeid` (fh 0 or unknown: the inode without a handle). */
@@ -331,12 +349,20 @@ export class InodeTree implements FileSystem {
   }
   async release(ctx: Context, nodeid: number, fh: number, flags: number): Promise<void> {
     const f = this.file(nodeid, fh);
-    this.files.delete(fh);
     try {
       await (f.handle?.release ? f.handle.release(ctx, flags) : f.inode.release(ctx, f.handle, flags));
     } finally {
-      this.maybeDrop(f.inode); // an unlinked, forgotten inode goes with its last open
+      this.closed(fh, f);
     }
+  }
+
+  /** `fh` was released: an unlinked inode may let go of its backing, a forgotten one leaves. */
+  private closed(fh: number, f: OpenFile): void {
+    if (this.files.get(fh) !== f) return; // fh unknown: `f` is the inode without a handle
+    this.files.delete(fh);
+    f.inode._opens--;
+    this.maybeUnlinked(f.inode);
+    this.maybeDrop(f.inode);
   }
   fallocate(ctx: Context, nodeid: number, fh: number, offset: number, length: number, mode: number) {
     const f = this.file(nodeid, fh);
@@ -361,8 +387,11 @@ export class InodeTree implements FileSystem {
   }
   async releasedir(ctx: Context, nodeid: number, fh: number): Promise<void> {
     const f = this.file(nodeid, fh);
-    this.files.delete(fh);
-    await f.inode.releasedir(ctx);
+    try {
+      await f.inode.releasedir(ctx);
+    } finally {
+      this.closed(fh, f);
+    }
   }
   fsyncdir(ctx: Context, nodeid: number, _fh: number, datasync: boolean) {
     return this.get(nodeid).fsyncdir(ctx, datasync);

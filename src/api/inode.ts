@@ -91,6 +91,8 @@ export class FuseInode {
   readonly _links = new Map<FuseInode, Set<string>>();
   /** Set while mounted: notifications to the kernel. */
   _notifier: Notifier | undefined;
+  /** Open file and directory handles of this inode. Kept by the tree. */
+  _opens = 0;
   /** The identity this inode is registered under in the tree, if any. */
   _identity: string | number | bigint | undefined;
 
@@ -139,9 +141,12 @@ export class FuseInode {
 
   /** The kernel dropped its last reference (or the session ended) and this inode left the table. */
   onForget(): void {}
-  /** The last name the framework knows of this inode was removed (unlink, rmdir, rename
-   * over it). Return true if the inode released its backing (e.g. closed its fd): aliases
-   * found later by identity then become new inodes instead of merging into this one. */
+  /** The inode has no name the framework knows of any more (unlink, rmdir, rename over
+   * it, or a lookup found another inode under its last name) and no open file: called at
+   * that moment, or at the last release if files were open then. Return true if the inode
+   * released its backing (e.g. closed its fd): its identity is then unregistered, and
+   * aliases found later become new inodes instead of merging into this one. The kernel
+   * may still hold the inode (nlookup > 0) and send GETATTR for it. */
   onUnlinked(): boolean { return false; }
   /** A newly looked-up object `newer` has this inode's identity (a hard link or the same
    * file again). Return true to merge (the framework keeps this inode and drops `newer`;

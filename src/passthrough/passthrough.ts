@@ -7,9 +7,16 @@
  *   In file-handle mode it holds a name_to_handle_at handle instead and opens
  *   an fd only for the duration of one operation.
  * - Unlink frees space: when the last name we know of an inode goes and no
- *   file of it is open, its fd is closed at once (not at FORGET), and its key
- *   is released, so a later lookup of another hard link — or of a new file
- *   that reuses the inode number — gets its own fd (onUnlinked/acceptAlias).
+ *   file of it is open, and the source says it has no link left (st_nlink 0),
+ *   its fd is closed at once (not at FORGET) and its key is released, so a new
+ *   file that reuses the inode number becomes a new inode. GETATTR of the
+ *   closed inode (the kernel may still hold it) answers its last attributes.
+ *   An inode that still has a link we did not know of (made behind the mount)
+ *   keeps its fd — it holds no space — and a later lookup of that link finds it.
+ * - Keys: (st_dev, st_ino, mnt_id) while an fd pins the inode (its number
+ *   cannot be reused while we hold it); in file-handle mode the handle itself,
+ *   which carries the generation, so a reused number is never a false alias.
+ *   Lookups return the known inode for a key before building a new object.
  * - No races on the fd: every native call is synchronous on the one event-loop
  *   thread and reads `inode.fd` immediately before the call, never across an
  *   await, so a close can never interleave with a use, and a recycled fd
@@ -73,6 +80,7 @@ function attrFromStatx(): Attr {
 /** An open file of the source. */
 class PtHandle implements FileHandle {
   constructor(readonly inode: PtInode, public fd: number) {}
+
   read(_ctx: Context, offset: number, size: number): Uint8Array {
     const buf = this.inode.fs.readBuffer(size);
     const n = readSync(this.fd, buf, 0, size, offset);
@@ -89,7 +97,6 @@ class PtHandle implements FileHandle {
   release(): void {
     closeSync(this.fd);
     this.fd = -1;
-    this.inode.closedFile();
   }
 }
 
@@ -98,14 +105,14 @@ export class PtInode extends FuseInode {
   fd: number;
   /** name_to_handle_at result in file-handle mode. */
   handle: Buffer | undefined;
-  readonly key: string;
-  private openFiles = 0;
+  /** The last attributes, kept when the fd is closed after the unlink. */
+  private gone: Attr | undefined;
 
-  constructor(readonly fs: Passthrough, fd: number, handle: Buffer | undefined, readonly mntId: number) {
+  /** Call with `st` holding this inode's statx. */
+  constructor(readonly fs: Passthrough, fd: number, handle: Buffer | undefined, readonly mntId: number, readonly key: string) {
     super(st[STX.mode]);
     this.fd = fd;
     this.handle = handle;
-    this.key = `${st[STX.devMajor]}:${st[STX.devMinor]}:${st[STX.ino]}:${mntId}`;
   }
 
   override identity(): string { return this.key; }
@@ -113,25 +120,23 @@ export class PtInode extends FuseInode {
   /** Runs `fn` with an O_PATH fd of this inode (opened from the handle for the call if needed). */
   withFd<T>(fn: (fd: number) => T): T {
     if (this.fd >= 0) return fn(this.fd);
-    if (!this.handle) throw new FuseError('ESTALE', 'the inode was unlinked and closed');
+    if (!this.handle) throw new FuseError('ESTALE', 'the inode was deleted and its fd closed');
     const fd = sys.openByHandleAt(this.fs.mountFd(this.mntId), this.handle, L.O_PATH);
     try { return fn(fd); } finally { closeSync(fd); }
   }
   private proc(fd: number): string { return `/proc/self/fd/${fd}`; }
 
+  /** Not reached (Passthrough.openNode returns the known inode for a key); kept safe. */
   override acceptAlias(newer: FuseInode): boolean {
-    const n = newer as PtInode;
-    if (this.fd < 0 && !this.handle) { // we let ours go at unlink: take the alias's
-      this.fd = n.fd;
-      this.handle = n.handle;
-      return true;
-    }
-    n.closeBacking();
+    (newer as PtInode).closeBacking();
     return true;
   }
 
   override onUnlinked(): boolean {
-    if (this.openFiles > 0) return false; // the space goes with the last close
+    if (this.fd < 0) return false; // file-handle mode: nothing held; the handle key stays unique
+    sys.statx(this.fd, '', L.AT_EMPTY_PATH, st);
+    if (st[STX.nlink] > 0) return false; // still linked behind the mount: holds no space
+    this.gone = attrFromStatx();
     this.closeBacking();
     return true;
   }
@@ -142,10 +147,6 @@ export class PtInode extends FuseInode {
     this.handle = undefined;
   }
   override onForget(): void { this.closeBacking(); }
-  closedFile(): void {
-    this.openFiles--;
-    if (this.openFiles === 0 && this.linkCount === 0 && this.nodeid !== 1) this.closeBacking();
-  }
 
   killSuidgid(fd: number): void {
     sys.statx(fd, '', L.AT_EMPTY_PATH, st);
@@ -159,6 +160,7 @@ export class PtInode extends FuseInode {
   override getattr(_ctx: Context, h?: FileHandle): Attr {
     const hfd = (h as PtHandle | undefined)?.fd;
     if (hfd !== undefined && hfd >= 0) sys.statx(hfd, '', L.AT_EMPTY_PATH, st);
+    else if (this.fd < 0 && !this.handle && this.gone) return this.gone;
     else this.withFd((fd) => sys.statx(fd, '', L.AT_EMPTY_PATH | L.AT_SYMLINK_NOFOLLOW, st));
     return attrFromStatx();
   }
@@ -297,7 +299,6 @@ export class PtInode extends FuseInode {
     const fd = this.withFd((f) => sys.openat(L.AT_FDCWD, this.proc(f), f2, 0, ...this.fs.ids(ctx)));
     return this.fs.handleFor(this, fd);
   }
-  openedFile(): void { this.openFiles++; }
 
   override fallocate(_ctx: Context, h: FileHandle | undefined, offset: number, length: number, mode: number): void {
     sys.fallocate(fdOf(h), mode, offset, length);
@@ -372,7 +373,7 @@ export class Passthrough extends InodeTree {
     // open_by_handle_at rejects O_PATH mount fds (EBADF): keep a readable one per mount.
     const mountFd = sys.openat(rootFd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
     // The root is created before `this` exists; it is rebound below.
-    const root = new PtInode(undefined as unknown as Passthrough, rootFd, undefined, mntId);
+    const root = new PtInode(undefined as unknown as Passthrough, rootFd, undefined, mntId, 'root');
     super(root, {});
     (root as { fs: Passthrough }).fs = this;
     this.source = source;
@@ -408,7 +409,7 @@ export class Passthrough extends InodeTree {
     return fd;
   }
 
-  /** Opens `name` in `dirfd` as an inode object (the tree merges it with a known alias). */
+  /** The inode for `name` in `dirfd`: the known one for its key, else a new object. */
   openNode(dirfd: number, name: string, ctx: Context, follow = false): PtInode {
     const fd = sys.openat(dirfd, name, L.O_PATH | (follow ? 0 : C.O_NOFOLLOW), 0, ...this.ids(ctx));
     let handle: Buffer | undefined;
@@ -433,9 +434,10 @@ export class Passthrough extends InodeTree {
           if (this.mode === 'mandatory') throw e;
         }
       }
-      const inode = new PtInode(this, handle ? -1 : fd, handle, mntId);
-      if (handle) closeSync(fd);
-      return inode;
+      const key = handle ? `h${mntId}:${handle.toString('hex')}` : `${st[STX.devMajor]}:${st[STX.devMinor]}:${st[STX.ino]}:${mntId}`;
+      const known = this.findByIdentity(key) as PtInode | undefined;
+      if (known || handle) closeSync(fd);
+      return known ?? new PtInode(this, handle ? -1 : fd, handle, mntId, key);
     } catch (e) {
       if (!handle) try { closeSync(fd); } catch { /* closed */ }
       throw e;
@@ -443,7 +445,6 @@ export class Passthrough extends InodeTree {
   }
 
   handleFor(inode: PtInode, fd: number): PtHandle {
-    inode.openedFile();
     return new PtHandle(inode, fd);
   }
 
