@@ -146,6 +146,13 @@ test.after.each(teardown);
 
 const maybe = RUNNABLE ? test : test.skip;
 
+if (process.geteuid?.() === 0 && !haveFusermount()) {
+  // As root nothing else stops these tests: a missing fusermount3 is a set-up error, not a skip.
+  test('fusermount3 is installed (apt-get install fuse3)', () => {
+    assert.unreachable('fusermount3 not found on PATH: the unprivileged mount path cannot be tested');
+  });
+}
+
 maybe('uid 65534, mountMethod auto → fusermount3: mounted as the user, served, unmounted on SIGTERM', timed(30_000, async () => {
   try {
     setDevFuseMode(0o666);

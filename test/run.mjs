@@ -36,8 +36,10 @@ function runFile(file) {
       if (Number.isNaN(total) || Number.isNaN(passed)) {
         resolve({ passed: 0, failed: 1, note: `no totals (exit ${code ?? signal})` });
       } else {
-        const failed = total - passed - skipped + (code !== 0 && total === passed + skipped ? 1 : 0);
-        resolve({ passed, failed, note: code === 0 ? '' : `exit ${code ?? signal}` });
+        // uvu's Total counts the tests that ran (skipped ones are not in it).
+        const failed = Math.max(0, total - passed) + (code !== 0 && total === passed ? 1 : 0);
+        const notes = [code === 0 ? '' : `exit ${code ?? signal}`, skipped ? `${skipped} skipped` : ''].filter(Boolean);
+        resolve({ passed, failed, skipped, note: notes.join(', ') });
       }
     });
   });
@@ -54,12 +56,14 @@ function leftoverMounts() {
 const before = new Set(leftoverMounts());
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 const files = list(root).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 for (const f of files) {
   console.log(`\n### ${f.slice(root.length)}`);
   const r = await runFile(f);
   passed += r.passed;
   failed += r.failed;
+  skipped += r.skipped ?? 0;
   if (r.note) console.log(`### ${f.slice(root.length)}: ${r.note}`);
 }
 const left = leftoverMounts().filter((m) => !before.has(m));
@@ -68,5 +72,6 @@ for (const m of left) {
   try { execFileSync('umount', ['-l', m]); } catch { /* reported above */ }
 }
 if (left.length) failed += 1;
+if (skipped) console.log(`\n(${skipped} tests skipped: see the files marked "skipped" above)`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
