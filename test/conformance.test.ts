@@ -2,11 +2,14 @@
 // `tsfuse passthrough SRC MNT` serves in a child process, this process runs
 // the suite's syscalls (and its python3 children, some as uid 65534). One test
 // per group; a group passes when every case in it passes (as root nothing may
-// be skipped). Then the `tsfuse conformance` CLI on one group.
+// be skipped). Then the `tsfuse conformance` CLI on one group. The whole
+// suite runs twice: with default_permissions (the kernel checks permissions)
+// and with nodefault_permissions (the source filesystem checks them, because
+// the passthrough runs each request as the caller's uid/gid).
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CONFORMANCE_GROUPS, runConformance } from '../src/cli/conformance.js';
 import { cleanup, DIST, isMounted, startNode, stop, tempDir, timed, type Proc } from './helpers.js';
@@ -19,15 +22,15 @@ let src = '';
 let mnt = '';
 let server: Proc | undefined;
 
-test.before(async () => {
+async function serve(options: string): Promise<void> {
   src = tempDir('tsfuse-test-conformance-src-');
   mnt = tempDir('tsfuse-test-conformance-mnt-');
   chmodSync(src, 0o755); // the mount root's mode: uid 65534 must get in
-  server = startNode(CLI, ['passthrough', src, mnt, '-o', `fsname=${FSNAME}`]);
+  server = startNode(CLI, ['passthrough', src, mnt, '-o', `fsname=${FSNAME}${options}`]);
   await server.waitFor('mounted', 15_000);
-});
+}
 
-test.after(async () => {
+async function teardown(): Promise<void> {
   if (server) {
     await stop(server);
     const exit = await server.exited;
@@ -40,18 +43,35 @@ test.after(async () => {
     process.exitCode = 1;
     throw new Error(`still mounted after teardown: ${left.join('; ')}`);
   }
-});
-
-for (const group of CONFORMANCE_GROUPS) {
-  test(`conformance: ${group}`, timed(120_000, async () => {
-    assert.ok(isMounted(mnt), `${mnt} is not mounted (server: ${server?.stderr()})`);
-    const r = (await runConformance(mnt, { groups: [group] }))[group];
-    const lines = r.failures.map((f) => `  ${f.case}: ${f.error}`);
-    assert.ok(r.failed === 0, `${r.failed} of ${r.passed + r.failed} cases failed:\n${lines.join('\n')}`);
-    if (isRoot) assert.is(r.skipped, 0, `skipped as root: ${r.skips.map((s) => `${s.case} (${s.error})`).join('; ')}`);
-    assert.ok(r.passed > 0, 'no case ran');
-  }));
+  server = undefined;
 }
+
+/** One test per group; `counts` collects "group: passed/total" for the summary line. */
+function groups(t: typeof test, label: string): void {
+  const counts: string[] = [];
+  for (const group of CONFORMANCE_GROUPS) {
+    t(`conformance (${label}): ${group}`, timed(120_000, async () => {
+      assert.ok(isMounted(mnt), `${mnt} is not mounted (server: ${server?.stderr()})`);
+      const r = (await runConformance(mnt, { groups: [group] }))[group];
+      counts.push(`${group} ${r.passed}/${r.passed + r.failed + r.skipped}`);
+      const lines = r.failures.map((f) => `  ${f.case}: ${f.error}`);
+      assert.ok(r.failed === 0, `${r.failed} of ${r.passed + r.failed} cases failed:\n${lines.join('\n')}`);
+      if (isRoot) assert.is(r.skipped, 0, `skipped as root: ${r.skips.map((s) => `${s.case} (${s.error})`).join('; ')}`);
+      assert.ok(r.passed > 0, 'no case ran');
+    }));
+  }
+  t.after(() => console.log(`  ${label}: ${counts.join(', ')}`));
+}
+
+const noDp = suite('nodefault_permissions');
+noDp.before(() => serve(',nodefault_permissions'));
+noDp.after(teardown);
+groups(noDp, 'nodefault_permissions');
+noDp.run();
+
+test.before(() => serve(''));
+test.after(teardown);
+groups(test, 'default_permissions');
 
 test('CLI: tsfuse conformance MNT --group chmod prints a line per case and the totals', timed(60_000, async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {

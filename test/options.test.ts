@@ -39,9 +39,14 @@ test('out-of-range and mistyped options name themselves', () => {
 test('-o strings parse as mount(8) spells them', () => {
   const { options } = parseOptionString('allow_other,ro,fsname=data,max_read=131072,default_permissions,rw');
   assert.equal(options, { allowOther: true, readOnly: true, fsname: 'data', maxRead: 131072, defaultPermissions: true });
+  assert.equal(parseOptionString('default_permissions,nodefault_permissions,noallow_other').options,
+    { defaultPermissions: false, allowOther: false }, 'noNAME turns a flag off; the last one wins');
+  assert.equal(parseOptionString('noexec').options, { noexec: true }, 'noexec is a flag of its own');
 });
 
 test('-o errors name the option: unknown, missing value, bad number, value on a flag', () => {
+  throwsNaming(() => parseOptionString('nofsname'), 'nofsname');
+  throwsNaming(() => parseOptionString('nodefault_permissions=1'), 'nodefault_permissions');
   throwsNaming(() => parseOptionString('allow_other,nonsense'), 'nonsense');
   throwsNaming(() => parseOptionString('max_read='), 'max_read');
   throwsNaming(() => parseOptionString('max_write=lots'), 'max_write');

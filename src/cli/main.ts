@@ -31,10 +31,11 @@ const USAGE = `usage:
 options (-o, comma-separated, as mount(8)):
   fsname=NAME subtype=NAME allow_other default_permissions ro noexec noatime
   max_read=N max_write=N max_readahead=N max_background=N congestion_threshold=N
-  request_timeout=SECONDS clean_stale over_mount
+  request_timeout=SECONDS clean_stale over_mount     noNAME turns flag NAME off (nodefault_permissions)
   -d   debug: log every request and reply
   --handles MODE   passthrough: key inodes by file handles (prefer|mandatory) instead of one fd each
-passthrough defaults: default_permissions on; requests run as the calling user when root.`;
+passthrough defaults: default_permissions on (nodefault_permissions: the source filesystem checks,
+  as the caller); requests run as the calling user when root.`;
 
 interface Parsed { positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode; groups: string[] }
 

@@ -151,7 +151,7 @@ const DASH_O: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' 
 
 /**
  * Parses a mount(8)-style option string ("allow_other,fsname=x,max_read=131072").
- * `rw` is accepted (the default). Unknown names throw OptionError naming them,
+ * `rw` is accepted (the default); `noNAME` turns the flag NAME off. Unknown names throw OptionError naming them,
  * unless `extra` knows them (their raw values are returned in `rest`).
  */
 export function parseOptionString(s: string, extra: readonly string[] = []): { options: MountOptions; rest: Record<string, string | true> } {
@@ -162,6 +162,13 @@ export function parseOptionString(s: string, extra: readonly string[] = []): { o
     const name = eq < 0 ? part : part.slice(0, eq);
     const value = eq < 0 ? undefined : part.slice(eq + 1);
     if (name === 'rw') continue;
+    // "noNAME" turns a flag off (nodefault_permissions, noallow_other); noexec/noatime are flags of their own.
+    const negated = !DASH_O[name] && name.startsWith('no') && DASH_O[name.slice(2)]?.kind === 'flag' ? DASH_O[name.slice(2)] : undefined;
+    if (negated) {
+      if (value !== undefined) throw new OptionError(name, 'takes no value');
+      options[negated.key] = false;
+      continue;
+    }
     const d = DASH_O[name];
     if (!d) {
       if (extra.includes(name)) { rest[name] = value ?? true; continue; }
