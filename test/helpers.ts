@@ -1,6 +1,6 @@
 /**
  * Shared test helpers. Every test that can block gets a time-out through
- * `timed()`; every mount uses an fsname starting with "tsfuse-test" so the
+ * `timed()`; every mount is made below tempDir() (TMPDIR, private to each run) so the
  * runner (test/run.mjs) can find and detach anything a crashed test left.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -1,9 +1,12 @@
 // Runs every compiled test file (dist/test/**/*.test.js) in its own Node
 // process with a time-out, sums uvu's totals and prints one closing line
 // "N passed, M failed". A file that crashes or times out counts as failed.
-// Afterwards, any FUSE mount a test left behind is detached and reported.
+// Every test file gets TMPDIR set to a directory private to this run, so
+// afterwards any mount a test left behind under it is detached and reported —
+// and mounts of other runs (another checkout, a concurrent run) are left alone.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
@@ -20,7 +23,7 @@ function list(dir) {
 
 function runFile(file) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TMPDIR: runDir } });
     let out = '';
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
     const timer = setTimeout(() => {
@@ -45,15 +48,17 @@ function runFile(file) {
   });
 }
 
+// Made traversable: tests switch to uid 65534 for permission checks below it.
+const runDir = mkdtempSync(join(tmpdir(), 'tsfuse-run-'));
+chmodSync(runDir, 0o755);
+
+/** Mount points (of any type) below this run's directory, deepest first. */
 function leftoverMounts() {
   return readFileSync('/proc/mounts', 'utf8').split('\n')
-    .map((l) => l.split(' '))
-    .filter((f) => f[2]?.startsWith('fuse') && f[0]?.startsWith('tsfuse-test'))
-    .map((f) => f[1].replace(/\\040/g, ' '));
+    .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' ').replace(/\\011/g, '\t').replace(/\\012/g, '\n'))
+    .filter((m) => m?.startsWith(`${runDir}/`))
+    .reverse();
 }
-
-// Mounts that existed before this run are not ours to clean up.
-const before = new Set(leftoverMounts());
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -66,12 +71,15 @@ for (const f of files) {
   skipped += r.skipped ?? 0;
   if (r.note) console.log(`### ${f.slice(root.length)}: ${r.note}`);
 }
-const left = leftoverMounts().filter((m) => !before.has(m));
+const left = leftoverMounts();
 for (const m of left) {
   console.log(`!! a test left ${m} mounted: detaching it`);
   try { execFileSync('umount', ['-l', m]); } catch { /* reported above */ }
 }
 if (left.length) failed += 1;
+// Removed only when nothing is mounted below it (a recursive delete must not reach a source through a mount).
+if (leftoverMounts().length === 0) rmSync(runDir, { recursive: true, force: true });
+else console.log(`!! ${runDir} kept: still mounted below it`);
 if (skipped) console.log(`\n(${skipped} tests skipped: see the files marked "skipped" above)`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -35,8 +35,10 @@ export const fuse_kstatfs = struct('fuse_kstatfs', [
   ['bsize', 'u32'], ['namelen', 'u32'], ['frsize', 'u32'], ['padding', 'u32'], ['spare', 'u32', 6],
 ] as const);
 
+// `end` is inclusive; OFFSET_MAX (2^63 - 1, "to the end of the file") is not a
+// JavaScript number, hence u64big.
 export const fuse_file_lock = struct('fuse_file_lock', [
-  ['start', 'u64'], ['end', 'u64'], ['type', 'u32'], ['pid', 'u32'],
+  ['start', 'u64'], ['end', 'u64big'], ['type', 'u32'], ['pid', 'u32'],
 ] as const);
 
 export const fuse_entry_out = struct('fuse_entry_out', [

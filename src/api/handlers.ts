@@ -11,7 +11,7 @@ import type { Context } from './context.js';
 import { attrOut, entryOut, msToTimespec, openOut, setattrChanges, statfsOut, statxOut } from './convert.js';
 import { FuseError } from './errors.js';
 import type { FileSystem, FileSystemMethod } from './filesystem.js';
-import type { AttrReply, CreateReply, Entry, IoctlReply, Lock, OpenReply, StatFs, StatxReply } from './types.js';
+import { LOCK_TO_EOF, type AttrReply, type CreateReply, type Entry, type IoctlReply, type Lock, type OpenReply, type StatFs, type StatxReply } from './types.js';
 
 /** Where replies are encoded: the body starts at OUT_HEADER_SIZE. */
 export interface ReplyTarget {
@@ -88,8 +88,14 @@ function xattrNames(names: string[]): Uint8Array {
   for (const p of parts) { out.set(p, o); o += p.length; }
   return out;
 }
-function lockIn(l: { start: number; end: number; type: number; pid: number }): Lock {
-  return { start: l.start, end: l.end, type: l.type, pid: l.pid };
+const OFFSET_MAX = 0x7fffffffffffffffn;
+/** Wire → API: an end of OFFSET_MAX (to EOF) becomes LOCK_TO_EOF. */
+function lockIn(l: { start: number; end: bigint; type: number; pid: number }): Lock {
+  return { start: l.start, end: l.end >= OFFSET_MAX ? LOCK_TO_EOF : Number(l.end), type: l.type, pid: l.pid };
+}
+/** API → wire: any end at or past 2^53 means "to EOF" (OFFSET_MAX; the kernel rejects more with EIO). */
+function lockOut(l: Lock): { start: number; end: bigint; type: number; pid: number } {
+  return { start: l.start, end: l.end >= LOCK_TO_EOF ? OFFSET_MAX : BigInt(Math.max(0, Math.floor(l.end))), type: l.type, pid: l.pid };
 }
 function toBytes(v: string | Uint8Array): Uint8Array {
   return typeof v === 'string' ? enc.encode(v) : v;
@@ -165,7 +171,7 @@ export const HANDLERS: Partial<Record<Opcode, Handler>> = {
   [O.FSYNCDIR]: { method: 'fsyncdir', call: (fs: FileSystem, c, r) => fs.fsyncdir!(c, r.nodeid, r.body.fh, !!(r.body.fsync_flags & FUSE_FSYNC_FDATASYNC)), reply: none },
   [O.GETLK]: {
     method: 'getlk', call: (fs: FileSystem, c, r) => fs.getlk!(c, r.nodeid, r.body.fh, r.body.owner, lockIn(r.body.lk)),
-    reply: (t, l: Lock) => u64(t, S.fuse_lk_out, { lk: l }),
+    reply: (t, l: Lock) => u64(t, S.fuse_lk_out, { lk: lockOut(l) }),
   },
   [O.SETLK]: {
     method: 'setlk', call: (fs: FileSystem, c, r) => fs.setlk!(c, r.nodeid, r.body.fh, r.body.owner, lockIn(r.body.lk), false, !!(r.body.lk_flags & FUSE_LK_FLOCK)),

@@ -119,7 +119,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
   }
 
   async init(offer: KernelOffer): Promise<number> {
-    const info: InitInfo = { kernelMinor: offer.minor, offered: offer.flags, want: this.defaultWant(), notifier: this.sink?.notifier };
+    const info: InitInfo = {
+      kernelMinor: offer.minor, offered: offer.flags, want: this.defaultWant(), notifier: this.sink?.notifier,
+      defaultPermissions: offer.defaultPermissions,
+    };
     await this.fs.init?.(info);
     return info.want;
   }

@@ -110,9 +110,13 @@ export interface SetattrChanges {
   killSuidgid?: boolean;
 }
 
+/** `Lock.end` of a lock that runs to the end of the file (the kernel's OFFSET_MAX). */
+export const LOCK_TO_EOF = Number.MAX_SAFE_INTEGER;
+
 /** A POSIX record lock (fcntl F_GETLK/F_SETLK) or a flock. */
 export interface Lock {
   start: number;
+  /** Last byte, inclusive; LOCK_TO_EOF (or more) for "to the end of the file". */
   end: number;
   /** F_RDLCK (0), F_WRLCK (1) or F_UNLCK (2). */
   type: number;
@@ -173,4 +177,6 @@ export interface InitInfo {
   offered: number;
   /** Flags tsfuse will ask for; the filesystem may change it in `init`. */
   want: number;
+  /** Mounted with default_permissions (POSIX_ACL would turn it on, so ask for that only then). */
+  defaultPermissions: boolean;
 }

@@ -24,17 +24,18 @@
  * - As the caller: name resolution, creation and open run with
  *   setfsuid/setfsgid of the request, so the source filesystem checks
  *   permissions and assigns ownership for the caller; the process umask is 0
- *   (the kernel already applied the caller's). Supplementary groups are not
- *   switched (only the primary gid).
+ *   (the kernel applied the caller's) or, with POSIX ACLs on, the caller's per
+ *   creation. Supplementary groups are not switched (only the primary gid).
  * - Nothing escapes the source: names with '/', '.' and '..' are refused;
  *   symlinks are returned as links and never followed by the server.
  */
 import { chmodSync, closeSync, constants as C, fdatasyncSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import {
-  FuseError, FuseInode, InodeTree, type Attr, type Context, type Created, type DirEntry, type FileHandle,
+  FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirEntry, type FileHandle,
   type InitInfo, type Lock, type SetattrChanges, type StatFs,
 } from '../api/index.js';
 import { FUSE_WRITE_KILL_SUIDGID, InitFlag } from '../abi/index.js';
+import { has } from '../transport/index.js';
 import { L, STX, sys } from './sys.js';
 
 export type InodeHandleMode = 'never' | 'prefer' | 'mandatory';
@@ -94,6 +95,10 @@ class PtHandle implements FileHandle {
   fsync(_ctx: Context, datasync: boolean): void {
     if (datasync) fdatasyncSync(this.fd); else fsyncSync(this.fd);
   }
+  /** A close() of this file by some process: POSIX says its locks on the inode go. */
+  flush(_ctx: Context, lockOwner: bigint): void {
+    this.inode.releaseLocks(lockOwner);
+  }
   release(): void {
     closeSync(this.fd);
     this.fd = -1;
@@ -146,7 +151,10 @@ export class PtInode extends FuseInode {
     this.fd = -1;
     this.handle = undefined;
   }
-  override onForget(): void { this.closeBacking(); }
+  override onForget(): void {
+    for (const owner of [...(this.locks?.keys() ?? [])]) this.releaseLocks(owner);
+    this.closeBacking();
+  }
 
   killSuidgid(fd: number): void {
     sys.statx(fd, '', L.AT_EMPTY_PATH, st);
@@ -228,14 +236,14 @@ export class PtInode extends FuseInode {
   override mkdir(ctx: Context, name: string, mode: number): FuseInode {
     checkName(name);
     return this.withFd((dirfd) => {
-      sys.mkdirat(dirfd, name, mode & 0o7777, ...this.fs.ids(ctx));
+      this.fs.withUmask(ctx, () => sys.mkdirat(dirfd, name, mode & 0o7777, ...this.fs.ids(ctx)));
       return this.fs.openNode(dirfd, name, ctx);
     });
   }
   override mknod(ctx: Context, name: string, mode: number, rdev: number): FuseInode {
     checkName(name);
     return this.withFd((dirfd) => {
-      sys.mknodat(dirfd, name, mode, devFromFuse(rdev), ...this.fs.ids(ctx));
+      this.fs.withUmask(ctx, () => sys.mknodat(dirfd, name, mode, devFromFuse(rdev), ...this.fs.ids(ctx)));
       return this.fs.openNode(dirfd, name, ctx);
     });
   }
@@ -257,7 +265,8 @@ export class PtInode extends FuseInode {
   override create(ctx: Context, name: string, mode: number, flags: number): Created {
     checkName(name);
     return this.withFd((dirfd) => {
-      const fd = sys.openat(dirfd, name, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT), mode & 0o7777, ...this.fs.ids(ctx));
+      const fd = this.fs.withUmask(ctx, () =>
+        sys.openat(dirfd, name, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT), mode & 0o7777, ...this.fs.ids(ctx)));
       try {
         const inode = this.fs.openNode(dirfd, name, ctx) as PtInode;
         return { inode, handle: this.fs.handleFor(inode, fd) };
@@ -269,7 +278,7 @@ export class PtInode extends FuseInode {
   }
   override tmpfile(ctx: Context, mode: number, flags: number): Created {
     return this.withFd((dirfd) => {
-      const fd = sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL)) | L.O_TMPFILE, mode & 0o7777, ...this.fs.ids(ctx));
+      const fd = this.fs.withUmask(ctx, () => sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL)) | L.O_TMPFILE, mode & 0o7777, ...this.fs.ids(ctx)));
       const inode = this.fs.openNode(L.AT_FDCWD, `/proc/self/fd/${fd}`, ctx, true) as PtInode;
       return { inode, handle: this.fs.handleFor(inode, fd) };
     });
@@ -310,15 +319,58 @@ export class PtInode extends FuseInode {
     offOut: number, len: number, flags: number): number {
     return sys.copyFileRange(fdOf(h), offIn, fdOf(outH), offOut, len, flags);
   }
-  override getlk(_ctx: Context, h: FileHandle | undefined, _owner: bigint, lock: Lock): Lock {
-    const [type, start, len, pid] = sys.fcntlLock(fdOf(h), L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0);
-    return { type, start, end: len === 0 ? 0x7fffffffffffffff : start + len - 1, pid };
+  // ---- locks ----
+  // POSIX locks belong to a lock owner (a client process), not to an open file:
+  // each owner gets an open file description of its own on this inode and its
+  // locks are OFD locks on it, so one owner's locks never conflict with each
+  // other, conflict with everyone else's (other owners, and processes locking
+  // the source directly), and all go at once when the owner closes any file of
+  // the inode (FLUSH). flock() locks belong to the open file: the handle's fd.
+
+  /** owner → its lock fd and the pid of its last SETLK (for GETLK replies). */
+  private locks: Map<bigint, { fd: number; pid: number }> | undefined;
+
+  private lockFd(owner: bigint, pid: number): number {
+    let l = this.locks?.get(owner);
+    if (!l) {
+      // Opened as the server: the kernel checked the client's access mode for the lock type.
+      const fd = this.withFd((f) => openAnyMode(this.proc(f)));
+      l = { fd, pid };
+      (this.locks ??= new Map()).set(owner, l);
+    }
+    l.pid = pid;
+    return l.fd;
   }
-  override async setlk(ctx: Context, h: FileHandle | undefined, _owner: bigint, lock: Lock, wait: boolean, flock: boolean): Promise<void> {
-    const fd = fdOf(h);
+  /** Drops all POSIX locks of `owner` on this inode (a file of it was closed). */
+  releaseLocks(owner: bigint): void {
+    const l = this.locks?.get(owner);
+    if (!l) return;
+    this.locks!.delete(owner);
+    closeSync(l.fd);
+  }
+
+  override getlk(ctx: Context, h: FileHandle | undefined, owner: bigint, lock: Lock): Lock {
+    const mine = this.locks?.get(owner)?.fd;
+    const [type, start, len, pid] = sys.fcntlLock(mine ?? fdOf(h), L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0);
+    // pid -1: an OFD lock, i.e. another owner's through this server: the owner that
+    // does not see the conflict from its own fd is the one holding it.
+    let holder = pid;
+    if (type !== L.F_UNLCK && pid === -1) {
+      holder = 0;
+      for (const [o, l] of this.locks ?? []) {
+        if (o === owner) continue;
+        if (sys.fcntlLock(l.fd, L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0)[0] === L.F_UNLCK) { holder = l.pid; break; }
+      }
+    }
+    return { type, start, end: len === 0 ? LOCK_TO_EOF : start + len - 1, pid: type === L.F_UNLCK ? 0 : holder };
+  }
+  override async setlk(ctx: Context, h: FileHandle | undefined, owner: bigint, lock: Lock, wait: boolean, flock: boolean): Promise<void> {
+    const hfd = fdOf(h);
+    if (!flock && lock.type === L.F_UNLCK && !this.locks?.has(owner)) return; // holds nothing here
+    // The fd is looked up at each attempt: a FLUSH may close the owner's lock fd between two.
     const attempt = () => {
-      if (flock) sys.flock(fd, (lock.type === L.F_UNLCK ? L.LOCK_UN : lock.type === L.F_RDLCK ? L.LOCK_SH : L.LOCK_EX) | L.LOCK_NB);
-      else sys.fcntlLock(fd, L.F_OFD_SETLK, lock.type, lock.start, lockLen(lock), 0);
+      if (flock) sys.flock(hfd, (lock.type === L.F_UNLCK ? L.LOCK_UN : lock.type === L.F_RDLCK ? L.LOCK_SH : L.LOCK_EX) | L.LOCK_NB);
+      else sys.fcntlLock(this.lockFd(owner, ctx.pid), L.F_OFD_SETLK, lock.type, lock.start, lockLen(lock), 0);
     };
     // SETLKW must not block the event loop: retry until granted or interrupted.
     for (;;) {
@@ -354,7 +406,14 @@ function fdOf(h: FileHandle | undefined): number {
   return fd;
 }
 function lockLen(l: Lock): number {
-  return l.end >= 0x7fffffffffffffff || l.end < l.start ? 0 : l.end - l.start + 1;
+  return l.end >= LOCK_TO_EOF || l.end < l.start ? 0 : l.end - l.start + 1;
+}
+/** An fd on `path` for locking: read-write if possible (any lock type), else what the file allows. */
+function openAnyMode(path: string): number {
+  const extra = C.O_NONBLOCK | C.O_NOCTTY;
+  try { return sys.openat(L.AT_FDCWD, path, C.O_RDWR | extra, 0, -1, -1); } catch { /* read-only file or filesystem */ }
+  try { return sys.openat(L.AT_FDCWD, path, C.O_RDONLY | extra, 0, -1, -1); } catch { /* write-only */ }
+  return sys.openat(L.AT_FDCWD, path, C.O_WRONLY | extra, 0, -1, -1);
 }
 
 /** The passthrough FileSystem: `mount(mnt, new Passthrough(src), opts)`. */
@@ -367,6 +426,9 @@ export class Passthrough extends InodeTree {
   readonly nofile: number;
 
   constructor(source: string, opts: PassthroughOptions = {}) {
+    if (opts.inodeHandles !== undefined && !['never', 'prefer', 'mandatory'].includes(opts.inodeHandles)) {
+      throw new TypeError(`Passthrough: option inodeHandles must be 'never', 'prefer' or 'mandatory', not ${JSON.stringify(opts.inodeHandles)}`);
+    }
     const rootFd = sys.openat(L.AT_FDCWD, source, L.O_PATH | C.O_DIRECTORY, 0, -1, -1);
     sys.statx(rootFd, '', L.AT_EMPTY_PATH, st);
     const mntId = st[STX.mntId];
@@ -387,8 +449,27 @@ export class Passthrough extends InodeTree {
 
   override init(info: InitInfo): void {
     super.init(info);
+    const want = (flag: number) => { if (has(info.offered, flag) && !has(info.want, flag)) info.want += flag; };
     // We clear setuid/setgid ourselves on write/truncate (root writes would keep them).
-    if (Math.floor(info.offered / InitFlag.HANDLE_KILLPRIV_V2) % 2) info.want += InitFlag.HANDLE_KILLPRIV_V2;
+    want(InitFlag.HANDLE_KILLPRIV_V2);
+    // With default_permissions the kernel checks permissions, and only with POSIX_ACL
+    // does it read ACLs for that (POSIX_ACL would force default_permissions on, so not
+    // without it). Then the kernel leaves the umask to us (DONT_MASK): the source
+    // applies it only where the parent has no default ACL, as POSIX says.
+    if (info.defaultPermissions && has(info.offered, InitFlag.POSIX_ACL) && has(info.offered, InitFlag.DONT_MASK)) {
+      want(InitFlag.POSIX_ACL);
+      want(InitFlag.DONT_MASK);
+      this.umaskPerRequest = true;
+    }
+  }
+
+  /** DONT_MASK negotiated: creations run under the caller's umask. */
+  private umaskPerRequest = false;
+  /** Runs a synchronous creation `fn` under the caller's umask when the kernel left it to us. */
+  withUmask<T>(ctx: Context, fn: () => T): T {
+    if (!this.umaskPerRequest) return fn();
+    process.umask(ctx.umask);
+    try { return fn(); } finally { process.umask(0); }
   }
 
   /** [uid, gid] to run as for this request ([-1, -1]: as ourselves). */

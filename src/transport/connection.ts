@@ -29,6 +29,8 @@ export interface KernelOffer {
   maxReadahead: number;
   /** 64-bit INIT flags (flags | flags2 << 32), see InitFlag. */
   flags: number;
+  /** The mount's default_permissions option (the kernel checks permissions). */
+  defaultPermissions: boolean;
 }
 
 /** What was agreed in INIT. */
@@ -194,7 +196,9 @@ export class Connection {
       return this.failInit(new ConnectionError('EPROTO', -EPROTO, 'init', v.reason));
     }
     const offered = initFlags64(b.flags, (b.flags & InitFlag.INIT_EXT) ? b.flags2 : 0);
-    const offer: KernelOffer = { major: b.major, minor: b.minor, maxReadahead: b.max_readahead, flags: offered };
+    const offer: KernelOffer = {
+      major: b.major, minor: b.minor, maxReadahead: b.max_readahead, flags: offered, defaultPermissions: this.options.defaultPermissions,
+    };
     const { uniqueLo, uniqueHi } = req;
     Promise.resolve()
       .then(() => this.handler.init(offer))
