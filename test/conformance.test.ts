@@ -1,4 +1,4 @@
-// The POSIX conformance suite (src/cli/conformance.ts) against the passthrough:
+// The POSIX conformance suite (src/cli/conformance/) against the passthrough:
 // `tsfuse passthrough SRC MNT` serves in a child process, this process runs
 // the suite's syscalls (and its python3 children, some as uid 65534). One test
 // per group; a group passes when every case in it passes (as root nothing may
@@ -11,7 +11,7 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CONFORMANCE_GROUPS, runConformance } from '../src/cli/conformance.js';
+import { CONFORMANCE_GROUPS, runConformance } from '../src/cli/conformance/index.js';
 import { cleanup, DIST, isMounted, startNode, stop, tempDir, timed, type Proc } from './helpers.js';
 
 const CLI = 'src/cli/main.js';

@@ -291,7 +291,7 @@ const fs = require('fs'), path = require('path');
 const [mnt, ms, ...names] = process.argv.slice(1);
 const SIZE = 11 * ${REP};
 const r = { ops: 0, enoent: 0, estale: 0, errors: {}, notes: [], bad: [], nbad: 0, minGen: Infinity, maxGen: -1 };
-const fail = (op, p, e) => { if (e.code === 'ENOENT') { r.enoent++; return; } if (e.code === 'ESTALE' || e.errno === -116) { r.estale++; return; } // libuv has no name for ESTALE const c = e.code || e.message; r.errors[c] = (r.errors[c] || 0) + 1; if (r.notes.length < 10) r.notes.push(op + ' ' + p + ': ' + c); };
+const fail = (op, p, e) => { if (e.code === 'ENOENT') { r.enoent++; return; } if (e.code === 'ESTALE' || e.errno === -116) { r.estale++; return; } /* libuv has no name for ESTALE */ const c = e.code || e.message; r.errors[c] = (r.errors[c] || 0) + 1; if (r.notes.length < 10) r.notes.push(op + ' ' + p + ': ' + c); };
 const bad = (p, what) => { r.nbad++; if (r.bad.length < 10) r.bad.push(p + ': ' + what); };
 const check = (p, buf) => {
   if (buf.length !== SIZE) return bad(p, 'length ' + buf.length);

@@ -16,7 +16,7 @@ import { memfs } from '../../examples/memfs.js';
 import { parseOptionString, unmount, type MountOptions } from '../transport/index.js';
 import { Passthrough, type InodeHandleMode } from '../passthrough/index.js';
 import { serveForeground } from './serve.js';
-import { runConformanceCli } from './conformance.js';
+import { runConformanceCli } from './conformance/index.js';
 
 const USAGE = `usage:
   tsfuse passthrough SRC MNT [-o OPTIONS] [--handles never|prefer|mandatory] [-d]
