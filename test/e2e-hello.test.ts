@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hello } from '../examples/hello.js';
 import { mount, unmount, type SessionOptions } from '../src/index.js';
-import { cleanup, DIST, isMounted, startNode, stop, tempDir as newTempDir, timed, type Proc } from './helpers.js';
+import { cleanup, DIST, isMounted, run, startNode, stop, tempDir as newTempDir, timed, type Proc } from './helpers.js';
 
 const FIXTURE = 'test/fixtures/serve-hello.js';
 const CLI = 'src/cli/main.js';
@@ -55,21 +55,6 @@ async function withHello(opts: SessionOptions, fn: (mnt: string, p: Proc) => Pro
   }
 }
 
-interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Runs a command to completion (killed after `ms`), capturing its output. */
-function run(cmd: string, args: string[], opts: SpawnOptions = {}, ms = 15_000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => { stdout += d; });
-    child.stderr!.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('error', (e) => { clearTimeout(t); reject(e); });
-    child.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
-  });
-}
 
 interface MountFail { exit: number | null; code: string; message: string }
 
@@ -450,7 +435,7 @@ test('4 concurrent reader processes × 200 reads all get the text', timed(60_000
     for (let i = 0; i < 200; i++) { if (fs.readFileSync(process.env.FILE, 'utf8') === ${JSON.stringify(TEXT)}) ok++; else bad++; }
     console.log(ok + ' ' + bad);`;
   const env = { ...process.env, FILE: join(mnt, 'hello') };
-  const results = await Promise.all(Array.from({ length: 4 }, () => run(process.execPath, ['-e', script], { env }, 45_000)));
+  const results = await Promise.all(Array.from({ length: 4 }, () => run(process.execPath, ['-e', script], 45_000, { env })));
   for (const r of results) {
     assert.is(r.code, 0, r.stderr);
     assert.is(r.stdout, '200 0\n');

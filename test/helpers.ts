@@ -3,8 +3,8 @@
  * `timed()`; every mount is made below tempDir() (TMPDIR, private to each run) so the
  * runner (test/run.mjs) can find and detach anything a crashed test left.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -88,4 +88,48 @@ export async function stop(p: Proc, ms = 5000): Promise<void> {
   const t = setTimeout(() => p.child.kill('SIGKILL'), ms);
   await p.exited;
   clearTimeout(t);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every `step` ms until it holds (true) or `ms` pass (false). */
+export async function poll(cond: () => boolean, ms: number, step = 5): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (cond()) return true;
+    if (Date.now() >= end) return false;
+    await sleep(step);
+  }
+}
+
+/** Makes the kernel drop unused dentries and inodes ('2'; '3' also the page cache): FORGETs follow asynchronously. */
+export function dropCaches(what: '2' | '3' = '2'): void {
+  writeFileSync('/proc/sys/vm/drop_caches', what);
+}
+
+export interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** Runs a command to completion (killed after `ms`), capturing its output. */
+export function run(cmd: string, args: string[], ms = 30_000, opts: SpawnOptions = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('error', (e) => { clearTimeout(t); reject(e); });
+    child.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+/** Runs CommonJS `code` in a child node (`node -e code -- ...args`); its stdout must be one JSON value. */
+export async function runNode<T>(code: string, args: string[], ms = 30_000): Promise<T> {
+  const r = await run(process.execPath, ['-e', code, '--', ...args], ms);
+  if (r.code !== 0) throw new Error(`child node exited ${r.code ?? r.signal}: ${r.stderr}`);
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`child node printed no JSON: ${r.stdout} ${r.stderr}`);
+  }
 }

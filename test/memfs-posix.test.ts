@@ -9,7 +9,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, DIST, isMounted, stop, tempDir, timed, type Proc } from './helpers.js';
+import { cleanup, DIST, isMounted, sleep, stop, tempDir, timed, type Proc } from './helpers.js';
 
 const T = 15_000; // per-test time-out (ms)
 
@@ -149,7 +149,6 @@ function py(body: string, ...args: string[]): string {
   return r.stdout.trim();
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const type = (p: string, follow = false) => (follow ? fs.statSync(p) : fs.lstatSync(p)).mode & fs.constants.S_IFMT;
 

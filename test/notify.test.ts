@@ -9,142 +9,14 @@
 // Note: test/helpers.ts' startNode() spawns with stdin 'ignore', so it cannot
 // drive the fixture's control channel; the Fixture class below spawns the same
 // script with a stdin pipe.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, DIST, tempDir, timed } from './helpers.js';
-
-// ---- fixture control (same in the other inode e2e files) --------------------
-
-const FIXTURE = join(DIST, 'test/fixtures/serve-inode.js');
-
-interface FsStats { inodes: number; referenced: number; lookups: number; handles: number }
-interface ServerStats {
-  requests: Record<string, number>; errors: Record<string, number>; inFlight: number; malformed: number; fs: FsStats;
-}
-interface Answer { id: number; ok: boolean; error?: string; [k: string]: unknown }
-interface StatsAnswer extends Answer { stats: ServerStats; unknownNodes: number }
-
-class Fixture {
-  out = '';
-  err = '';
-  private line = '';
-  private nextId = 1;
-  private readonly waiting = new Map<number, (a: Answer) => void>();
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  private constructor(readonly mnt: string, readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      this.out += d;
-      this.line += d;
-      let i: number;
-      while ((i = this.line.indexOf('\n')) >= 0) {
-        const l = this.line.slice(0, i);
-        this.line = this.line.slice(i + 1);
-        if (!l.startsWith('{')) continue;
-        const a = JSON.parse(l) as Answer;
-        this.waiting.get(a.id)?.(a);
-        this.waiting.delete(a.id);
-      }
-    });
-    child.stderr!.on('data', (d: string) => { this.err += d; });
-    child.stdin!.on('error', () => { /* the fixture exited */ });
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  /** Starts the fixture on `mnt` and waits for READY. */
-  static async start(mnt: string, kind: 'memfs' | 'gen', opts?: object): Promise<Fixture> {
-    const args = [FIXTURE, mnt, kind, ...(opts ? [JSON.stringify(opts)] : [])];
-    const f = new Fixture(mnt, spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => done(new Error(`no READY within 10 s; stdout ${f.out}; stderr ${f.err}`)), 10_000);
-      const check = () => {
-        if (f.out.includes('READY\n')) done();
-        else if (f.out.includes('MOUNTFAIL')) done(new Error(`mount failed: ${f.out} ${f.err}`));
-      };
-      const onExit = (code: number | null) => done(new Error(`fixture exited (${code}) before READY; stderr ${f.err}`));
-      const done = (e?: Error) => {
-        clearTimeout(t);
-        f.child.stdout!.off('data', check);
-        f.child.off('exit', onExit);
-        if (e) reject(e); else resolve();
-      };
-      f.child.stdout!.on('data', check);
-      f.child.on('exit', onExit);
-      check();
-    }).catch(async (e) => { await f.stop(); throw e; });
-    return f;
-  }
-
-  /** Sends one command; resolves with its answer (rejects after `ms`). */
-  send(cmd: object, ms = 10_000): Promise<Answer> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => { this.waiting.delete(id); reject(new Error(`no answer to ${JSON.stringify(cmd)} within ${ms} ms`)); }, ms);
-      this.waiting.set(id, (a) => { clearTimeout(t); resolve(a); });
-      this.child.stdin!.write(`${JSON.stringify({ ...cmd, id })}\n`);
-    });
-  }
-
-  /** Sends a command that must succeed. */
-  async ok(cmd: object, ms?: number): Promise<Answer> {
-    const a = await this.send(cmd, ms);
-    assert.ok(a.ok, `${JSON.stringify(cmd)} failed: ${a.error}`);
-    return a;
-  }
-
-  async stats(): Promise<StatsAnswer> {
-    return (await this.ok({ cmd: 'stats' })) as StatsAnswer;
-  }
-
-  /** Names the server's tree knows below `path`. */
-  async names(path = ''): Promise<string[]> {
-    return ((await this.ok({ cmd: 'tree', path })) as Answer & { names: string[] }).names;
-  }
-
-  /** SIGTERM (the fixture unmounts lazily), SIGKILL after `ms`. */
-  async stop(ms = 5000): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGTERM');
-      const t = setTimeout(() => this.child.kill('SIGKILL'), ms);
-      await this.exited;
-      clearTimeout(t);
-    }
-  }
-}
-
-/** A fresh mount point served by the fixture; always stopped, unmounted and removed afterwards. */
-async function withFixture(kind: 'memfs' | 'gen', opts: object | undefined, fn: (f: Fixture, mnt: string) => Promise<void>): Promise<void> {
-  const mnt = newMountpoint();
-  let f: Fixture | undefined;
-  try {
-    f = await Fixture.start(mnt, kind, opts);
-    await fn(f, mnt);
-  } finally {
-    if (f) await f.stop();
-    cleanup(mnt);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Mount points this file used (other test files may be mounting at the same time). */
-const used: string[] = [];
-function newMountpoint(): string {
-  const mnt = tempDir();
-  used.push(mnt);
-  return mnt;
-}
-
-/** Our mount points still listed in /proc/mounts. */
-function ourMounts(): string[] {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => used.includes(l.split(' ')[1]));
-}
-
+import { sleep, timed } from './helpers.js';
+import { Fixture, withFixture, ourMounts } from './inode-fixture.js';
+import type { Answer } from './fixture.js';
 
 // ---- helpers ------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RequestContext } from '../src/index.js';
 import { Passthrough } from '../src/passthrough/index.js';
-import { cleanup, DIST, forceUnmount, isMounted, tempDir, timed } from './helpers.js';
+import { cleanup, DIST, forceUnmount, isMounted, run, runNode, sleep, tempDir, timed } from './helpers.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-passthrough.js');
 
@@ -84,7 +84,6 @@ async function withMount(opts: object, prepare: (l: Layout) => void, fn: (l: Lay
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function errCode(f: () => unknown): string | undefined {
   try {
@@ -106,18 +105,6 @@ function walk(dir: string, prefix = ''): string[] {
   return out;
 }
 
-function run(cmd: string, args: string[], ms = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => { stdout += d; });
-    child.stderr!.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('error', (e) => { clearTimeout(t); reject(e); });
-    child.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
-  });
-}
 
 // ---- '..' and the mount's parent -----------------------------------------------------
 
@@ -245,11 +232,6 @@ for (let i = 0; !fs.existsSync(stopFile) || i < 50; i++) {
 process.stdout.write(JSON.stringify(r));
 `;
 
-async function runNode<T>(code: string, args: string[]): Promise<T> {
-  const r = await run(process.execPath, ['-e', code, '--', ...args]);
-  if (r.code !== 0) throw new Error(`child exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
 
 async function swapRace(opts: object, swaps: number): Promise<void> {
   await withMount(opts, (l) => {
@@ -258,10 +240,10 @@ async function swapRace(opts: object, swaps: number): Promise<void> {
     writeFileSync(join(l.src, 'seed'), 'seed');
   }, async (l, serverLog) => {
     const stopFile = join(l.base, 'stop');
-    const swapper = runNode<{ swaps: number }>(SWAPPER, [l.src, String(swaps)]).finally(() => writeFileSync(stopFile, ''));
+    const swapper = runNode<{ swaps: number }>(SWAPPER, [l.src, String(swaps)], 60_000).finally(() => writeFileSync(stopFile, ''));
     const creators = Promise.all([
-      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, stopFile, 'a']),
-      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, stopFile, 'b']),
+      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, stopFile, 'a'], 60_000),
+      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, stopFile, 'b'], 60_000),
     ]);
     const [sw, cr] = await Promise.all([swapper, creators]);
     await sleep(50);

@@ -8,7 +8,7 @@ import type { Context } from './context.js';
 import type { FileSystem } from './filesystem.js';
 import { FuseInode, unlinkName, type DirEntry, type FileHandle } from './inode.js';
 import type {
-  Attr, AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, Lock, OpenReply, SetattrChanges,
+  Attr, AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, OpenReply, SetattrChanges,
 } from './types.js';
 import { FUSE_ROOT_ID } from '../abi/index.js';
 import type { Notifier } from '../transport/index.js';
