@@ -239,28 +239,38 @@ class Reader : public Napi::ObjectWrap<Reader> {
   static void OnPoll(uv_poll_t* p, int status, int /*events*/) {
     Reader* r = static_cast<Handle*>(p->data)->owner;
     if (!r) return;
-    Napi::Env env = r->Env();
+    napi_env env = r->Env();
     Napi::HandleScope scope(env);
     // One callback scope per wake-up: microtasks (promise replies) run when it closes.
     Napi::CallbackScope cbscope(env, *r->ctx_);
+    // Raw N-API on the per-request path: no handle scope, vector or escape per call.
+    napi_value fn, recv;
+    if (napi_get_reference_value(env, r->cb_, &fn) != napi_ok || napi_get_undefined(env, &recv) != napi_ok) return;
     for (int i = 0; i < kBudget && r->handle_; i++) {
       ssize_t n = read(r->fd_, r->buf_, r->cap_);
-      double res;
+      int32_t res;
       if (n >= 0) {
-        res = n;
+        res = static_cast<int32_t>(n);  // at most the buffer size (a few MiB)
       } else if (errno == EAGAIN) {
         if (status >= 0) break;
         res = status;  // the poll itself failed (e.g. fd gone): report it
       } else {
         res = -errno;
       }
-      Napi::Value ret = r->cb_.Call(r->Value(), {Napi::Number::New(env, res)});
-      if (env.IsExceptionPending()) {
-        Napi::Error e = env.GetAndClearPendingException();
-        napi_fatal_exception(env, e.Value());
+      napi_value arg, ret;
+      napi_create_int32(env, res, &arg);
+      if (napi_call_function(env, recv, fn, 1, &arg, &ret) != napi_ok) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) {
+          napi_value e;
+          napi_get_and_clear_last_exception(env, &e);
+          napi_fatal_exception(env, e);
+        }
         return;
       }
-      if (ret.IsBoolean() && !ret.As<Napi::Boolean>().Value()) break;
+      bool more = true;
+      if (napi_get_value_bool(env, ret, &more) == napi_ok && !more) break;  // not a boolean: go on
     }
   }
 
