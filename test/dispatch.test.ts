@@ -741,6 +741,29 @@ test('an entry reply the sink rejects with -ENOENT (interrupted) is undone with 
   assert.equal(forgets, [[TWO32 + 71, 1], [TWO32 + 70, 1]]);
 });
 
+test('an OPEN/OPENDIR/CREATE reply the sink rejects (interrupted) releases its handle; CREATE then forgets', async () => {
+  const OPEN = 14, OPENDIR = 27, CREATE = 35;
+  const calls: string[] = [];
+  const h = harness({
+    open: (_c, n, flags) => ({ fh: 500 + n, directIo: flags === 2 }),
+    opendir: async (_c, n) => ({ fh: 600 + n }),
+    create: (_c, p, name) => ({ entry: { nodeid: 90, attr: simpleAttr }, fh: 700 + p + name.length }),
+    release: (_c, n, fh, flags) => { calls.push(`release ${n} ${fh} ${flags}`); },
+    releasedir: (_c, n, fh) => { calls.push(`releasedir ${n} ${fh}`); },
+    forget: (n, k) => { calls.push(`forget ${n} ${k}`); },
+  });
+  h.setWriteResult(() => -2);
+  h.send(request(OPEN, 181n, 5, Buffer.concat([u32(2), u32(0)])));
+  h.send(request(OPENDIR, 182n, 6, Buffer.concat([u32(0), u32(0)])));
+  h.send(request(CREATE, 183n, 1, Buffer.concat([u32(0o101), u32(0o100644), u32(0o22), u32(0), cstr('new')])));
+  await ticks();
+  assert.equal(calls, ['release 5 505 2', 'release 90 704 65', 'forget 90 1', 'releasedir 6 606']);
+  h.setWriteResult((len) => len);
+  calls.length = 0;
+  h.send(request(OPEN, 184n, 5, Buffer.concat([u32(0), u32(0)])));
+  assert.equal(calls, [], 'a delivered OPEN reply releases nothing');
+});
+
 test('an entry reply the sink accepts does not call fs.forget', async () => {
   const forgets: number[][] = [];
   const h = harness({

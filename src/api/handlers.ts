@@ -41,6 +41,9 @@ export interface Handler {
   readonly fallback?: (t: ReplyTarget, req: Request) => Body;
   /** Node ids this reply hands to the kernel (each counts as one lookup). */
   readonly entries?: (result: any) => number[];
+  /** A file handle this reply hands to the kernel: if the reply never arrives (the
+   * caller was interrupted), no RELEASE will come, so it is released here. */
+  readonly unsent?: (fs: any, ctx: Context, req: Request, result: any) => unknown;
 }
 
 const H = OUT_HEADER_SIZE;
@@ -70,6 +73,8 @@ function u64(t: ReplyTarget, def: { encode: (v: DataView, o: number, x: any) => 
 }
 const entryIds = (e: Entry) => (e.nodeid ? [e.nodeid] : []);
 const createIds = (r: CreateReply) => (r.entry.nodeid ? [r.entry.nodeid] : []);
+const releaseCreated = (fs: FileSystem, c: Context, r: Request, v: CreateReply) =>
+  (v.entry.nodeid ? fs.release?.(c, v.entry.nodeid, v.fh ?? 0, r.body.flags, 0n, false) : undefined);
 
 /** GETXATTR/LISTXATTR: size 0 asks for the length; a value longer than `size` is ERANGE. */
 function sized(t: ReplyTarget, value: Uint8Array, size: number): Body {
@@ -121,7 +126,10 @@ export const HANDLERS: Partial<Record<Opcode, Handler>> = {
     method: 'rename', call: (fs: FileSystem, c, r) => fs.rename!(c, r.nodeid, r.name, r.body.newdir, r.name2, r.body.flags), reply: none,
   },
   [O.LINK]: { method: 'link', call: (fs: FileSystem, c, r) => fs.link!(c, r.body.oldnodeid, r.nodeid, r.name), reply: entry, entries: entryIds },
-  [O.OPEN]: { method: 'open', call: (fs: FileSystem, c, r) => fs.open!(c, r.nodeid, r.body.flags), reply: open },
+  [O.OPEN]: {
+    method: 'open', call: (fs: FileSystem, c, r) => fs.open!(c, r.nodeid, r.body.flags), reply: open,
+    unsent: (fs: FileSystem, c, r, v: OpenReply) => fs.release?.(c, r.nodeid, v.fh ?? 0, r.body.flags, 0n, false),
+  },
   [O.READ]: {
     method: 'read', call: (fs: FileSystem, c, r) => fs.read!(c, r.nodeid, r.body.fh, r.body.offset, r.body.size),
     reply: (_t, v: Uint8Array, r) => (v.length > r.body.size ? v.subarray(0, r.body.size) : v),
@@ -155,7 +163,10 @@ export const HANDLERS: Partial<Record<Opcode, Handler>> = {
   [O.LISTXATTR]: { method: 'listxattr', call: (fs: FileSystem, c, r) => fs.listxattr!(c, r.nodeid), reply: (t, v, r) => sized(t, xattrNames(v), r.body.size) },
   [O.REMOVEXATTR]: { method: 'removexattr', call: (fs: FileSystem, c, r) => fs.removexattr!(c, r.nodeid, r.name), reply: none },
   [O.FLUSH]: { method: 'flush', call: (fs: FileSystem, c, r) => fs.flush!(c, r.nodeid, r.body.fh, r.body.lock_owner), reply: none },
-  [O.OPENDIR]: { method: 'opendir', call: (fs: FileSystem, c, r) => fs.opendir!(c, r.nodeid, r.body.flags), reply: open },
+  [O.OPENDIR]: {
+    method: 'opendir', call: (fs: FileSystem, c, r) => fs.opendir!(c, r.nodeid, r.body.flags), reply: open,
+    unsent: (fs: FileSystem, c, r, v: OpenReply) => fs.releasedir?.(c, r.nodeid, v.fh ?? 0, r.body.flags),
+  },
   [O.READDIR]: {
     method: 'readdir',
     call: (fs: FileSystem, c, r, t) => t.direntReply(r, (sink) => fs.readdir!(c, r.nodeid, r.body.fh, r.body.offset, sink), false),
@@ -182,8 +193,14 @@ export const HANDLERS: Partial<Record<Opcode, Handler>> = {
     reply: none,
   },
   [O.ACCESS]: { method: 'access', call: (fs: FileSystem, c, r) => fs.access!(c, r.nodeid, r.body.mask), reply: none },
-  [O.CREATE]: { method: 'create', call: (fs: FileSystem, c, r) => fs.create!(c, r.nodeid, r.name, r.body.mode, r.body.flags), reply: create, entries: createIds },
-  [O.TMPFILE]: { method: 'tmpfile', call: (fs: FileSystem, c, r) => fs.tmpfile!(c, r.nodeid, r.body.mode, r.body.flags), reply: create, entries: createIds },
+  [O.CREATE]: {
+    method: 'create', call: (fs: FileSystem, c, r) => fs.create!(c, r.nodeid, r.name, r.body.mode, r.body.flags),
+    reply: create, entries: createIds, unsent: releaseCreated,
+  },
+  [O.TMPFILE]: {
+    method: 'tmpfile', call: (fs: FileSystem, c, r) => fs.tmpfile!(c, r.nodeid, r.body.mode, r.body.flags),
+    reply: create, entries: createIds, unsent: releaseCreated,
+  },
   [O.BMAP]: {
     method: 'bmap', call: (fs: FileSystem, c, r) => fs.bmap!(c, r.nodeid, r.body.blocksize, r.body.block),
     reply: (t, b: number) => u64(t, S.fuse_bmap_out, { block: b }),

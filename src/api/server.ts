@@ -180,10 +180,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
     } catch (e) {
       return this.failWith(ch, req, e);
     }
-    if (!isPromise(result)) return this.finish(ch, req, h, result);
+    if (!isPromise(result)) return this.finish(ch, req, h, result, ctx);
     this.inflight.set(key, ctx);
     result.then(
-      (r) => { this.inflight.delete(key); this.finish(ch, req, h, r); },
+      (r) => { this.inflight.delete(key); this.finish(ch, req, h, r, ctx); },
       (e) => { this.inflight.delete(key); this.failWith(ch, req, e); },
     );
   }
@@ -236,7 +236,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
     }
   }
 
-  private finish(ch: Channel, req: Request, h: Handler, result: unknown): void {
+  private finish(ch: Channel, req: Request, h: Handler, result: unknown, ctx: RequestContext): void {
     let body: Body;
     try {
       body = h.reply(this, result, req);
@@ -244,9 +244,20 @@ export class Server implements ConnectionHandler, ReplyTarget {
       return this.failWith(ch, req, e);
     }
     const r = this.finishBody(ch, req, body);
-    if (r < 0 && h.entries) {
-      // The kernel never saw this entry (interrupted): undo its lookup count.
-      for (const id of h.entries(result)) this.forget(id, 1);
+    if (r >= 0) return;
+    // The kernel never saw this reply (interrupted): release the handle it carried,
+    // then undo the lookup counts of its entries.
+    if (h.unsent) this.releaseUnsent(h, ctx, req, result);
+    if (h.entries) for (const id of h.entries(result)) this.forget(id, 1);
+  }
+
+  private releaseUnsent(h: Handler, ctx: RequestContext, req: Request, result: unknown): void {
+    const failed = (e: unknown) => this.log(`${req.row.name}: releasing the handle of an undelivered reply failed: ${(e as Error)?.message ?? e}`);
+    try {
+      const p = h.unsent!(this.fs, ctx, req, result);
+      if (isPromise(p)) p.catch(failed);
+    } catch (e) {
+      failed(e);
     }
   }
 
