@@ -691,6 +691,33 @@ test('CLI: `tsfuse passthrough SRC MNT` mounts, serves, and unmounts on SIGTERM;
     (_src, mnt) => `tsfuse-test-pt-cli ${mnt} fuse.passthrough`);
 }));
 
+test('`tsfuse demo` (what `npm start` runs) mirrors the built-in demo directory and unmounts on SIGTERM', timed(30_000, async () => {
+  const base = tempDir('tsfuse-test-pt-demo-');
+  bases.push(base);
+  const mnt = join(base, 'tsfuse-demo');
+  const child = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: base } });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { err += d; });
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  try {
+    assert.ok(await poll(() => out.includes('mounted '), 10_000, 20), `no "mounted" line: ${out} ${err}`);
+    assert.ok(isMounted(mnt), `${mnt} is mounted`);
+    assert.equal(readdirSync(mnt).sort(), ['docs', 'hello.txt']);
+    assert.is(readFileSync(join(mnt, 'hello.txt'), 'utf8'), 'Hello from the tsfuse passthrough demo!\n');
+    writeFileSync(join(mnt, 'new.txt'), 'hi\n');
+    assert.is(readFileSync(join(base, 'tsfuse-demo-src', 'new.txt'), 'utf8'), 'hi\n');
+    child.kill('SIGTERM');
+    assert.is(await exited, 0, `exit status; stderr ${err}`);
+    assert.not.ok(isMounted(mnt));
+  } finally {
+    child.kill('SIGKILL');
+    forceUnmount(mnt);
+    cleanup(base);
+  }
+}));
+
 test('examples/passthrough.js SRC MNT mounts, serves, and unmounts on SIGTERM; a bad handle mode is refused', timed(30_000, async () => {
   const example = join(DIST, 'examples/passthrough.js');
   await servesAndUnmounts((src, mnt) => [example, src, mnt, 'prefer'], (src, mnt) => `${src} ${mnt} fuse.passthrough`);
