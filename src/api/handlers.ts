@@ -102,6 +102,12 @@ function lockIn(l: { start: number; end: bigint; type: number; pid: number }): L
 function lockOut(l: Lock): { start: number; end: bigint; type: number; pid: number } {
   return { start: l.start, end: l.end >= LOCK_TO_EOF ? OFFSET_MAX : BigInt(Math.max(0, Math.floor(l.end))), type: l.type, pid: l.pid };
 }
+function copyOf(view: Uint8Array, size: number): Uint8Array {
+  const n = Math.min(size, view.length);
+  const b = Buffer.allocUnsafe(n);
+  b.set(view.subarray(0, n));
+  return b;
+}
 function toBytes(v: string | Uint8Array): Uint8Array {
   return typeof v === 'string' ? enc.encode(v) : v;
 }
@@ -137,7 +143,8 @@ export const HANDLERS: Partial<Record<Opcode, Handler>> = {
   [O.WRITE]: {
     method: 'write',
     // The data is copied out of the read buffer: the handler may keep it across awaits.
-    call: (fs: FileSystem, c, r) => fs.write!(c, r.nodeid, r.body.fh, r.body.offset, r.dataView.slice(0, r.body.size), r.body.write_flags),
+    // (allocUnsafe: the copy overwrites every byte, so no zero-filling first.)
+    call: (fs: FileSystem, c, r) => fs.write!(c, r.nodeid, r.body.fh, r.body.offset, copyOf(r.dataView, r.body.size), r.body.write_flags),
     reply: (t, n: number) => u64(t, S.fuse_write_out, { size: n }),
   },
   [O.STATFS]: {
