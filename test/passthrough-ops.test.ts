@@ -585,7 +585,7 @@ test('without default_permissions the server refuses what uid 65534 may not do, 
 // ---- 12. setuid/setgid clearing ------------------------------------------------------------
 
 for (const mode of MODES) {
-  test(`write and truncate by uid 65534 clear setuid/setgid in SRC; a write by root keeps them [${mode}]`, timed(30_000, () =>
+  test(`write, truncate and open(O_TRUNC) by uid 65534 clear setuid/setgid in SRC; a write by root keeps them [${mode}]`, timed(30_000, () =>
     withPt({ inodeHandles: mode, attrTimeout: 0, entryTimeout: 0 }, async (e) => {
       const { src, mnt, fx } = e;
       openUp(e);
@@ -593,6 +593,7 @@ for (const mode of MODES) {
       const files: [string, number, number, number][] = [
         ['own', NOBODY, 0o4755, 0o755], ['rootw', 0, 0o6777, 0o777], ['trunc', NOBODY, 0o4755, 0o755],
         ['rtrunc', 0, 0o6777, 0o777], ['sgidNoExec', 0, 0o2666, 0o2666], ['byRoot', 0, 0o4755, 0o4755],
+        ['openTruncates', 0, 0o6777, 0o777], // open(O_TRUNC): FUSE_OPEN_KILL_SUIDGID, or the source as the caller
       ];
       for (const [n, uid, m] of files) {
         writeFileSync(join(src, n), 'setuid file\n');
@@ -602,13 +603,14 @@ for (const mode of MODES) {
       const write = `
         for n in a[1:]:
             if n.endswith('trunc'): os.truncate(a[0] + '/' + n, 3)
+            elif n.startswith('open'): os.close(os.open(a[0] + '/' + n, os.O_WRONLY | os.O_TRUNC))
             else:
                 fd = os.open(a[0] + '/' + n, os.O_WRONLY)
                 os.write(fd, b'W')
                 os.close(fd)
         out(0)
       `;
-      await py(write, [mnt, 'own', 'rootw', 'trunc', 'rtrunc', 'sgidNoExec'], NOBODY);
+      await py(write, [mnt, 'own', 'rootw', 'trunc', 'rtrunc', 'sgidNoExec', 'openTruncates'], NOBODY);
       await py(write, [mnt, 'byRoot']);
       for (const [n, , , after] of files) {
         assert.is(modeOf(join(src, n)).toString(8), after.toString(8), `SRC/${n}`);
@@ -616,6 +618,7 @@ for (const mode of MODES) {
       }
       assert.is(readFileSync(join(src, 'own'), 'utf8'), 'Wetuid file\n', 'the write went through');
       assert.is(statSync(join(src, 'trunc')).size, 3, 'the truncate went through');
+      assert.is(statSync(join(src, 'openTruncates')).size, 0, 'the O_TRUNC went through');
       await cleanLog(fx);
     })));
 }
