@@ -2,18 +2,19 @@
 #pragma once
 #include <napi.h>
 #include <uv.h>
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <string.h>
+#include <string.h>  // strerrorname_np: g++ defines _GNU_SOURCE
 #include <string>
 
 namespace tsfuse {
 
 inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
   // libuv names only the errnos it knows (ESTALE is "Unknown system error -116"):
-  // glibc names them all.
+  // glibc ≥ 2.32 names them all.
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
   const char* name = strerrorname_np(err);
+#else
+  const char* name = nullptr;
+#endif
   std::string code = name ? name : uv_err_name(-err);
   std::string msg = code + ": " + strerror(err) + ", " + syscall;
   if (!path.empty()) msg += " '" + path + "'";

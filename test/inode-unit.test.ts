@@ -146,4 +146,37 @@ test('persistent inodes stay at nlookup 0 until their last name goes', async () 
   assert.throws(() => tree.get(e.nodeid), undefined, 'unlinked and forgotten: gone');
 });
 
+class Backed extends Node {
+  events: string[] = [];
+  override open(): undefined { this.events.push('open'); return undefined; }
+  override onUnlinked(): boolean { this.events.push('onUnlinked'); return true; }
+  override onForget(): void { this.events.push('onForget'); }
+}
+
+test('onUnlinked waits for an OPEN that was pending when the UNLINK finished, and runs at its release', async () => {
+  const { root, tree } = setup();
+  const f = new Backed(C.S_IFREG | 0o644, 'f');
+  root.backend.set('f', f);
+  const e = await tree.lookup(ctx, 1, 'f');
+  // Both requests read in one batch: their continuations run after both started.
+  const [, opened] = await Promise.all([tree.unlink(ctx, 1, 'f'), tree.open(ctx, e.nodeid, 0)]);
+  assert.equal(f.events, ['open'], 'no onUnlinked while the file is being opened');
+  await tree.release(ctx, e.nodeid, opened.fh!, 0);
+  assert.equal(f.events, ['open', 'onUnlinked'], 'onUnlinked at the last release');
+  tree.forget(e.nodeid, 1);
+  assert.equal(f.events, ['open', 'onUnlinked', 'onForget']);
+});
+
+test('a failed OPEN does not leave the inode counted open', async () => {
+  const { root, tree } = setup();
+  const f = new Backed(C.S_IFREG | 0o644, 'g');
+  f.open = () => { throw new FuseError('EACCES'); };
+  root.backend.set('g', f);
+  const e = await tree.lookup(ctx, 1, 'g');
+  await tree.open(ctx, e.nodeid, 0).then(() => assert.unreachable('open must fail'), (err: FuseError) => assert.is(err.code, 'EACCES'));
+  await tree.unlink(ctx, 1, 'g');
+  assert.equal(f.events, ['onUnlinked'], 'unlinked at once: nothing is open');
+  assert.is(tree.stats().handles, 0);
+});
+
 test.run();

@@ -322,6 +322,30 @@ test('POSIX lock owner is the process: a second fd of the same file does not con
     await cleanLog(fx);
   })));
 
+test('OFD locks (F_OFD_SETLK) belong to the open file: another open conflicts, and the close releases them (as on SRC)', timed(30_000, () =>
+  withPt({}, async ({ src, mnt, fx }) => {
+    const body = `
+      p = a[0]
+      F_OFD_SETLK = 37
+      fl = struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0)
+      fd1, fd2 = os.open(p, os.O_RDWR), os.open(p, os.O_RDWR)
+      fcntl.fcntl(fd1, F_OFD_SETLK, fl)
+      second = err(fcntl.fcntl, fd2, F_OFD_SETLK, fl)
+      os.close(fd1)
+      for i in range(200):  # FUSE sends RELEASE after close() returns
+          after = err(fcntl.fcntl, fd2, F_OFD_SETLK, fl)
+          if after is None: break
+          time.sleep(0.01)
+      out({'another open file': second, 'after the close': after})
+    `;
+    writeFileSync(join(src, 'f'), 'x\n');
+    writeFileSync(join(src, 'g'), 'x\n');
+    const direct = await py(body, [join(src, 'g')]);
+    assert.equal(direct, { 'another open file': 'EAGAIN', 'after the close': null }, 'OFD semantics on SRC');
+    assert.equal(await py(body, [join(mnt, 'f')]), direct, 'through the mount');
+    await cleanLog(fx);
+  })));
+
 // ---- 3. SEEK_DATA / SEEK_HOLE; 4. copy_file_range -------------------------------------
 
 for (const mode of MODES) {

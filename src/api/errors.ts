@@ -31,9 +31,11 @@ export function toErrno(e: unknown): { errno: number; unexpected: boolean } {
     if (typeof code === 'string') {
       const n = errnoOf(code);
       if (n !== undefined) return { errno: n, unexpected: false };
-      // A system error whose name we do not know: Node-style errors carry -errno.
+      // A system error whose name we do not know: Node-style errors carry -errno. Only
+      // kernel errnos (below 512: the kernel refuses larger error replies, leaving the
+      // caller waiting); libuv's own codes (-3000 …, e.g. ENOTFOUND) become EIO.
       const num = (e as { errno?: unknown }).errno;
-      if (typeof num === 'number' && Number.isInteger(num) && num < 0 && num > -4096) return { errno: -num, unexpected: false };
+      if (typeof num === 'number' && Number.isInteger(num) && num < 0 && num > -512) return { errno: -num, unexpected: false };
     }
     if ((e as { name?: unknown }).name === 'AbortError') return { errno: errnoOf('EINTR')!, unexpected: false };
   }

@@ -140,16 +140,11 @@ export class InodeTree implements FileSystem {
   private maybeUnlinked(inode: FuseInode): void {
     if (inode._links.size > 0 || inode._opens > 0 || inode._nodeid === FUSE_ROOT_ID) return;
     if (this.table.get(inode._nodeid) !== inode) return;
-    if (inode.onUnlinked()) this.detachIdentity(inode);
-  }
-
-  /**
-   * The inode registered under `identity`, if one is in the table: a subclass
-   * that builds inode objects with a backing resource (an fd) can return the
-   * known inode instead of building a duplicate (see `acceptAlias`).
-   */
-  protected findByIdentity(identity: string | number | bigint): FuseInode | undefined {
-    return this.byIdentity.get(identity);
+    let released = false;
+    try {
+      released = inode.onUnlinked();
+    } catch { /* a hook must not break the unlink that already happened: keep the backing */ }
+    if (released) this.detachIdentity(inode);
   }
 
   private detachIdentity(inode: FuseInode): void {
@@ -313,11 +308,29 @@ export class InodeTree implements FileSystem {
 
   // ---- open files ----
 
-  private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[]): OpenReply {
+  /** Registers an open file. `counted`: `_opens` was already raised (before an await). */
+  private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[], counted = false): OpenReply {
     const fh = this.nextFh++;
     this.files.set(fh, { inode, handle, entries });
-    inode._opens++;
+    if (!counted) inode._opens++;
     return { fh, ...handle?.options };
+  }
+
+  /**
+   * Runs an async open of `inode` with its open count raised first, so that an
+   * UNLINK finishing while the open is pending does not let the inode release
+   * its backing under a file about to be open. Undone if the open fails.
+   */
+  private async opening<T>(inode: FuseInode, fn: () => T | Promise<T>): Promise<T> {
+    inode._opens++;
+    try {
+      return await fn();
+    } catch (e) {
+      inode._opens--;
+      this.maybeUnlinked(inode);
+      this.maybeDrop(inode);
+      throw e;
+    }
   }
   /** The open file `fh` of `nodeid` (fh 0 or unknown: the inode without a handle). */
   private file(nodeid: number, fh: number): OpenFile {
@@ -328,8 +341,8 @@ export class InodeTree implements FileSystem {
 
   async open(ctx: Context, nodeid: number, flags: number): Promise<OpenReply> {
     const inode = this.get(nodeid);
-    const handle = (await inode.open(ctx, flags)) ?? undefined;
-    return this.addFile(inode, handle);
+    const handle = (await this.opening(inode, () => inode.open(ctx, flags))) ?? undefined;
+    return this.addFile(inode, handle, undefined, true);
   }
   read(ctx: Context, nodeid: number, fh: number, offset: number, size: number) {
     const f = this.file(nodeid, fh);
@@ -382,8 +395,8 @@ export class InodeTree implements FileSystem {
 
   async opendir(ctx: Context, nodeid: number, flags: number): Promise<OpenReply> {
     const inode = this.get(nodeid);
-    await inode.opendir(ctx, flags);
-    return this.addFile(inode, undefined);
+    await this.opening(inode, () => inode.opendir(ctx, flags));
+    return this.addFile(inode, undefined, undefined, true);
   }
   async releasedir(ctx: Context, nodeid: number, fh: number): Promise<void> {
     const f = this.file(nodeid, fh);
@@ -441,7 +454,10 @@ export class InodeTree implements FileSystem {
         } catch {
           continue; // vanished between listing and now
         }
-        entry = this.handOut(dir, e.name, child, attr);
+        // Forgotten while getattr awaited (a FORGET in between): name only (nodeid 0,
+        // which READDIRPLUS allows); the kernel looks it up when it needs it.
+        if (child._nodeid && this.table.get(child._nodeid) !== child) entry = { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } };
+        else entry = this.handOut(dir, e.name, child, attr);
       }
       if (!out.add(e.name, entry, i + 1)) {
         if (entry.nodeid) this.forget(entry.nodeid, 1); // not sent: undo the count

@@ -10,13 +10,23 @@
  *   reply that hands the kernel an entry: LOOKUP, CREATE, MKNOD, MKDIR,
  *   SYMLINK, LINK, TMPFILE and every READDIRPLUS entry except "." and "..".
  *   FORGET and BATCH_FORGET lower it, saturating at 0. At 0 a non-persistent
- *   inode leaves the node table and the tree, and its `onForget()` runs.
+ *   inode leaves the node table and the tree, and its `onForget()` runs —
+ *   once its last open file is released, if any is still open.
  * - **No races with FORGET.** Find-or-create of the inode, the increment and
  *   the Entry that becomes the reply happen in one synchronous turn (after
  *   your async `lookup`/`getattr` have finished), so a FORGET read in between
  *   cannot drop an inode that is about to be handed out.
- * - **Interrupted replies.** If the kernel never receives an entry reply (the
- *   caller was interrupted), the increment is undone.
+ * - **Interrupted replies.** If the kernel never receives a reply (the caller
+ *   was interrupted), the lookup increment of its entry is undone and the file
+ *   handle it carried (OPEN, OPENDIR, CREATE, TMPFILE) is released: no
+ *   RELEASE will come for it.
+ * - **Merging happens in that turn too.** An object returned by `lookup` that
+ *   the kernel forgot meanwhile (a FORGET read while your `getattr` awaited)
+ *   is handed out again under a new node id — fine for in-memory objects, but
+ *   not for one whose `onForget()` released its resources. Such filesystems
+ *   return a new object with its own resources (as the passthrough does); the
+ *   framework merges it into the registered inode of the same `identity()`
+ *   (`acceptAlias`) in the synchronous turn that hands it out.
  * - **Unmount.** The kernel sends no FORGETs at unmount: when the session
  *   ends every inode is released (`onForget()` runs for each) and the table is empty.
  * - **The tree.** Parent → child dentries are kept right by lookup, create,

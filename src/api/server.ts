@@ -241,14 +241,24 @@ export class Server implements ConnectionHandler, ReplyTarget {
     try {
       body = h.reply(this, result, req);
     } catch (e) {
-      return this.failWith(ch, req, e);
+      this.failWith(ch, req, e); // the kernel gets an error: nothing of `result` reached it
+      this.undoUnsent(h, ctx, req, result);
+      return;
     }
-    const r = this.finishBody(ch, req, body);
-    if (r >= 0) return;
-    // The kernel never saw this reply (interrupted): release the handle it carried,
-    // then undo the lookup counts of its entries.
+    if (this.finishBody(ch, req, body) < 0) this.undoUnsent(h, ctx, req, result); // interrupted
+  }
+
+  /** The kernel never saw `result`: release the handle it carried, then undo its entries' lookups. */
+  private undoUnsent(h: Handler, ctx: RequestContext, req: Request, result: unknown): void {
     if (h.unsent) this.releaseUnsent(h, ctx, req, result);
-    if (h.entries) for (const id of h.entries(result)) this.forget(id, 1);
+    if (!h.entries) return;
+    let ids: number[];
+    try {
+      ids = h.entries(result);
+    } catch {
+      return; // a malformed result names no entry we could have counted
+    }
+    for (const id of ids) this.forget(id, 1);
   }
 
   private releaseUnsent(h: Handler, ctx: RequestContext, req: Request, result: unknown): void {

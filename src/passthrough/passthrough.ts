@@ -16,7 +16,9 @@
  * - Keys: (st_dev, st_ino, mnt_id) while an fd pins the inode (its number
  *   cannot be reused while we hold it); in file-handle mode the handle itself,
  *   which carries the generation, so a reused number is never a false alias.
- *   Lookups return the known inode for a key before building a new object.
+ *   A lookup builds a new object with its own fd; the tree merges it into the
+ *   registered inode of the same key when it hands it out (acceptAlias closes
+ *   the newcomer's fd), in the same synchronous turn as a FORGET could drop it.
  * - No races on the fd: every native call is synchronous on the one event-loop
  *   thread and reads `inode.fd` immediately before the call, never across an
  *   await, so a close can never interleave with a use, and a recycled fd
@@ -95,14 +97,8 @@ class PtHandle implements FileHandle {
   fsync(_ctx: Context, datasync: boolean): void {
     if (datasync) fdatasyncSync(this.fd); else fsyncSync(this.fd);
   }
-  /** A close() of this file by some process: POSIX says its locks on the inode go. */
-  flush(_ctx: Context, lockOwner: bigint): void {
-    this.inode.releaseLocks(lockOwner);
-  }
-  release(): void {
-    closeSync(this.fd);
-    this.fd = -1;
-  }
+  // flush and release are PtInode's: the tree calls them on the inode the kernel
+  // knows, which may not be `this.inode` (a duplicate merged into it at hand-out).
 }
 
 export class PtInode extends FuseInode {
@@ -131,10 +127,26 @@ export class PtInode extends FuseInode {
   }
   private proc(fd: number): string { return `/proc/self/fd/${fd}`; }
 
-  /** Not reached (Passthrough.openNode returns the known inode for a key); kept safe. */
+  /** A new lookup of this inode (or of another hard link of it): keep ours, close the
+   * newcomer's fd. We are registered, so our fd is open and pins the inode: the key
+   * cannot belong to another file. */
   override acceptAlias(newer: FuseInode): boolean {
     (newer as PtInode).closeBacking();
     return true;
+  }
+
+  /** A close() of a file of this inode by some process: POSIX says its locks here go. */
+  override flush(_ctx: Context, _h: FileHandle | undefined, lockOwner: bigint): void {
+    this.releaseLocks(lockOwner);
+  }
+  /** The last close of one open file: its fd, and the OFD locks taken through it
+   * (their owner is the open file itself, and no FLUSH names it), go. */
+  override release(_ctx: Context, h: FileHandle | undefined): void {
+    const ph = h as PtHandle | undefined;
+    if (!ph || ph.fd < 0) return;
+    for (const [owner, l] of [...(this.locks ?? [])]) if (l.via === ph) this.releaseLocks(owner);
+    closeSync(ph.fd);
+    ph.fd = -1;
   }
 
   override onUnlinked(): boolean {
@@ -327,15 +339,18 @@ export class PtInode extends FuseInode {
   // the source directly), and all go at once when the owner closes any file of
   // the inode (FLUSH). flock() locks belong to the open file: the handle's fd.
 
-  /** owner → its lock fd and the pid of its last SETLK (for GETLK replies). */
-  private locks: Map<bigint, { fd: number; pid: number }> | undefined;
+  /** owner → its lock fd, the pid of its last SETLK (for GETLK replies) and the open
+   * file it first came through (an OFD lock's owner is that open file: its locks go
+   * at its RELEASE; POSIX owners' go at FLUSH, before). */
+  private locks: Map<bigint, { fd: number; pid: number; via: PtHandle }> | undefined;
 
-  private lockFd(owner: bigint, pid: number): number {
+  private lockFd(owner: bigint, pid: number, via: PtHandle): number {
     let l = this.locks?.get(owner);
     if (!l) {
-      // Opened as the server: the kernel checked the client's access mode for the lock type.
+      // Opened as the server (the kernel checked the client's access mode for the lock
+      // type), read-write if it can be, as one owner may take read and write locks.
       const fd = this.withFd((f) => openAnyMode(this.proc(f)));
-      l = { fd, pid };
+      l = { fd, pid, via };
       (this.locks ??= new Map()).set(owner, l);
     }
     l.pid = pid;
@@ -353,7 +368,8 @@ export class PtInode extends FuseInode {
     const mine = this.locks?.get(owner)?.fd;
     const [type, start, len, pid] = sys.fcntlLock(mine ?? fdOf(h), L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0);
     // pid -1: an OFD lock, i.e. another owner's through this server: the owner that
-    // does not see the conflict from its own fd is the one holding it.
+    // does not see the conflict from its own fd is the one holding it (with several
+    // other owners holding locks, each sees the others': then the pid is 0).
     let holder = pid;
     if (type !== L.F_UNLCK && pid === -1) {
       holder = 0;
@@ -366,11 +382,12 @@ export class PtInode extends FuseInode {
   }
   override async setlk(ctx: Context, h: FileHandle | undefined, owner: bigint, lock: Lock, wait: boolean, flock: boolean): Promise<void> {
     const hfd = fdOf(h);
+    const ph = h as PtHandle;
     if (!flock && lock.type === L.F_UNLCK && !this.locks?.has(owner)) return; // holds nothing here
     // The fd is looked up at each attempt: a FLUSH may close the owner's lock fd between two.
     const attempt = () => {
       if (flock) sys.flock(hfd, (lock.type === L.F_UNLCK ? L.LOCK_UN : lock.type === L.F_RDLCK ? L.LOCK_SH : L.LOCK_EX) | L.LOCK_NB);
-      else sys.fcntlLock(this.lockFd(owner, ctx.pid), L.F_OFD_SETLK, lock.type, lock.start, lockLen(lock), 0);
+      else sys.fcntlLock(this.lockFd(owner, ctx.pid, ph), L.F_OFD_SETLK, lock.type, lock.start, lockLen(lock), 0);
     };
     // SETLKW must not block the event loop: retry until granted or interrupted.
     for (;;) {
@@ -490,7 +507,7 @@ export class Passthrough extends InodeTree {
     return fd;
   }
 
-  /** The inode for `name` in `dirfd`: the known one for its key, else a new object. */
+  /** A new inode object for `name` in `dirfd` (the tree merges it with a known alias). */
   openNode(dirfd: number, name: string, ctx: Context, follow = false): PtInode {
     const fd = sys.openat(dirfd, name, L.O_PATH | (follow ? 0 : C.O_NOFOLLOW), 0, ...this.ids(ctx));
     let handle: Buffer | undefined;
@@ -516,9 +533,10 @@ export class Passthrough extends InodeTree {
         }
       }
       const key = handle ? `h${mntId}:${handle.toString('hex')}` : `${st[STX.devMajor]}:${st[STX.devMinor]}:${st[STX.ino]}:${mntId}`;
-      const known = this.findByIdentity(key) as PtInode | undefined;
-      if (known || handle) closeSync(fd);
-      return known ?? new PtInode(this, handle ? -1 : fd, handle, mntId, key);
+      if (handle) closeSync(fd);
+      // Always a new object: the tree merges it into the known inode of this key (if
+      // that is still registered) in the synchronous turn that hands it out.
+      return new PtInode(this, handle ? -1 : fd, handle, mntId, key);
     } catch (e) {
       if (!handle) try { closeSync(fd); } catch { /* closed */ }
       throw e;
