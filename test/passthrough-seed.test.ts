@@ -646,16 +646,14 @@ test('fd exhaustion contrast: inodeHandles "never" under RLIMIT_NOFILE 256 (repo
 
 // ---- 7. CLI ------------------------------------------------------------------------------
 
-/** Starts `node args… SRC MNT …`, checks it serves SRC on MNT, then SIGTERM unmounts it (exit 0). */
-async function servesAndUnmounts(args: (src: string, mnt: string) => string[], mountLine: (src: string, mnt: string) => string): Promise<void> {
+interface Served { src: string; mnt: string; args: string[]; env?: NodeJS.ProcessEnv; mountLine: string }
+
+/** Starts `node args…` (from `setup(base)`), runs `check` once it says it mounted, then SIGTERM must unmount it (exit 0). */
+async function servesAndUnmounts(setup: (base: string) => Served, check: (s: Served) => void): Promise<void> {
   const base = tempDir('tsfuse-test-pt-cli-');
   bases.push(base);
-  const src = join(base, 'src');
-  const mnt = join(base, 'mnt');
-  mkdirSync(join(src, 'sub'), { recursive: true });
-  mkdirSync(mnt);
-  writeFileSync(join(src, 'sub', 'file.txt'), 'from the source\n');
-  const child = spawn(process.execPath, args(src, mnt), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const s = setup(base);
+  const child = spawn(process.execPath, s.args, { stdio: ['ignore', 'pipe', 'pipe'], env: s.env ?? process.env });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -663,21 +661,34 @@ async function servesAndUnmounts(args: (src: string, mnt: string) => string[], m
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   try {
     assert.ok(await poll(() => out.includes('mounted '), 10_000, 20), `no "mounted" line: ${out} ${err}`);
-    assert.ok(isMounted(mnt));
-    assert.match(readFileSync('/proc/mounts', 'utf8'), mountLine(src, mnt));
-    assert.equal(readdirSync(mnt), ['sub']);
-    assert.is(readFileSync(join(mnt, 'sub', 'file.txt'), 'utf8'), 'from the source\n');
-    writeFileSync(join(mnt, 'sub', 'new.txt'), 'through the mount\n');
-    assert.is(readFileSync(join(src, 'sub', 'new.txt'), 'utf8'), 'through the mount\n');
+    assert.ok(isMounted(s.mnt), `${s.mnt} is mounted`);
+    assert.match(readFileSync('/proc/mounts', 'utf8'), s.mountLine);
+    check(s);
     child.kill('SIGTERM');
     assert.is(await exited, 0, `exit status; stderr ${err}`);
     assert.match(out, 'unmounted');
-    assert.not.ok(isMounted(mnt));
+    assert.not.ok(isMounted(s.mnt));
   } finally {
     child.kill('SIGKILL');
-    forceUnmount(mnt);
+    forceUnmount(s.mnt);
     cleanup(base);
   }
+}
+
+/** SRC with sub/file.txt and an empty MNT below `base`, served by `node args(src, mnt)…`. */
+function subTree(base: string, args: (src: string, mnt: string) => string[], fsname: (src: string) => string): Served {
+  const src = join(base, 'src');
+  const mnt = join(base, 'mnt');
+  mkdirSync(join(src, 'sub'), { recursive: true });
+  mkdirSync(mnt);
+  writeFileSync(join(src, 'sub', 'file.txt'), 'from the source\n');
+  return { src, mnt, args: args(src, mnt), mountLine: `${fsname(src)} ${mnt} fuse.passthrough` };
+}
+function servesSubTree({ src, mnt }: Served): void {
+  assert.equal(readdirSync(mnt), ['sub']);
+  assert.is(readFileSync(join(mnt, 'sub', 'file.txt'), 'utf8'), 'from the source\n');
+  writeFileSync(join(mnt, 'sub', 'new.txt'), 'through the mount\n');
+  assert.is(readFileSync(join(src, 'sub', 'new.txt'), 'utf8'), 'through the mount\n');
 }
 
 test('CLI: `tsfuse passthrough SRC MNT` mounts, serves, and unmounts on SIGTERM; --help prints usage', timed(30_000, async () => {
@@ -687,40 +698,25 @@ test('CLI: `tsfuse passthrough SRC MNT` mounts, serves, and unmounts on SIGTERM;
   const noArgs = await run(process.execPath, [CLI, 'passthrough']);
   assert.is(noArgs.code, 2);
   assert.match(noArgs.stderr, 'passthrough needs SRC and MNT');
-  await servesAndUnmounts((src, mnt) => [CLI, 'passthrough', src, mnt, '-o', 'fsname=tsfuse-test-pt-cli'],
-    (_src, mnt) => `tsfuse-test-pt-cli ${mnt} fuse.passthrough`);
+  await servesAndUnmounts((base) => subTree(base, (src, mnt) => [CLI, 'passthrough', src, mnt, '-o', 'fsname=tsfuse-test-pt-cli'],
+    () => 'tsfuse-test-pt-cli'), servesSubTree);
 }));
 
-test('`tsfuse demo` (what `npm start` runs) mirrors the built-in demo directory and unmounts on SIGTERM', timed(30_000, async () => {
-  const base = tempDir('tsfuse-test-pt-demo-');
-  bases.push(base);
-  const mnt = join(base, 'tsfuse-demo');
-  const child = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: base } });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  try {
-    assert.ok(await poll(() => out.includes('mounted '), 10_000, 20), `no "mounted" line: ${out} ${err}`);
-    assert.ok(isMounted(mnt), `${mnt} is mounted`);
+test('`tsfuse demo` (what `npm start` runs) mirrors the built-in demo directory and unmounts on SIGTERM', timed(30_000, () =>
+  servesAndUnmounts((base) => ({
+    // The demo's defaults live in the temporary directory: TMPDIR/tsfuse-demo-src on TMPDIR/tsfuse-demo.
+    src: join(base, 'tsfuse-demo-src'), mnt: join(base, 'tsfuse-demo'), args: [CLI, 'demo'], env: { ...process.env, TMPDIR: base },
+    mountLine: `${join(base, 'tsfuse-demo-src')} ${join(base, 'tsfuse-demo')} fuse.passthrough`,
+  }), ({ src, mnt }) => {
     assert.equal(readdirSync(mnt).sort(), ['docs', 'hello.txt']);
     assert.is(readFileSync(join(mnt, 'hello.txt'), 'utf8'), 'Hello from the tsfuse passthrough demo!\n');
     writeFileSync(join(mnt, 'new.txt'), 'hi\n');
-    assert.is(readFileSync(join(base, 'tsfuse-demo-src', 'new.txt'), 'utf8'), 'hi\n');
-    child.kill('SIGTERM');
-    assert.is(await exited, 0, `exit status; stderr ${err}`);
-    assert.not.ok(isMounted(mnt));
-  } finally {
-    child.kill('SIGKILL');
-    forceUnmount(mnt);
-    cleanup(base);
-  }
-}));
+    assert.is(readFileSync(join(src, 'new.txt'), 'utf8'), 'hi\n');
+  })));
 
 test('examples/passthrough.js SRC MNT mounts, serves, and unmounts on SIGTERM; a bad handle mode is refused', timed(30_000, async () => {
   const example = join(DIST, 'examples/passthrough.js');
-  await servesAndUnmounts((src, mnt) => [example, src, mnt, 'prefer'], (src, mnt) => `${src} ${mnt} fuse.passthrough`);
+  await servesAndUnmounts((base) => subTree(base, (src, mnt) => [example, src, mnt, 'prefer'], (src) => src), servesSubTree);
   const bad = await run(process.execPath, [example, '/tmp', '/nonexistent', 'sometimes']);
   assert.is(bad.code, 1);
   assert.match(bad.stderr, 'inodeHandles');
