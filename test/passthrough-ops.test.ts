@@ -14,8 +14,8 @@ import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readdirSync, read
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { poll, timed } from './helpers.js';
-import { bases, type Env, type Fixture, run, serverLog, withPt } from './pt-helpers.js';
+import { poll, run, timed } from './helpers.js';
+import { bases, type Env, type Fixture, serverLog, withPt } from './pt-helpers.js';
 
 const MODES = ['never', 'mandatory'] as const;
 const NOBODY = 65534;

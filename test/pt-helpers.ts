@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, DIST, forceUnmount, isMounted, sleep, tempDir } from './helpers.js';
-export { run, runNode } from './helpers.js';
 import { JsonFixture, type Answer, type ServerStats } from './fixture.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-passthrough.js');

@@ -180,7 +180,7 @@ export class PtInode extends FuseInode {
   override getattr(_ctx: Context, h?: FileHandle): Attr {
     const hfd = (h as PtHandle | undefined)?.fd;
     if (hfd !== undefined && hfd >= 0) sys.statx(hfd, '', L.AT_EMPTY_PATH, st);
-    else if (this.fd < 0 && !this.handle && this.gone) return this.gone;
+    else if (this.gone) return this.gone; // deleted and closed: its fd never reopens
     else this.withFd((fd) => sys.statx(fd, '', L.AT_EMPTY_PATH | L.AT_SYMLINK_NOFOLLOW, st));
     return attrFromStatx();
   }
@@ -281,7 +281,7 @@ export class PtInode extends FuseInode {
         sys.openat(dirfd, name, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT), mode & 0o7777, ...this.fs.ids(ctx)));
       try {
         const inode = this.fs.openNode(dirfd, name, ctx) as PtInode;
-        return { inode, handle: this.fs.handleFor(inode, fd) };
+        return { inode, handle: new PtHandle(inode, fd) };
       } catch (e) {
         closeSync(fd);
         throw e;
@@ -292,7 +292,7 @@ export class PtInode extends FuseInode {
     return this.withFd((dirfd) => {
       const fd = this.fs.withUmask(ctx, () => sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL)) | L.O_TMPFILE, mode & 0o7777, ...this.fs.ids(ctx)));
       const inode = this.fs.openNode(L.AT_FDCWD, `/proc/self/fd/${fd}`, ctx, true) as PtInode;
-      return { inode, handle: this.fs.handleFor(inode, fd) };
+      return { inode, handle: new PtHandle(inode, fd) };
     });
   }
   override unlink(ctx: Context, name: string): void {
@@ -318,7 +318,7 @@ export class PtInode extends FuseInode {
     // O_NOFOLLOW too: the kernel resolved the path already, and /proc/self/fd/N is a symlink.
     const f2 = flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_DIRECT | C.O_NOFOLLOW);
     const fd = this.withFd((f) => sys.openat(L.AT_FDCWD, this.proc(f), f2, 0, ...this.fs.ids(ctx)));
-    return this.fs.handleFor(this, fd);
+    return new PtHandle(this, fd);
   }
 
   override fallocate(_ctx: Context, h: FileHandle | undefined, offset: number, length: number, mode: number): void {
@@ -541,10 +541,6 @@ export class Passthrough extends InodeTree {
       if (!handle) try { closeSync(fd); } catch { /* closed */ }
       throw e;
     }
-  }
-
-  handleFor(inode: PtInode, fd: number): PtHandle {
-    return new PtHandle(inode, fd);
   }
 
   /** A reusable read buffer: READ replies are written before the next request is read. */
