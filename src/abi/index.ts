@@ -7,3 +7,4 @@ export * from './opcodes.js';
 export * from './request.js';
 export * from './dirent.js';
 export * from './version.js';
+export * from './names.js';
