@@ -16,6 +16,7 @@
 import { constants as C } from 'node:fs';
 import Benchmark from 'benchmark';
 import { decodeRequest, Opcode, structs as S } from '../src/abi/index.js';
+import { opcodeRow } from '../src/api/ops.js';
 import { Server, type AttrReply, type FileSystem } from '../src/index.js';
 import type { Channel } from '../src/transport/index.js';
 
@@ -44,7 +45,7 @@ export function runCodec(): Promise<void> {
   const rv = new DataView(reqBytes.buffer);
   const repBytes = new Uint8Array(4096);
   const pv = new DataView(repBytes.buffer);
-  const outHeader = { len: REPLY_LEN, error: 0, unique: 0 };
+  const outHeader: { len: number; error: number; unique: bigint } = { len: REPLY_LEN, error: 0, unique: 0n };
   const HS = S.fuse_in_header.size;
   const OS = S.fuse_out_header.size;
 
@@ -77,7 +78,7 @@ export function runCodec(): Promise<void> {
         S.fuse_out_header.encode(pv, 0, outHeader);
         S.fuse_attr_out.encode(pv, OS, ATTR_OUT);
         const o = S.fuse_attr_out.decode(pv, OS);
-        sink += h.nodeid + g.fh + o.attr.size;
+        sink += h.nodeid + g.fh + Number(o.attr.size);
       })
       .add('GETATTR server half: decode request, encode reply (struct codecs)', () => {
         const h = S.fuse_in_header.decode(raw.view, 0);
@@ -88,7 +89,7 @@ export function runCodec(): Promise<void> {
         sink += h.nodeid + g.fh;
       })
       .add('decodeRequest(GETATTR)', () => {
-        const r = decodeRequest(raw.bytes, raw.view, REQ_LEN, decodeOpts);
+        const r = decodeRequest(raw.bytes, raw.view, REQ_LEN, decodeOpts, opcodeRow);
         sink += r.nodeid;
       })
       .add('Server.request(GETATTR) → no-op sink', () => {

@@ -39,7 +39,7 @@ export const benchFs: FileSystem = {
   },
   readdir(_ctx, _node, _fh, offset, out) {
     const names: [string, number, number][] = [['.', 1, 4], ['..', 1, 4], ['f', 2, 8]];
-    for (let i = offset; i < names.length; i++) if (!out.add(names[i][0], names[i][1], names[i][2], i + 1)) break;
+    for (let i = Number(offset); i < names.length; i++) if (!out.add(names[i][0], names[i][1], names[i][2], i + 1)) break;
   },
 };
 

@@ -17,10 +17,11 @@ export const hello: FileSystem = {
     if ((flags & 3) !== C.O_RDONLY) throw new FuseError('EACCES'); // O_ACCMODE
     return { keepCache: true };
   },
-  read: (_ctx, _node, _fh, offset, size) => TEXT.subarray(offset, offset + size),
+  // Offsets are bigints (the kernel's 64-bit loff_t); past the end there is nothing.
+  read: (_ctx, _node, _fh, offset, size) => (offset < TEXT.length ? TEXT.subarray(Number(offset), Number(offset) + size) : new Uint8Array(0)),
   readdir(_ctx, _node, _fh, offset, out) {
     const names: [string, number, number][] = [['.', 1, 4], ['..', 1, 4], ['hello', 2, 8]];
-    for (let i = offset; i < names.length; i++) if (!out.add(names[i][0], names[i][1], names[i][2], i + 1)) break;
+    for (let i = Number(offset); i < names.length; i++) if (!out.add(names[i][0], names[i][1], names[i][2], i + 1)) break;
   },
 };
 

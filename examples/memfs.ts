@@ -1,5 +1,6 @@
 // An in-memory read-write filesystem written only by extending FuseInode.
 // Run: node dist/examples/memfs.js MNT
+import { constants as B } from 'node:buffer';
 import { constants as C } from 'node:fs';
 import {
   FuseError, FuseInode, InodeTree, mount, type Attr, type Context, type Created, type SetattrChanges,
@@ -7,6 +8,13 @@ import {
 
 const TYPE = C.S_IFMT;
 const now = () => Date.now();
+/** Offsets are bigints (the kernel's loff_t); a file here is one Buffer, so an end past
+ * what a Buffer can hold is EFBIG — what the kernel answers past a filesystem's s_maxbytes. */
+function end(offset: bigint, length: bigint | number): number {
+  const e = offset + BigInt(length);
+  if (e > BigInt(B.MAX_LENGTH)) throw new FuseError('EFBIG');
+  return Number(e);
+}
 
 /** Any memfs node: owner, times, link count and xattrs live here. */
 class MemNode extends FuseInode {
@@ -18,6 +26,10 @@ class MemNode extends FuseInode {
     this.makePersistent(); // the data lives in this object: keep it while it has a name
   }
   size(): number { return 0; }
+  static override readonly supports = [
+    'setattr', 'mkdir', 'mknod', 'create', 'symlink', 'link', 'unlink', 'rmdir', 'rename', 'readlink', 'read', 'write',
+    'fallocate', 'getxattr', 'setxattr', 'listxattr', 'removexattr', 'readdirplus',
+  ] as const;
   override getattr(): Attr {
     const size = this.size();
     return { ino: this.nodeid, mode: this.mode, nlink: this.nlink, uid: this.uid, gid: this.gid, rdev: this.rdev,
@@ -27,7 +39,7 @@ class MemNode extends FuseInode {
     if (c.mode !== undefined) this.mode = (this.mode & TYPE) | (c.mode & 0o7777);
     if (c.uid !== undefined) this.uid = c.uid;
     if (c.gid !== undefined) this.gid = c.gid;
-    if (c.size !== undefined) this.truncate(c.size);
+    if (c.size !== undefined) this.truncate(end(c.size, 0));
     if (c.atime !== undefined) this.atime = c.atime === 'now' ? now() : c.atime;
     if (c.mtime !== undefined) this.mtime = c.mtime === 'now' ? now() : c.mtime;
     this.ctime = c.ctime ?? now();
@@ -61,25 +73,28 @@ class MemFile extends MemNode {
     this.data = d;
     this.mtime = this.ctime = now();
   }
-  override read(_ctx: Context, _h: unknown, offset: number, size: number): Uint8Array {
+  override read(_ctx: Context, _h: unknown, offset: bigint, size: number): Uint8Array {
     this.atime = now();
-    return this.data.subarray(offset, offset + size);
+    if (offset >= BigInt(this.data.length)) return new Uint8Array(0);
+    return this.data.subarray(Number(offset), Number(offset) + size);
   }
-  override write(_ctx: Context, _h: unknown, offset: number, data: Uint8Array): number {
-    if (offset + data.length > this.data.length) {
-      const d = Buffer.alloc(offset + data.length);
+  override write(_ctx: Context, _h: unknown, offset: bigint, data: Uint8Array): number {
+    const e = end(offset, data.length);
+    if (e > this.data.length) {
+      const d = Buffer.alloc(e);
       this.data.copy(d);
       this.data = d;
     }
-    this.data.set(data, offset);
+    this.data.set(data, Number(offset));
     this.mtime = this.ctime = now();
     return data.length;
   }
-  override fallocate(_ctx: Context, _h: unknown, offset: number, length: number, mode: number): void {
+  override fallocate(_ctx: Context, _h: unknown, offset: bigint, length: bigint, mode: number): void {
     const KEEP_SIZE = 1, PUNCH_HOLE = 2;
     if (mode & ~(KEEP_SIZE | PUNCH_HOLE)) throw new FuseError('EOPNOTSUPP');
-    if (mode & PUNCH_HOLE) { this.data.fill(0, offset, Math.min(offset + length, this.data.length)); return; }
-    if (!(mode & KEEP_SIZE) && offset + length > this.data.length) this.truncate(offset + length);
+    const e = end(offset, length);
+    if (mode & PUNCH_HOLE) { this.data.fill(0, Math.min(Number(offset), this.data.length), Math.min(e, this.data.length)); return; }
+    if (!(mode & KEEP_SIZE) && e > this.data.length) this.truncate(e);
   }
 }
 

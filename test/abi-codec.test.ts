@@ -36,7 +36,7 @@ function decode(def: AnyStruct, bytes: Uint8Array): Record<string, unknown> {
 
 /**
  * A value for `def` whose fields are all distinct and non-zero: u32 above 2^31
- * (sign trouble), u64 above 2^32, i64/i32 negative, u64big above 2^63.
+ * (sign trouble), id above 2^32, i32/time64 negative, u64 above 2^63, i64 below -2^62.
  */
 function sample(def: AnyStruct, seq: { n: number }): Record<string, unknown> {
   const v: Record<string, unknown> = {};
@@ -50,10 +50,10 @@ function sample(def: AnyStruct, seq: { n: number }): Record<string, unknown> {
       case 'u16': v[f[0]] = 0x8000 + n; break;
       case 'u32': v[f[0]] = 0x80000000 + n * 0x10101; break;
       case 'i32': v[f[0]] = -(0x1000000 + n); break;
-      case 'u64': v[f[0]] = 2 ** 40 + n * TWO32 + n; break;
-      case 'i64':
+      case 'id': v[f[0]] = 2 ** 40 + n * TWO32 + n; break;
       case 'time64': v[f[0]] = -(2 ** 40 + n * TWO32 + n); break;
-      case 'u64big': v[f[0]] = (1n << 63n) + BigInt(n) * 0x100000001n; break;
+      case 'u64': v[f[0]] = (1n << 63n) + BigInt(n) * 0x100000001n; break;
+      case 'i64': v[f[0]] = -(1n << 62n) - BigInt(n) * 0x100000001n; break;
     }
   }
   return v;

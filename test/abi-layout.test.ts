@@ -17,7 +17,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as abi from '../src/abi/index.js';
-import { structs, Opcode, NotifyCode, InitFlag, FATTR, FOPEN, FUSE_IOCTL, OPCODES, opcodeRow } from '../src/abi/index.js';
+import { structs, Opcode, NotifyCode, InitFlag, FATTR, FOPEN, FUSE_IOCTL } from '../src/abi/index.js';
+import { OPCODES, opcodeRow } from '../src/api/ops.js';
 import type { FieldSpec, StructDef } from '../src/abi/index.js';
 import { tempDir } from './helpers.js';
 
@@ -160,7 +161,7 @@ const OURS: Record<string, AnyStruct> = Object.fromEntries(
 
 function fieldWidth(f: FieldSpec): number {
   const t = f[1];
-  const one = typeof t === 'string' ? ({ u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, time64: 8, u64big: 8 } as const)[t] : t.size;
+  const one = typeof t === 'string' ? ({ u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, id: 8, time64: 8 } as const)[t] : t.size;
   return one * (f.length === 3 ? f[2] : 1);
 }
 /** 1 signed, 0 unsigned, -1 not a scalar (array or struct). */

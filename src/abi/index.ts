@@ -3,7 +3,6 @@ export * from './consts.js';
 export * from './errno.js';
 export * from './struct.js';
 export * as structs from './structs.js';
-export * from './opcodes.js';
 export * from './request.js';
 export * from './dirent.js';
 export * from './version.js';

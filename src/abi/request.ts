@@ -1,9 +1,10 @@
 /**
  * Request decoding and reply framing: bytes in, plain objects out. No I/O.
  */
-import { EINVAL, EIO, ENOSYS } from './errno.js';
-import { opcodeName, opcodeRow, type OpcodeRow } from './opcodes.js';
-import { fuse_in_header, fuse_out_header, fuse_setxattr_in } from './structs.js';
+import { EINVAL, EIO, ENOSYS, ESTALE } from './errno.js';
+import { nameFromBytes } from './names.js';
+import type { Decoded, StructDef } from './struct.js';
+import { fuse_in_header, fuse_init_in, fuse_out_header, fuse_setxattr_in } from './structs.js';
 import { FUSE_COMPAT_SETXATTR_IN_SIZE, Opcode } from './consts.js';
 
 export const IN_HEADER_SIZE = fuse_in_header.size; // 40
@@ -17,21 +18,44 @@ export class ProtocolError extends Error {
   }
 }
 
-/** One decoded request. `dataView` borrows the read buffer: valid only until the handler returns. */
-export interface Request {
+/**
+ * What the decoder needs to know of an opcode: its row in the opcode table
+ * (src/api/ops.ts holds the one table; this is its wire half).
+ */
+export interface WireSpec<B = unknown> {
+  readonly opcode: number;
+  /** Kernel name without the FUSE_ prefix, e.g. "LOOKUP". */
+  readonly name: string;
+  /** Fixed body struct after fuse_in_header, if any. */
+  readonly body?: StructDef<any>;
+  /** The body size the kernel sends when it is shorter than `body` (compat forms:
+   * SETXATTR without FUSE_SETXATTR_EXT, INIT before 7.36); the rest decodes as 0. */
+  readonly bodySize?: (opts: DecodeOptions, available: number) => number;
+  /** How many NUL-terminated names follow the body. */
+  readonly names: 0 | 1 | 2;
+  /** Raw bytes after the names: how many the body announces ('rest': all that follow). */
+  readonly data?: (body: B) => number | 'rest';
+  /** false for FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY: never answered. */
+  readonly reply: boolean;
+}
+
+/** One decoded request. `dataView`/`extView` borrow the read buffer: valid only until the
+ * handler returns (WRITE and SETXATTR data are copied before a handler sees them). */
+export interface Request<B = unknown> {
   readonly len: number;
   readonly opcode: number;
-  readonly row: OpcodeRow;
+  readonly row: WireSpec<any>;
   /** The 64-bit `unique` as its two 32-bit halves, copied into the reply unchanged. */
   readonly uniqueLo: number;
   readonly uniqueHi: number;
+  /** Node ids are allocated by the filesystem below 2^53 (an id at or above it is refused). */
   readonly nodeid: number;
   readonly uid: number;
   readonly gid: number;
   readonly pid: number;
-  /** The decoded fixed body (row.body), or undefined. */
-  readonly body: any;
-  /** First NUL-terminated name, if the row has names ('' otherwise). */
+  /** The decoded fixed body (row.body), typed from its struct declaration. */
+  readonly body: B;
+  /** First NUL-terminated name, decoded losslessly (see names.ts); '' if the row has none. */
   readonly name: string;
   /** Second name (RENAME newname, SYMLINK target). */
   readonly name2: string;
@@ -46,8 +70,6 @@ export interface DecodeOptions {
   setxattrExt: boolean;
 }
 
-const utf8 = new TextDecoder('utf-8');
-
 /**
  * Reads the `unique` of a possibly malformed request, so it can still be
  * answered. Returns undefined when fewer than 16 bytes arrived.
@@ -60,75 +82,86 @@ export function peekUnique(view: DataView, n: number): [number, number] | undefi
 function readName(bytes: Uint8Array, from: number, end: number, what: string, op: string): [string, number] {
   const nul = bytes.indexOf(0, from);
   if (nul < 0 || nul >= end) throw new ProtocolError(EINVAL, `${op}: ${what} is not NUL-terminated`);
-  return [utf8.decode(bytes.subarray(from, nul)), nul + 1];
+  return [nameFromBytes(bytes.subarray(from, nul)), nul + 1];
+}
+
+const TWO32 = 4294967296;
+
+/** The wire half of INIT's row: the transport decodes INIT before any filesystem's
+ * table is in play; src/api/ops.ts uses this same row. Kernels before 7.36 send
+ * only the first 16 bytes of fuse_init_in. */
+export const INIT_WIRE: WireSpec<Decoded<typeof fuse_init_in.fields>> = Object.freeze({
+  opcode: Opcode.INIT, name: 'INIT', body: fuse_init_in, names: 0, reply: true,
+  bodySize: (_o: DecodeOptions, available: number) => Math.max(16, Math.min(available, fuse_init_in.size)),
+});
+function initOnly(opcode: number): WireSpec<any> | undefined {
+  return opcode === Opcode.INIT ? INIT_WIRE : undefined;
 }
 
 /**
- * Decodes the request in `bytes[0..n)`. Throws ProtocolError for a request
- * that is short, has a length that disagrees with what was read, an unknown
- * opcode, or a name without its NUL.
+ * Decodes the request in `bytes[0..n)` with the row `rowOf(opcode)`. Throws
+ * ProtocolError for a request that is short, has a length that disagrees with
+ * what was read, an unknown opcode, a name without its NUL, announced data
+ * that is missing, or a node id / file handle no filesystem can have handed
+ * out (at or above 2^53: ESTALE).
  */
-export function decodeRequest(bytes: Uint8Array, view: DataView, n: number, opts: DecodeOptions): Request {
+export function decodeRequest<R extends WireSpec<any> = WireSpec<any>>(
+  bytes: Uint8Array, view: DataView, n: number, opts: DecodeOptions,
+  rowOf: (opcode: number) => R | undefined = initOnly as (opcode: number) => R | undefined,
+): Request & { row: R } {
   if (n < IN_HEADER_SIZE) throw new ProtocolError(EIO, `short request: ${n} bytes, header is ${IN_HEADER_SIZE}`);
   const len = view.getUint32(0, true);
   const opcode = view.getUint32(4, true);
-  if (len !== n) throw new ProtocolError(EINVAL, `${opcodeName(opcode)}: header says ${len} bytes, read ${n}`);
-  const row = opcodeRow(opcode);
+  if (len !== n) throw new ProtocolError(EINVAL, `${rowOf(opcode)?.name ?? `OPCODE_${opcode}`}: header says ${len} bytes, read ${n}`);
+  const row = rowOf(opcode);
   if (!row) throw new ProtocolError(ENOSYS, `unknown opcode ${opcode}`);
   const extlen = view.getUint16(36, true) * 8;
   const end = n - extlen;
   if (end < IN_HEADER_SIZE) throw new ProtocolError(EINVAL, `${row.name}: extensions (${extlen} bytes) exceed the request`);
+  const nodeHi = view.getUint32(20, true);
+  if (nodeHi > 0x1fffff) throw new ProtocolError(ESTALE, `${row.name}: node id ${view.getBigUint64(16, true)} was never handed out`);
   let pos = IN_HEADER_SIZE;
-  let body: unknown;
-  if (row.body) {
-    let need = row.body.size;
-    if (opcode === Opcode.SETXATTR && !opts.setxattrExt) need = FUSE_COMPAT_SETXATTR_IN_SIZE;
-    if (opcode === Opcode.INIT) need = 16; // kernels before 7.36 send 16 bytes
+  let body: any;
+  const def = row.body;
+  if (def) {
+    const need = row.bodySize ? row.bodySize(opts, end - pos) : def.size;
     if (end - pos < need) throw new ProtocolError(EINVAL, `${row.name}: body is ${end - pos} bytes, need ${need}`);
-    if (need < row.body.size) {
-      // Decode the short (compat) form from a zero-padded copy.
-      const tmp = new Uint8Array(row.body.size);
-      // Only the bytes that belong to the body: SETXATTR's compat body is exactly 8
-      // (a name follows); INIT's is as long as the kernel sent, up to the full struct.
-      const avail = opcode === Opcode.SETXATTR ? need : Math.min(end - pos, row.body.size);
-      tmp.set(bytes.subarray(pos, pos + avail));
-      body = row.body.decode(new DataView(tmp.buffer), 0);
-      pos += avail;
+    if (need < def.size) {
+      // The short (compat) form: decode from a zero-padded copy.
+      const tmp = new Uint8Array(def.size);
+      tmp.set(bytes.subarray(pos, pos + need));
+      body = def.decode(new DataView(tmp.buffer), 0);
     } else {
-      body = row.body.decode(view, pos);
-      pos += row.body.size;
+      body = def.decode(view, pos);
+    }
+    pos += need;
+    for (const k of def.ids) {
+      if (body[k] > Number.MAX_SAFE_INTEGER) throw new ProtocolError(ESTALE, `${row.name}: ${k} ${body[k]} was never handed out`);
     }
   }
   let name = '';
   let name2 = '';
   if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name);
   if (row.names === 2) [name2, pos] = readName(bytes, pos, end, 'second name', row.name);
-  const need = dataSize(opcode, body);
-  if (need > end - pos) throw new ProtocolError(EINVAL, `${row.name}: ${need} data bytes announced, ${end - pos} present`);
+  let dataView: Uint8Array = EMPTY;
+  if (row.data) {
+    const want = row.data(body);
+    if (want !== 'rest' && want > end - pos) throw new ProtocolError(EINVAL, `${row.name}: ${want} data bytes announced, ${end - pos} present`);
+    dataView = bytes.subarray(pos, want === 'rest' ? end : pos + want);
+  }
   return {
     len, opcode, row,
     uniqueLo: view.getUint32(8, true),
     uniqueHi: view.getUint32(12, true),
-    nodeid: view.getUint32(16, true) + view.getUint32(20, true) * 4294967296,
+    nodeid: view.getUint32(16, true) + nodeHi * TWO32,
     uid: view.getUint32(24, true),
     gid: view.getUint32(28, true),
     pid: view.getUint32(32, true),
-    body, name, name2,
-    dataView: row.data ? bytes.subarray(pos, end) : EMPTY,
+    body, name, name2, dataView,
     extView: extlen ? bytes.subarray(end, n) : EMPTY,
   };
 }
-const EMPTY = new Uint8Array(0);
-
-/** Trailing data bytes a request announces in its body (they must all be there). */
-function dataSize(opcode: number, body: any): number {
-  switch (opcode) {
-    case Opcode.WRITE: return body.size;
-    case Opcode.SETXATTR: return body.size;
-    case Opcode.IOCTL: return body.in_size;
-    default: return 0;
-  }
-}
+const EMPTY: Uint8Array = new Uint8Array(0);
 
 /** Writes fuse_out_header at offset 0. `error` is 0 or a negative errno. */
 export function writeOutHeader(view: DataView, len: number, error: number, uniqueLo: number, uniqueHi: number): void {

@@ -3,28 +3,38 @@
  * field names and order (padding written out); its size, field offsets and a
  * fast codec are derived from that declaration.
  *
- * 64-bit fields: `u64`/`i64` decode to a JavaScript number built from two
- * 32-bit halves (about 4x faster than BigInt). That is exact below 2^53; above
- * it the low bits are rounded (node ids, offsets and sizes never get there in
- * practice; `unique` is copied as raw bytes and never goes through a number).
- * Fields that really use the whole range (lock owners) are `u64big` → bigint.
+ * 64-bit fields keep their whole range:
+ * - `u64`/`i64`: values the kernel or a source filesystem chooses (offsets,
+ *   sizes, inode numbers, lock ranges, readdir cookies, lock owners) decode to
+ *   an exact bigint; encode takes a bigint or a safe-integer number.
+ * - `id`: a u64 the framework allocates itself from a counter (node ids, file
+ *   handles, lookup counts), provably below 2^53: decodes to a number built
+ *   from two 32-bit halves (about 4x faster than BigInt; the hot GETATTR path
+ *   has no bigint at all). A value at or above 2^53 decodes to a number that is
+ *   not a safe integer — `decodeRequest` refuses such ids — and encoding one
+ *   that is not a safe integer throws.
+ * - `time64`: declared uint64_t by the kernel but holding signed seconds.
+ * Encoding is strict: a missing field is 0, anything else that is not an
+ * integer in the field's range (NaN, 1.5, -1 in an unsigned field, a string)
+ * throws a RangeError instead of being written as something else.
  * Arrays (`unused[11]`, `spare[6]` …) are reserved space: skipped on decode,
  * written as zeroes on encode.
  */
 
 /** `time64`: declared uint64_t by the kernel but holding signed seconds (times
- * before 1970 are negative): unsigned in the C layout, read and written as i64. */
-export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'u64' | 'i64' | 'time64' | 'u64big';
+ * before 1970 are negative): unsigned in the C layout, read and written as a
+ * signed number of seconds (exact within ±2^53 s, 285 million years). */
+export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'u64' | 'i64' | 'id' | 'time64';
 export type FieldType = Scalar | StructDef<any>;
 /** `[name, type]`, or `[name, type, count]` for a reserved array. */
 export type FieldSpec = readonly [string, FieldType] | readonly [string, FieldType, number];
 
-type ValueOf<T> = T extends 'u64big' ? bigint : T extends StructDef<infer F> ? Decoded<F> : number;
+type ValueOf<T> = T extends 'u64' | 'i64' ? bigint : T extends StructDef<infer F> ? Decoded<F> : number;
 /** The decoded (JavaScript) shape of a struct declaration; arrays are left out. */
 export type Decoded<F extends readonly FieldSpec[]> = {
   [K in F[number] as K extends readonly [string, FieldType, number] ? never : K[0]]: ValueOf<K[1]>;
 };
-type EncValueOf<T> = T extends 'u64big' ? bigint : T extends StructDef<infer F> ? Encodable<F> : number;
+type EncValueOf<T> = T extends 'u64' | 'i64' ? bigint | number : T extends StructDef<infer F> ? Encodable<F> : number;
 /** What encode accepts: every field optional, nested structs too (missing → 0). */
 export type Encodable<F extends readonly FieldSpec[]> = {
   [K in F[number] as K extends readonly [string, FieldType, number] ? never : K[0]]?: EncValueOf<K[1]>;
@@ -37,13 +47,16 @@ export interface StructDef<F extends readonly FieldSpec[]> {
   readonly align: number;
   /** Byte offset of every field, including padding and arrays, by name. */
   readonly offsets: Readonly<Record<string, number>>;
+  /** Fields of type `id` (framework-allocated node ids and handles) other than lookup
+   * counts: a request carrying one at or above 2^53 names nothing we handed out. */
+  readonly ids: readonly string[];
   /** Decodes the struct at `offset` of `view`. */
   decode(view: DataView, offset: number): Decoded<F>;
   /** Encodes `value` at `offset` of `view`; missing fields are written as 0. */
   encode(view: DataView, offset: number, value: Encodable<F>): void;
 }
 
-const SCALAR_SIZE: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, time64: 8, u64big: 8 };
+const SCALAR_SIZE: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, i32: 4, u64: 8, i64: 8, id: 8, time64: 8 };
 const TWO32 = 4294967296;
 
 function sizeOf(t: FieldType): number {
@@ -60,26 +73,61 @@ function readExpr(t: Scalar, at: string): string {
     case 'u16': return `dv.getUint16(${at},true)`;
     case 'u32': return `dv.getUint32(${at},true)`;
     case 'i32': return `dv.getInt32(${at},true)`;
-    case 'u64': return `(dv.getUint32(${at},true)+dv.getUint32(${at}+4,true)*${TWO32})`;
-    case 'i64':
+    case 'id': return `(dv.getUint32(${at},true)+dv.getUint32(${at}+4,true)*${TWO32})`;
     case 'time64': return `(dv.getUint32(${at},true)+dv.getInt32(${at}+4,true)*${TWO32})`;
-    case 'u64big': return `dv.getBigUint64(${at},true)`;
+    case 'u64': return `dv.getBigUint64(${at},true)`;
+    case 'i64': return `dv.getBigInt64(${at},true)`;
   }
 }
 
 /** JavaScript statements that write scalar expression `v` at byte expression `at`. */
-function writeStmt(t: Scalar, at: string, v: string): string {
+function writeStmt(t: Scalar, at: string, v: string, label: string): string {
+  const f = JSON.stringify(label);
   switch (t) {
-    case 'u8': return `dv.setUint8(${at},${v}||0);`;
-    case 'u16': return `dv.setUint16(${at},${v}||0,true);`;
-    case 'u32': return `dv.setUint32(${at},(${v}||0)>>>0,true);`;
-    case 'i32': return `dv.setInt32(${at},${v}||0,true);`;
-    case 'u64':
-    case 'i64':
+    case 'u8': return `dv.setUint8(${at},int(${v},0,255,${f}));`;
+    case 'u16': return `dv.setUint16(${at},int(${v},0,65535,${f}),true);`;
+    case 'u32': return `dv.setUint32(${at},int(${v},0,4294967295,${f}),true);`;
+    case 'i32': return `dv.setInt32(${at},int(${v},-2147483648,2147483647,${f}),true);`;
+    case 'id': return `{const x=int(${v},0,${Number.MAX_SAFE_INTEGER},${f}),h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.setUint32(${at}+4,h,true);}`;
     case 'time64':
-      return `{const x=${v}||0,h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.setInt32(${at}+4,h|0,true);}`;
-    case 'u64big': return `dv.setBigUint64(${at},BigInt.asUintN(64,${v}??0n),true);`;
+      return `{const x=int(${v},${Number.MIN_SAFE_INTEGER},${Number.MAX_SAFE_INTEGER},${f}),h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.setInt32(${at}+4,h,true);}`;
+    case 'u64': return `big(dv,${at},${v},false,${f});`;
+    case 'i64': return `big(dv,${at},${v},true,${f});`;
   }
+}
+
+/** `x` if it is an integer in [lo, hi]; undefined/null → 0; anything else throws. */
+function checkInt(x: unknown, lo: number, hi: number, label: string): number {
+  if (typeof x === 'number') {
+    if (Number.isInteger(x) && x >= lo && x <= hi) return x;
+  } else if (x === undefined || x === null) return 0;
+  else if (typeof x === 'bigint' && x >= BigInt(lo) && x <= BigInt(hi)) return Number(x);
+  throw new RangeError(`${label}: ${describe(x)} is not an integer in [${lo}, ${hi}]`);
+}
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+/** A u64/i64 field from a bigint or a safe-integer number, exactly. */
+function writeBig(dv: DataView, at: number, x: unknown, signed: boolean, label: string): void {
+  if (typeof x === 'number' && Number.isSafeInteger(x) && (signed || x >= 0)) {
+    const h = Math.floor(x / TWO32); // two halves: no BigInt on the common path
+    dv.setUint32(at, x - h * TWO32, true);
+    dv.setInt32(at + 4, h | 0, true);
+    return;
+  }
+  let b: bigint;
+  if (typeof x === 'bigint') b = x;
+  else if (typeof x === 'number' && Number.isSafeInteger(x)) b = BigInt(x);
+  else if (x === undefined || x === null) b = 0n;
+  else throw new RangeError(`${label}: ${describe(x)} is not an integer (use a bigint beyond 2^53)`);
+  if (signed ? b < I64_MIN || b > I64_MAX : b < 0n || b > U64_MAX) {
+    throw new RangeError(`${label}: ${b} is outside the ${signed ? 'i64' : 'u64'} range`);
+  }
+  if (signed) dv.setBigInt64(at, b, true);
+  else dv.setBigUint64(at, b, true);
+}
+function describe(x: unknown): string {
+  return typeof x === 'string' ? JSON.stringify(x) : typeof x === 'object' ? Object.prototype.toString.call(x) : String(x);
 }
 
 /** Declares a kernel struct: computes C layout (natural alignment) and compiles a codec. */
@@ -90,6 +138,7 @@ export function struct<const F extends readonly FieldSpec[]>(name: string, field
   const dec: string[] = [];
   const enc: string[] = [];
   const nested: StructDef<any>[] = [];
+  const ids: string[] = [];
   for (const f of fields) {
     const [fname, type] = f;
     const count = f.length === 3 ? f[2] : undefined;
@@ -104,9 +153,10 @@ export function struct<const F extends readonly FieldSpec[]>(name: string, field
       continue;
     }
     const key = JSON.stringify(fname);
+    if (type === 'id' && fname !== 'nlookup') ids.push(fname);
     if (typeof type === 'string') {
       dec.push(`${key}:${readExpr(type, at)}`);
-      enc.push(writeStmt(type, at, `v[${key}]`));
+      enc.push(writeStmt(type, at, `v[${key}]`, `${name}.${fname}`));
     } else {
       const i = nested.push(type) - 1;
       dec.push(`${key}:n[${i}].decode(dv,${at})`);
@@ -115,7 +165,7 @@ export function struct<const F extends readonly FieldSpec[]>(name: string, field
     off += sizeOf(type);
   }
   const size = Math.ceil(off / align) * align;
-  const decode = new Function('n', `return function decode_${name}(dv,o){return {${dec.join(',')}};}`)(nested);
-  const encode = new Function('n', `return function encode_${name}(dv,o,v){${enc.join('')}}`)(nested);
-  return Object.freeze({ name, fields, size, align, offsets: Object.freeze(offsets), decode, encode });
+  const decode = new Function('n', 'int', 'big', `return function decode_${name}(dv,o){return {${dec.join(',')}};}`)(nested, checkInt, writeBig);
+  const encode = new Function('n', 'int', 'big', `return function encode_${name}(dv,o,v){${enc.join('')}}`)(nested, checkInt, writeBig);
+  return Object.freeze({ name, fields, size, align, offsets: Object.freeze(offsets), ids: Object.freeze(ids), decode, encode });
 }

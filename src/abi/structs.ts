@@ -35,51 +35,50 @@ export const fuse_kstatfs = struct('fuse_kstatfs', [
   ['bsize', 'u32'], ['namelen', 'u32'], ['frsize', 'u32'], ['padding', 'u32'], ['spare', 'u32', 6],
 ] as const);
 
-// `end` is inclusive; OFFSET_MAX (2^63 - 1, "to the end of the file") is not a
-// JavaScript number, hence u64big.
+// `end` is inclusive; OFFSET_MAX (2^63 - 1) means "to the end of the file".
 export const fuse_file_lock = struct('fuse_file_lock', [
-  ['start', 'u64'], ['end', 'u64big'], ['type', 'u32'], ['pid', 'u32'],
+  ['start', 'u64'], ['end', 'u64'], ['type', 'u32'], ['pid', 'u32'],
 ] as const);
 
 export const fuse_entry_out = struct('fuse_entry_out', [
-  ['nodeid', 'u64'], ['generation', 'u64'], ['entry_valid', 'u64'], ['attr_valid', 'u64'],
+  ['nodeid', 'id'], ['generation', 'u64'], ['entry_valid', 'id'], ['attr_valid', 'id'],
   ['entry_valid_nsec', 'u32'], ['attr_valid_nsec', 'u32'], ['attr', fuse_attr],
 ] as const);
 
-export const fuse_forget_in = struct('fuse_forget_in', [['nlookup', 'u64']] as const);
-export const fuse_forget_one = struct('fuse_forget_one', [['nodeid', 'u64'], ['nlookup', 'u64']] as const);
+export const fuse_forget_in = struct('fuse_forget_in', [['nlookup', 'id']] as const);
+export const fuse_forget_one = struct('fuse_forget_one', [['nodeid', 'id'], ['nlookup', 'id']] as const);
 export const fuse_batch_forget_in = struct('fuse_batch_forget_in', [['count', 'u32'], ['dummy', 'u32']] as const);
 
 export const fuse_getattr_in = struct('fuse_getattr_in', [
-  ['getattr_flags', 'u32'], ['dummy', 'u32'], ['fh', 'u64'],
+  ['getattr_flags', 'u32'], ['dummy', 'u32'], ['fh', 'id'],
 ] as const);
 
 export const fuse_attr_out = struct('fuse_attr_out', [
-  ['attr_valid', 'u64'], ['attr_valid_nsec', 'u32'], ['dummy', 'u32'], ['attr', fuse_attr],
+  ['attr_valid', 'id'], ['attr_valid_nsec', 'u32'], ['dummy', 'u32'], ['attr', fuse_attr],
 ] as const);
 
 /** 7.39 */
 export const fuse_statx_in = struct('fuse_statx_in', [
-  ['getattr_flags', 'u32'], ['reserved', 'u32'], ['fh', 'u64'], ['sx_flags', 'u32'], ['sx_mask', 'u32'],
+  ['getattr_flags', 'u32'], ['reserved', 'u32'], ['fh', 'id'], ['sx_flags', 'u32'], ['sx_mask', 'u32'],
 ] as const);
 
 /** 7.39 */
 export const fuse_statx_out = struct('fuse_statx_out', [
-  ['attr_valid', 'u64'], ['attr_valid_nsec', 'u32'], ['flags', 'u32'], ['spare', 'u64', 2], ['stat', fuse_statx],
+  ['attr_valid', 'id'], ['attr_valid_nsec', 'u32'], ['flags', 'u32'], ['spare', 'u64', 2], ['stat', fuse_statx],
 ] as const);
 
 export const fuse_mknod_in = struct('fuse_mknod_in', [
   ['mode', 'u32'], ['rdev', 'u32'], ['umask', 'u32'], ['padding', 'u32'],
 ] as const);
 export const fuse_mkdir_in = struct('fuse_mkdir_in', [['mode', 'u32'], ['umask', 'u32']] as const);
-export const fuse_rename_in = struct('fuse_rename_in', [['newdir', 'u64']] as const);
+export const fuse_rename_in = struct('fuse_rename_in', [['newdir', 'id']] as const);
 export const fuse_rename2_in = struct('fuse_rename2_in', [
-  ['newdir', 'u64'], ['flags', 'u32'], ['padding', 'u32'],
+  ['newdir', 'id'], ['flags', 'u32'], ['padding', 'u32'],
 ] as const);
-export const fuse_link_in = struct('fuse_link_in', [['oldnodeid', 'u64']] as const);
+export const fuse_link_in = struct('fuse_link_in', [['oldnodeid', 'id']] as const);
 
 export const fuse_setattr_in = struct('fuse_setattr_in', [
-  ['valid', 'u32'], ['padding', 'u32'], ['fh', 'u64'], ['size', 'u64'], ['lock_owner', 'u64big'],
+  ['valid', 'u32'], ['padding', 'u32'], ['fh', 'id'], ['size', 'u64'], ['lock_owner', 'u64'],
   ['atime', 'time64'], ['mtime', 'time64'], ['ctime', 'time64'],
   ['atimensec', 'u32'], ['mtimensec', 'u32'], ['ctimensec', 'u32'], ['mode', 'u32'],
   ['unused4', 'u32'], ['uid', 'u32'], ['gid', 'u32'], ['unused5', 'u32'],
@@ -91,26 +90,26 @@ export const fuse_create_in = struct('fuse_create_in', [
 ] as const);
 /** 7.40: `padding` became `backing_id` (FOPEN_PASSTHROUGH). */
 export const fuse_open_out = struct('fuse_open_out', [
-  ['fh', 'u64'], ['open_flags', 'u32'], ['backing_id', 'i32'],
+  ['fh', 'id'], ['open_flags', 'u32'], ['backing_id', 'i32'],
 ] as const);
 export const fuse_release_in = struct('fuse_release_in', [
-  ['fh', 'u64'], ['flags', 'u32'], ['release_flags', 'u32'], ['lock_owner', 'u64big'],
+  ['fh', 'id'], ['flags', 'u32'], ['release_flags', 'u32'], ['lock_owner', 'u64'],
 ] as const);
 export const fuse_flush_in = struct('fuse_flush_in', [
-  ['fh', 'u64'], ['unused', 'u32'], ['padding', 'u32'], ['lock_owner', 'u64big'],
+  ['fh', 'id'], ['unused', 'u32'], ['padding', 'u32'], ['lock_owner', 'u64'],
 ] as const);
 export const fuse_read_in = struct('fuse_read_in', [
-  ['fh', 'u64'], ['offset', 'u64'], ['size', 'u32'], ['read_flags', 'u32'],
-  ['lock_owner', 'u64big'], ['flags', 'u32'], ['padding', 'u32'],
+  ['fh', 'id'], ['offset', 'u64'], ['size', 'u32'], ['read_flags', 'u32'],
+  ['lock_owner', 'u64'], ['flags', 'u32'], ['padding', 'u32'],
 ] as const);
 export const fuse_write_in = struct('fuse_write_in', [
-  ['fh', 'u64'], ['offset', 'u64'], ['size', 'u32'], ['write_flags', 'u32'],
-  ['lock_owner', 'u64big'], ['flags', 'u32'], ['padding', 'u32'],
+  ['fh', 'id'], ['offset', 'u64'], ['size', 'u32'], ['write_flags', 'u32'],
+  ['lock_owner', 'u64'], ['flags', 'u32'], ['padding', 'u32'],
 ] as const);
 export const fuse_write_out = struct('fuse_write_out', [['size', 'u32'], ['padding', 'u32']] as const);
 export const fuse_statfs_out = struct('fuse_statfs_out', [['st', fuse_kstatfs]] as const);
 export const fuse_fsync_in = struct('fuse_fsync_in', [
-  ['fh', 'u64'], ['fsync_flags', 'u32'], ['padding', 'u32'],
+  ['fh', 'id'], ['fsync_flags', 'u32'], ['padding', 'u32'],
 ] as const);
 /** 16 bytes with FUSE_SETXATTR_EXT, else the first 8 (FUSE_COMPAT_SETXATTR_IN_SIZE). */
 export const fuse_setxattr_in = struct('fuse_setxattr_in', [
@@ -119,7 +118,7 @@ export const fuse_setxattr_in = struct('fuse_setxattr_in', [
 export const fuse_getxattr_in = struct('fuse_getxattr_in', [['size', 'u32'], ['padding', 'u32']] as const);
 export const fuse_getxattr_out = struct('fuse_getxattr_out', [['size', 'u32'], ['padding', 'u32']] as const);
 export const fuse_lk_in = struct('fuse_lk_in', [
-  ['fh', 'u64'], ['owner', 'u64big'], ['lk', fuse_file_lock], ['lk_flags', 'u32'], ['padding', 'u32'],
+  ['fh', 'id'], ['owner', 'u64'], ['lk', fuse_file_lock], ['lk_flags', 'u32'], ['padding', 'u32'],
 ] as const);
 export const fuse_lk_out = struct('fuse_lk_out', [['lk', fuse_file_lock]] as const);
 export const fuse_access_in = struct('fuse_access_in', [['mask', 'u32'], ['padding', 'u32']] as const);
@@ -149,24 +148,24 @@ export const fuse_interrupt_in = struct('fuse_interrupt_in', [['unique', 'u64']]
 export const fuse_bmap_in = struct('fuse_bmap_in', [['block', 'u64'], ['blocksize', 'u32'], ['padding', 'u32']] as const);
 export const fuse_bmap_out = struct('fuse_bmap_out', [['block', 'u64']] as const);
 export const fuse_ioctl_in = struct('fuse_ioctl_in', [
-  ['fh', 'u64'], ['flags', 'u32'], ['cmd', 'u32'], ['arg', 'u64'], ['in_size', 'u32'], ['out_size', 'u32'],
+  ['fh', 'id'], ['flags', 'u32'], ['cmd', 'u32'], ['arg', 'u64'], ['in_size', 'u32'], ['out_size', 'u32'],
 ] as const);
 export const fuse_ioctl_iovec = struct('fuse_ioctl_iovec', [['base', 'u64'], ['len', 'u64']] as const);
 export const fuse_ioctl_out = struct('fuse_ioctl_out', [
   ['result', 'i32'], ['flags', 'u32'], ['in_iovs', 'u32'], ['out_iovs', 'u32'],
 ] as const);
 export const fuse_poll_in = struct('fuse_poll_in', [
-  ['fh', 'u64'], ['kh', 'u64'], ['flags', 'u32'], ['events', 'u32'],
+  ['fh', 'id'], ['kh', 'u64'], ['flags', 'u32'], ['events', 'u32'],
 ] as const);
 export const fuse_poll_out = struct('fuse_poll_out', [['revents', 'u32'], ['padding', 'u32']] as const);
 export const fuse_notify_poll_wakeup_out = struct('fuse_notify_poll_wakeup_out', [['kh', 'u64']] as const);
 export const fuse_fallocate_in = struct('fuse_fallocate_in', [
-  ['fh', 'u64'], ['offset', 'u64'], ['length', 'u64'], ['mode', 'u32'], ['padding', 'u32'],
+  ['fh', 'id'], ['offset', 'u64'], ['length', 'u64'], ['mode', 'u32'], ['padding', 'u32'],
 ] as const);
 
 /** `unique` is declared for layout; the transport copies it as raw bytes. */
 export const fuse_in_header = struct('fuse_in_header', [
-  ['len', 'u32'], ['opcode', 'u32'], ['unique', 'u64'], ['nodeid', 'u64'],
+  ['len', 'u32'], ['opcode', 'u32'], ['unique', 'u64'], ['nodeid', 'id'],
   ['uid', 'u32'], ['gid', 'u32'], ['pid', 'u32'], ['total_extlen', 'u16'], ['padding', 'u16'],
 ] as const);
 export const fuse_out_header = struct('fuse_out_header', [
@@ -182,19 +181,19 @@ export const fuse_direntplus = struct('fuse_direntplus', [
 ] as const);
 
 export const fuse_notify_inval_inode_out = struct('fuse_notify_inval_inode_out', [
-  ['ino', 'u64'], ['off', 'i64'], ['len', 'i64'],
+  ['ino', 'id'], ['off', 'i64'], ['len', 'i64'],
 ] as const);
 export const fuse_notify_inval_entry_out = struct('fuse_notify_inval_entry_out', [
-  ['parent', 'u64'], ['namelen', 'u32'], ['flags', 'u32'],
+  ['parent', 'id'], ['namelen', 'u32'], ['flags', 'u32'],
 ] as const);
 export const fuse_notify_delete_out = struct('fuse_notify_delete_out', [
-  ['parent', 'u64'], ['child', 'u64'], ['namelen', 'u32'], ['padding', 'u32'],
+  ['parent', 'id'], ['child', 'id'], ['namelen', 'u32'], ['padding', 'u32'],
 ] as const);
 export const fuse_notify_store_out = struct('fuse_notify_store_out', [
-  ['nodeid', 'u64'], ['offset', 'u64'], ['size', 'u32'], ['padding', 'u32'],
+  ['nodeid', 'id'], ['offset', 'u64'], ['size', 'u32'], ['padding', 'u32'],
 ] as const);
 export const fuse_notify_retrieve_out = struct('fuse_notify_retrieve_out', [
-  ['notify_unique', 'u64'], ['nodeid', 'u64'], ['offset', 'u64'], ['size', 'u32'], ['padding', 'u32'],
+  ['notify_unique', 'id'], ['nodeid', 'id'], ['offset', 'u64'], ['size', 'u32'], ['padding', 'u32'],
 ] as const);
 /** Body of a NOTIFY_REPLY request; matches the size of fuse_write_in. */
 export const fuse_notify_retrieve_in = struct('fuse_notify_retrieve_in', [
@@ -211,18 +210,18 @@ export const fuse_backing_map = struct('fuse_backing_map', [
 ] as const);
 
 export const fuse_lseek_in = struct('fuse_lseek_in', [
-  ['fh', 'u64'], ['offset', 'u64'], ['whence', 'u32'], ['padding', 'u32'],
+  ['fh', 'id'], ['offset', 'u64'], ['whence', 'u32'], ['padding', 'u32'],
 ] as const);
 export const fuse_lseek_out = struct('fuse_lseek_out', [['offset', 'u64']] as const);
 export const fuse_copy_file_range_in = struct('fuse_copy_file_range_in', [
-  ['fh_in', 'u64'], ['off_in', 'u64'], ['nodeid_out', 'u64'], ['fh_out', 'u64'],
+  ['fh_in', 'id'], ['off_in', 'u64'], ['nodeid_out', 'id'], ['fh_out', 'id'],
   ['off_out', 'u64'], ['len', 'u64'], ['flags', 'u64'],
 ] as const);
 /** 7.45: reply of FUSE_COPY_FILE_RANGE_64. */
 export const fuse_copy_file_range_out = struct('fuse_copy_file_range_out', [['bytes_copied', 'u64']] as const);
 
 export const fuse_setupmapping_in = struct('fuse_setupmapping_in', [
-  ['fh', 'u64'], ['foffset', 'u64'], ['len', 'u64'], ['flags', 'u64'], ['moffset', 'u64'],
+  ['fh', 'id'], ['foffset', 'u64'], ['len', 'u64'], ['flags', 'u64'], ['moffset', 'u64'],
 ] as const);
 export const fuse_removemapping_in = struct('fuse_removemapping_in', [['count', 'u32']] as const);
 export const fuse_removemapping_one = struct('fuse_removemapping_one', [['moffset', 'u64'], ['len', 'u64']] as const);

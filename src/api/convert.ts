@@ -85,7 +85,7 @@ export function statxOut(s: Statx) {
 
 /** fuse_setattr_in → SetattrChanges */
 export function setattrChanges(b: {
-  valid: number; fh: number; size: number; lock_owner: bigint; atime: number; mtime: number; ctime: number;
+  valid: number; fh: number; size: bigint; lock_owner: bigint; atime: number; mtime: number; ctime: number;
   atimensec: number; mtimensec: number; ctimensec: number; mode: number; uid: number; gid: number;
 }): SetattrChanges {
   const v = b.valid;

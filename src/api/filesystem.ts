@@ -21,7 +21,7 @@
 import type { Context } from './context.js';
 import type {
   AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, IoctlReply, Lock, OpenReply,
-  SetattrChanges, StatFs, StatxReply,
+  SetattrChanges, StatFs, StatxReply, U64,
 } from './types.js';
 
 type R<T> = T | Promise<T>;
@@ -64,11 +64,13 @@ export interface FileSystem {
   /** OPEN with open(2) `flags`. Default when missing: the kernel is told ENOSYS, and with
    * FUSE_NO_OPEN_SUPPORT it stops sending OPEN ("zero-message open", fh 0). */
   open?(ctx: Context, nodeid: number, flags: number): R<OpenReply>;
-  /** READ `size` bytes at `offset`. Return fewer bytes only at end of file (or with direct_io). */
-  read?(ctx: Context, nodeid: number, fh: number, offset: number, size: number): R<Uint8Array>;
-  /** WRITE `data` at `offset`; return the number of bytes written. `data` is a copy the
+  /** READ `size` bytes at `offset` (0 … 2^63-1). Return at most `size` bytes (a Uint8Array);
+   * fewer only at end of file (or with direct_io). */
+  read?(ctx: Context, nodeid: number, fh: number, offset: bigint, size: number): R<Uint8Array>;
+  /** WRITE `data` at `offset` (0 … 2^63-1; an offset your store cannot take is EFBIG, as
+   * the kernel answers past s_maxbytes); return the number of bytes written (0 … data.length). `data` is a copy the
    * handler may keep. `writeFlags`: FUSE_WRITE_CACHE, FUSE_WRITE_KILL_SUIDGID … */
-  write?(ctx: Context, nodeid: number, fh: number, offset: number, data: Uint8Array, writeFlags: number): R<number>;
+  write?(ctx: Context, nodeid: number, fh: number, offset: bigint, data: Uint8Array, writeFlags: number): R<number>;
   /** STATFS. Default when missing: a zeroed statfs with namelen 255 and bsize 512 (as libfuse). */
   statfs?(ctx: Context, nodeid: number): R<StatFs>;
   /** RELEASE: the last close of an open file. Errors are ignored by the kernel. */
@@ -90,9 +92,9 @@ export interface FileSystem {
   opendir?(ctx: Context, nodeid: number, flags: number): R<OpenReply>;
   /** READDIR from `offset` (0 = start; else a `nextOffset` you gave). Add entries until
    * `out.add` returns false. Include "." and ".." if you want them listed. */
-  readdir?(ctx: Context, nodeid: number, fh: number, offset: number, out: DirentSink): R<void>;
+  readdir?(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentSink): R<void>;
   /** READDIRPLUS: like readdir with an Entry per name. Only requested when implemented. */
-  readdirplus?(ctx: Context, nodeid: number, fh: number, offset: number, out: DirentPlusSink): R<void>;
+  readdirplus?(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentPlusSink): R<void>;
   /** RELEASEDIR */
   releasedir?(ctx: Context, nodeid: number, fh: number, flags: number): R<void>;
   /** FSYNCDIR */
@@ -108,17 +110,17 @@ export interface FileSystem {
   /** CREATE: make and open `name` atomically. Missing: the kernel uses MKNOD + OPEN. */
   create?(ctx: Context, parent: number, name: string, mode: number, flags: number): R<CreateReply>;
   /** BMAP (block-device filesystems only). */
-  bmap?(ctx: Context, nodeid: number, blocksize: number, block: number): R<number>;
+  bmap?(ctx: Context, nodeid: number, blocksize: number, block: bigint): R<U64>;
   /** IOCTL: restricted ioctls only (the kernel passes `inData` of the size the command says). */
-  ioctl?(ctx: Context, nodeid: number, fh: number, cmd: number, arg: number, inData: Uint8Array, outSize: number, flags: number): R<IoctlReply>;
+  ioctl?(ctx: Context, nodeid: number, fh: number, cmd: number, arg: bigint, inData: Uint8Array, outSize: number, flags: number): R<IoctlReply>;
   /** POLL: return the ready events (POLLIN…); keep `kh` to wake the poller later. */
-  poll?(ctx: Context, nodeid: number, fh: number, kh: number, events: number, flags: number): R<number>;
+  poll?(ctx: Context, nodeid: number, fh: number, kh: bigint, events: number, flags: number): R<number>;
   /** FALLOCATE with fallocate(2) `mode`. */
-  fallocate?(ctx: Context, nodeid: number, fh: number, offset: number, length: number, mode: number): R<void>;
+  fallocate?(ctx: Context, nodeid: number, fh: number, offset: bigint, length: bigint, mode: number): R<void>;
   /** LSEEK (SEEK_DATA = 3 / SEEK_HOLE = 4; others are handled by the kernel). */
-  lseek?(ctx: Context, nodeid: number, fh: number, offset: number, whence: number): R<number>;
+  lseek?(ctx: Context, nodeid: number, fh: number, offset: bigint, whence: number): R<U64>;
   /** COPY_FILE_RANGE / COPY_FILE_RANGE_64: return the number of bytes copied. */
-  copyFileRange?(ctx: Context, nodeIn: number, fhIn: number, offIn: number, nodeOut: number, fhOut: number, offOut: number, len: number, flags: number): R<number>;
+  copyFileRange?(ctx: Context, nodeIn: number, fhIn: number, offIn: bigint, nodeOut: number, fhOut: number, offOut: bigint, len: bigint, flags: bigint): R<U64>;
   /** SYNCFS */
   syncfs?(ctx: Context, nodeid: number): R<void>;
   /** TMPFILE (O_TMPFILE): an unnamed file in `parent`, opened. */

@@ -6,9 +6,10 @@
 import { FuseError } from './errors.js';
 import type { Context } from './context.js';
 import type { FileSystem } from './filesystem.js';
-import { FuseInode, unlinkName, type DirEntry, type FileHandle } from './inode.js';
+import { FuseInode, linkName, unlinkName, type Created, type DirEntry, type FileHandle, type InodeOp } from './inode.js';
+import { NODE } from './inode-state.js';
 import type {
-  Attr, AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, OpenReply, SetattrChanges,
+  Attr, AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, Lock, OpenReply, SetattrChanges,
 } from './types.js';
 import { FUSE_ROOT_ID } from '../abi/index.js';
 import type { Notifier } from '../transport/index.js';
@@ -51,24 +52,31 @@ export class InodeTree implements FileSystem {
   private nextNodeid = FUSE_ROOT_ID + 1;
   private nextFh = 1;
   private notifier: Notifier | undefined;
-  getlk?: FileSystem['getlk'];
-  setlk?: FileSystem['setlk'];
+  /** The operations this filesystem declared (the root class's `supports`). */
+  readonly supports: ReadonlySet<InodeOp>;
 
   constructor(readonly root: FuseInode, private readonly opts: InodeTreeOptions = {}) {
     if (!root.isDirectory) throw new TypeError('InodeTree: the root inode must be a directory (mode S_IFDIR)');
-    root._nodeid = FUSE_ROOT_ID;
-    root._nlookup = 1;
-    root._persistent = true;
+    const st = root[NODE];
+    st.nodeid = FUSE_ROOT_ID;
+    st.nlookup = 1;
+    st.persistent = true;
+    st.tree = this;
     this.table.set(FUSE_ROOT_ID, root);
-    // Locks go to the filesystem only when the root's class implements them;
-    // otherwise the kernel keeps locks locally (POSIX_LOCKS/FLOCK_LOCKS not asked for).
-    const proto = FuseInode.prototype;
-    if (root.getlk !== proto.getlk && root.setlk !== proto.setlk) {
-      this.getlk = (ctx, nodeid, fh, owner, lock) => { const f = this.file(nodeid, fh); return f.inode.getlk(ctx, f.handle, owner, lock); };
-      this.setlk = (ctx, nodeid, fh, owner, lock, wait, flock) => {
-        const f = this.file(nodeid, fh);
-        return f.inode.setlk(ctx, f.handle, owner, lock, wait, flock);
-      };
+    // Prebuilt children (addChild before the tree existed) belong to this tree now.
+    const attach = (i: FuseInode) => {
+      for (const c of i[NODE].children.values()) if (c[NODE].tree !== this) { c[NODE].tree = this; attach(c); }
+    };
+    attach(root);
+    const declared = (root.constructor as typeof FuseInode).supports ?? [];
+    for (const op of declared) {
+      if (!OPTIONAL_OPS.includes(op)) throw new TypeError(`${root.constructor.name}.supports: unknown operation ${JSON.stringify(op)}`);
+    }
+    this.supports = new Set(declared);
+    // Undeclared operations are not offered: the Server answers ENOSYS without a call,
+    // and INIT does not ask for what they need (locks, READDIRPLUS).
+    for (const op of OPTIONAL_OPS) {
+      if (!this.supports.has(op)) Object.defineProperty(this, op, { value: undefined, enumerable: false });
     }
   }
 
@@ -88,12 +96,14 @@ export class InodeTree implements FileSystem {
    * between the increment and the reply.
    */
   private handOut(parent: FuseInode | undefined, name: string, child: FuseInode, attr: Attr): Entry {
+    if (!(child instanceof FuseInode)) throw new TypeError(`expected a FuseInode for ${JSON.stringify(name)}, got ${typeof child}`);
+    if (!attr || typeof attr !== 'object') throw new TypeError(`getattr of ${JSON.stringify(name)} returned ${typeof attr}, not an Attr`);
     const inode = this.adopt(child);
     if (parent) this.linkDentry(parent, name, inode);
-    inode._nlookup++;
+    inode[NODE].nlookup++;
     return {
-      nodeid: inode._nodeid,
-      attr: attr.ino ? attr : { ...attr, ino: inode._nodeid },
+      nodeid: inode[NODE].nodeid,
+      attr: attr.ino ? attr : { ...attr, ino: inode[NODE].nodeid },
       entryTimeout: this.opts.entryTimeout,
       attrTimeout: this.opts.attrTimeout,
     };
@@ -101,45 +111,46 @@ export class InodeTree implements FileSystem {
 
   /** Puts `inode` (or the inode it is an alias of) in the table. */
   private adopt(inode: FuseInode): FuseInode {
-    if (inode._nodeid && this.table.get(inode._nodeid) === inode) return inode;
+    if (inode[NODE].nodeid && this.table.get(inode[NODE].nodeid) === inode) return inode;
     const id = inode.identity();
     if (id !== undefined) {
       const existing = this.byIdentity.get(id);
       if (existing && existing.acceptAlias(inode)) return existing;
-      if (existing) existing._identity = undefined; // replaced: a different object with a reused key
+      if (existing) existing[NODE].identity = undefined; // replaced: a different object with a reused key
       this.byIdentity.set(id, inode);
-      inode._identity = id;
+      inode[NODE].identity = id;
     }
-    inode._nodeid = this.nextNodeid++;
-    inode._notifier = this.notifier;
-    this.table.set(inode._nodeid, inode);
+    inode[NODE].nodeid = this.nextNodeid++;
+    inode[NODE].notifier = this.notifier;
+    this.table.set(inode[NODE].nodeid, inode);
     return inode;
   }
 
-  private linkDentry(parent: FuseInode, name: string, child: FuseInode): void {
-    if (parent._children.get(name) === child) return;
-    const old = parent._children.get(name);
+  /** Links `child` as `name` below `parent`; a child it replaces loses that name. */
+  linkDentry(parent: FuseInode, name: string, child: FuseInode): void {
+    if (parent[NODE].children.get(name) === child) return;
+    const old = parent[NODE].children.get(name);
     if (old) this.removeName(parent, name, old);
-    parent.addChild(name, child);
+    linkName(parent, name, child);
   }
 
   /** Drops the dentry; an inode that lost its last name stops being persistent. */
-  private removeName(parent: FuseInode, name: string, child: FuseInode): void {
+  removeName(parent: FuseInode, name: string, child: FuseInode): void {
     unlinkName(parent, name, child);
-    if (child._links.size === 0 && child._nodeid !== FUSE_ROOT_ID) this.lostLastName(child);
+    if (child[NODE].links.size === 0 && child[NODE].nodeid !== FUSE_ROOT_ID) this.lostLastName(child);
   }
 
   /** `inode` has no known name left: not persistent any more; it may release its backing. */
   private lostLastName(inode: FuseInode): void {
-    inode._persistent = false;
+    inode[NODE].persistent = false;
     this.maybeUnlinked(inode);
     this.maybeDrop(inode);
   }
 
   /** Calls `onUnlinked()` once the inode has neither a known name nor an open file. */
   private maybeUnlinked(inode: FuseInode): void {
-    if (inode._links.size > 0 || inode._opens > 0 || inode._nodeid === FUSE_ROOT_ID) return;
-    if (this.table.get(inode._nodeid) !== inode) return;
+    if (inode[NODE].links.size > 0 || inode[NODE].opens > 0 || inode[NODE].nodeid === FUSE_ROOT_ID) return;
+    if (this.table.get(inode[NODE].nodeid) !== inode) return;
     let released = false;
     try {
       released = inode.onUnlinked();
@@ -148,18 +159,18 @@ export class InodeTree implements FileSystem {
   }
 
   private detachIdentity(inode: FuseInode): void {
-    const id = inode._identity;
+    const id = inode[NODE].identity;
     if (id !== undefined && this.byIdentity.get(id) === inode) this.byIdentity.delete(id);
-    inode._identity = undefined;
+    inode[NODE].identity = undefined;
   }
 
   private maybeDrop(inode: FuseInode): void {
-    if (inode._nlookup > 0 || inode._persistent || inode._nodeid === FUSE_ROOT_ID) return;
-    if (this.table.get(inode._nodeid) !== inode) return;
-    if (inode._opens > 0) return; // still open: it goes with its last release
-    this.table.delete(inode._nodeid);
+    if (inode[NODE].nlookup > 0 || inode[NODE].persistent || inode[NODE].nodeid === FUSE_ROOT_ID) return;
+    if (this.table.get(inode[NODE].nodeid) !== inode) return;
+    if (inode[NODE].opens > 0) return; // still open: it goes with its last release
+    this.table.delete(inode[NODE].nodeid);
     this.detachIdentity(inode);
-    for (const [parent, names] of [...inode._links]) for (const n of [...names]) unlinkName(parent, n, inode);
+    for (const [parent, names] of [...inode[NODE].links]) for (const n of [...names]) unlinkName(parent, n, inode);
     try {
       inode.onForget();
     } catch { /* a hook must not break FORGET */ }
@@ -172,26 +183,26 @@ export class InodeTree implements FileSystem {
       return;
     }
     if (nodeid === FUSE_ROOT_ID) return; // the root is never forgotten
-    inode._nlookup = Math.max(0, inode._nlookup - nlookup);
+    inode[NODE].nlookup = Math.max(0, inode[NODE].nlookup - nlookup);
     this.maybeDrop(inode);
   }
 
   init(info: InitInfo): void {
     this.notifier = info.notifier;
-    for (const i of this.table.values()) i._notifier = this.notifier;
+    for (const i of this.table.values()) i[NODE].notifier = this.notifier;
   }
 
   /** The session ended: the kernel sends no FORGETs at unmount, so release everything. */
   destroy(): void {
     for (const inode of [...this.table.values()]) {
-      if (inode._nodeid === FUSE_ROOT_ID) continue;
-      inode._nlookup = 0;
-      this.table.delete(inode._nodeid);
-      inode._notifier = undefined;
+      if (inode[NODE].nodeid === FUSE_ROOT_ID) continue;
+      inode[NODE].nlookup = 0;
+      this.table.delete(inode[NODE].nodeid);
+      inode[NODE].notifier = undefined;
       try { inode.onForget(); } catch { /* ignore */ }
     }
     this.byIdentity.clear();
-    for (const f of this.files.values()) f.inode._opens = 0;
+    for (const f of this.files.values()) f.inode[NODE].opens = 0;
     this.files.clear();
   }
 
@@ -199,98 +210,108 @@ export class InodeTree implements FileSystem {
     let referenced = 0;
     let lookups = 0;
     for (const i of this.table.values()) {
-      if (i._nodeid === FUSE_ROOT_ID) continue;
-      if (i._nlookup > 0) referenced++;
-      lookups += i._nlookup;
+      if (i[NODE].nodeid === FUSE_ROOT_ID) continue;
+      if (i[NODE].nlookup > 0) referenced++;
+      lookups += i[NODE].nlookup;
     }
     return { inodes: this.table.size, referenced, lookups, handles: this.files.size };
   }
 
   // ---- entries ----
+  // Every entry point returns synchronously when the inode's methods do (the
+  // reply then goes out in the same turn), and a Promise only when one of them
+  // does: `then` chains without an await.
 
-  private async entryFor(ctx: Context, parent: FuseInode | undefined, name: string, child: FuseInode): Promise<Entry> {
-    const attr = await child.getattr(ctx);
-    return this.handOut(parent, name, child, attr);
+  private entryFor(ctx: Context, parent: FuseInode | undefined, name: string, child: R<FuseInode>): R<Entry> {
+    return then(child, (c) => {
+      if (!(c instanceof FuseInode)) throw new TypeError(`expected a FuseInode for ${JSON.stringify(name)}, got ${describe(c)}`);
+      return then(c.getattr(ctx), (attr) => this.handOut(parent, name, c, attr));
+    });
   }
 
-  async lookup(ctx: Context, parent: number, name: string): Promise<Entry> {
+  lookup(ctx: Context, parent: number, name: string): R<Entry> {
     const p = this.get(parent);
-    return this.entryFor(ctx, p, name, await p.lookup(ctx, name));
+    return this.entryFor(ctx, p, name, p.lookup(ctx, name));
   }
-  async mkdir(ctx: Context, parent: number, name: string, mode: number): Promise<Entry> {
+  mkdir(ctx: Context, parent: number, name: string, mode: number): R<Entry> {
     const p = this.get(parent);
-    return this.entryFor(ctx, p, name, await p.mkdir(ctx, name, mode));
+    return this.entryFor(ctx, p, name, p.mkdir(ctx, name, mode));
   }
-  async mknod(ctx: Context, parent: number, name: string, mode: number, rdev: number): Promise<Entry> {
+  mknod(ctx: Context, parent: number, name: string, mode: number, rdev: number): R<Entry> {
     const p = this.get(parent);
-    return this.entryFor(ctx, p, name, await p.mknod(ctx, name, mode, rdev));
+    return this.entryFor(ctx, p, name, p.mknod(ctx, name, mode, rdev));
   }
-  async symlink(ctx: Context, parent: number, name: string, target: string): Promise<Entry> {
+  symlink(ctx: Context, parent: number, name: string, target: string): R<Entry> {
     const p = this.get(parent);
-    return this.entryFor(ctx, p, name, await p.symlink(ctx, name, target));
+    return this.entryFor(ctx, p, name, p.symlink(ctx, name, target));
   }
-  async link(ctx: Context, nodeid: number, newParent: number, newName: string): Promise<Entry> {
+  link(ctx: Context, nodeid: number, newParent: number, newName: string): R<Entry> {
     const target = this.get(nodeid);
     const p = this.get(newParent);
-    return this.entryFor(ctx, p, newName, await p.link(ctx, target, newName));
+    return this.entryFor(ctx, p, newName, p.link(ctx, target, newName));
   }
-  async create(ctx: Context, parent: number, name: string, mode: number, flags: number): Promise<CreateReply> {
-    const p = this.get(parent);
-    const c = await p.create(ctx, name, mode, flags);
-    const attr = await c.inode.getattr(ctx, c.handle);
-    const entry = this.handOut(p, name, c.inode, attr);
-    return { entry, ...this.addFile(this.get(entry.nodeid), c.handle) };
+  private created(ctx: Context, parent: FuseInode | undefined, name: string, made: R<Created>): R<CreateReply> {
+    return then(made, (c) => {
+      if (!c || !(c.inode instanceof FuseInode)) throw new TypeError(`create/tmpfile must return { inode: FuseInode }, got ${describe(c)}`);
+      return then(c.inode.getattr(ctx, c.handle), (attr) => {
+        const entry = this.handOut(parent, name, c.inode, attr);
+        return { entry, ...this.addFile(this.get(entry.nodeid), c.handle) };
+      });
+    });
   }
-  async tmpfile(ctx: Context, parent: number, mode: number, flags: number): Promise<CreateReply> {
+  create(ctx: Context, parent: number, name: string, mode: number, flags: number): R<CreateReply> {
     const p = this.get(parent);
-    const c = await p.tmpfile(ctx, mode, flags);
-    const attr = await c.inode.getattr(ctx, c.handle);
-    const entry = this.handOut(undefined, '', c.inode, attr);
-    return { entry, ...this.addFile(this.get(entry.nodeid), c.handle) };
+    return this.created(ctx, p, name, p.create(ctx, name, mode, flags));
+  }
+  tmpfile(ctx: Context, parent: number, mode: number, flags: number): R<CreateReply> {
+    return this.created(ctx, undefined, '', this.get(parent).tmpfile(ctx, mode, flags));
   }
 
   // ---- names ----
 
-  async unlink(ctx: Context, parent: number, name: string): Promise<void> {
+  unlink(ctx: Context, parent: number, name: string): R<void> {
     const p = this.get(parent);
-    await p.unlink(ctx, name);
-    const c = p._children.get(name);
+    return then(p.unlink(ctx, name), () => this.dropName(p, name));
+  }
+  rmdir(ctx: Context, parent: number, name: string): R<void> {
+    const p = this.get(parent);
+    return then(p.rmdir(ctx, name), () => this.dropName(p, name));
+  }
+  private dropName(p: FuseInode, name: string): void {
+    const c = p[NODE].children.get(name);
     if (c) this.removeName(p, name, c);
   }
-  async rmdir(ctx: Context, parent: number, name: string): Promise<void> {
-    const p = this.get(parent);
-    await p.rmdir(ctx, name);
-    const c = p._children.get(name);
-    if (c) this.removeName(p, name, c);
-  }
-  async rename(ctx: Context, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void> {
+  rename(ctx: Context, parent: number, name: string, newParent: number, newName: string, flags: number): R<void> {
     const p = this.get(parent);
     const np = this.get(newParent);
-    await p.rename(ctx, name, np, newName, flags);
-    const src = p._children.get(name);
-    const dst = np._children.get(newName);
-    if (src) unlinkName(p, name, src);
-    if (dst) unlinkName(np, newName, dst);
-    if (flags & RENAME_EXCHANGE) {
-      if (dst) p.addChild(name, dst);
-      if (src) np.addChild(newName, src);
-      return;
-    }
-    if (src) np.addChild(newName, src);
-    if (dst && dst !== src && dst._links.size === 0) this.lostLastName(dst);
+    return then(p.rename(ctx, name, np, newName, flags), () => {
+      const src = p[NODE].children.get(name);
+      const dst = np[NODE].children.get(newName);
+      if (src) unlinkName(p, name, src);
+      if (dst) unlinkName(np, newName, dst);
+      if (flags & RENAME_EXCHANGE) {
+        if (dst) linkName(p, name, dst);
+        if (src) linkName(np, newName, src);
+        return;
+      }
+      if (src) linkName(np, newName, src);
+      if (dst && dst !== src && dst[NODE].links.size === 0) this.lostLastName(dst);
+    });
   }
 
   // ---- attributes ----
 
-  async getattr(ctx: Context, nodeid: number, fh: number | undefined): Promise<AttrReply> {
-    const inode = this.get(nodeid);
-    const attr = await inode.getattr(ctx, fh ? this.files.get(fh)?.handle : undefined);
+  private attrReply(nodeid: number, attr: Attr): AttrReply {
+    if (!attr || typeof attr !== 'object') throw new TypeError(`getattr/setattr returned ${describe(attr)}, not an Attr`);
     return { attr: attr.ino ? attr : { ...attr, ino: nodeid }, timeout: this.opts.attrTimeout };
   }
-  async setattr(ctx: Context, nodeid: number, changes: SetattrChanges): Promise<AttrReply> {
+  getattr(ctx: Context, nodeid: number, fh: number | undefined): R<AttrReply> {
     const inode = this.get(nodeid);
-    const attr = await inode.setattr(ctx, changes, changes.fh ? this.files.get(changes.fh)?.handle : undefined);
-    return { attr: attr.ino ? attr : { ...attr, ino: nodeid }, timeout: this.opts.attrTimeout };
+    return then(inode.getattr(ctx, fh ? this.files.get(fh)?.handle : undefined), (a) => this.attrReply(nodeid, a));
+  }
+  setattr(ctx: Context, nodeid: number, changes: SetattrChanges): R<AttrReply> {
+    const inode = this.get(nodeid);
+    return then(inode.setattr(ctx, changes, changes.fh ? this.files.get(changes.fh)?.handle : undefined), (a) => this.attrReply(nodeid, a));
   }
   statx(ctx: Context, nodeid: number, fh: number | undefined, flags: number, mask: number) {
     return this.get(nodeid).statx(ctx, flags, mask, fh ? this.files.get(fh)?.handle : undefined);
@@ -308,47 +329,51 @@ export class InodeTree implements FileSystem {
 
   // ---- open files ----
 
-  /** Registers an open file. `counted`: `_opens` was already raised (before an await). */
+  /** Registers an open file. `counted`: `opens` was already raised (before an await). */
   private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[], counted = false): OpenReply {
     const fh = this.nextFh++;
     this.files.set(fh, { inode, handle, entries });
-    if (!counted) inode._opens++;
+    if (!counted) inode[NODE].opens++;
     return { fh, ...handle?.options };
   }
 
   /**
-   * Runs an async open of `inode` with its open count raised first, so that an
-   * UNLINK finishing while the open is pending does not let the inode release
-   * its backing under a file about to be open. Undone if the open fails.
+   * Runs an open of `inode` with its open count raised first, so that an
+   * UNLINK finishing while an async open is pending does not let the inode
+   * release its backing under a file about to be open. Undone if the open fails.
    */
-  private async opening<T>(inode: FuseInode, fn: () => T | Promise<T>): Promise<T> {
-    inode._opens++;
-    try {
-      return await fn();
-    } catch (e) {
-      inode._opens--;
+  private opening<T>(inode: FuseInode, fn: () => R<T>): R<T> {
+    inode[NODE].opens++;
+    const undo = (e: unknown): never => {
+      inode[NODE].opens--;
       this.maybeUnlinked(inode);
       this.maybeDrop(inode);
       throw e;
+    };
+    let r: R<T>;
+    try {
+      r = fn();
+    } catch (e) {
+      return undo(e);
     }
+    return isPromise(r) ? r.then(undefined, undo) : r;
   }
   /** The open file `fh` of `nodeid` (fh 0 or unknown: the inode without a handle). */
   private file(nodeid: number, fh: number): OpenFile {
     const f = this.files.get(fh);
-    if (f && f.inode._nodeid === nodeid) return f;
+    if (f && f.inode[NODE].nodeid === nodeid) return f;
     return { inode: this.get(nodeid), handle: undefined };
   }
 
-  async open(ctx: Context, nodeid: number, flags: number): Promise<OpenReply> {
+  open(ctx: Context, nodeid: number, flags: number): R<OpenReply> {
     const inode = this.get(nodeid);
-    const handle = (await this.opening(inode, () => inode.open(ctx, flags))) ?? undefined;
-    return this.addFile(inode, handle, undefined, true);
+    return then(this.opening(inode, () => inode.open(ctx, flags)), (handle) => this.addFile(inode, handle ?? undefined, undefined, true));
   }
-  read(ctx: Context, nodeid: number, fh: number, offset: number, size: number) {
+  read(ctx: Context, nodeid: number, fh: number, offset: bigint, size: number) {
     const f = this.file(nodeid, fh);
     return f.handle?.read ? f.handle.read(ctx, offset, size) : f.inode.read(ctx, f.handle, offset, size);
   }
-  write(ctx: Context, nodeid: number, fh: number, offset: number, data: Uint8Array, flags: number) {
+  write(ctx: Context, nodeid: number, fh: number, offset: bigint, data: Uint8Array, flags: number) {
     const f = this.file(nodeid, fh);
     return f.handle?.write ? f.handle.write(ctx, offset, data, flags) : f.inode.write(ctx, f.handle, offset, data, flags);
   }
@@ -360,109 +385,162 @@ export class InodeTree implements FileSystem {
     const f = this.file(nodeid, fh);
     return f.handle?.fsync ? f.handle.fsync(ctx, datasync) : f.inode.fsync(ctx, f.handle, datasync);
   }
-  async release(ctx: Context, nodeid: number, fh: number, flags: number): Promise<void> {
+  release(ctx: Context, nodeid: number, fh: number, flags: number): R<void> {
     const f = this.file(nodeid, fh);
-    try {
-      await (f.handle?.release ? f.handle.release(ctx, flags) : f.inode.release(ctx, f.handle, flags));
-    } finally {
-      this.closed(fh, f);
-    }
+    return finallyDo(() => (f.handle?.release ? f.handle.release(ctx, flags) : f.inode.release(ctx, f.handle, flags)), () => this.closed(fh, f));
   }
 
   /** `fh` was released: an unlinked inode may let go of its backing, a forgotten one leaves. */
   private closed(fh: number, f: OpenFile): void {
     if (this.files.get(fh) !== f) return; // fh unknown: `f` is the inode without a handle
     this.files.delete(fh);
-    f.inode._opens--;
+    f.inode[NODE].opens--;
     this.maybeUnlinked(f.inode);
     this.maybeDrop(f.inode);
   }
-  fallocate(ctx: Context, nodeid: number, fh: number, offset: number, length: number, mode: number) {
+  fallocate(ctx: Context, nodeid: number, fh: number, offset: bigint, length: bigint, mode: number) {
     const f = this.file(nodeid, fh);
     return f.inode.fallocate(ctx, f.handle, offset, length, mode);
   }
-  lseek(ctx: Context, nodeid: number, fh: number, offset: number, whence: number) {
+  lseek(ctx: Context, nodeid: number, fh: number, offset: bigint, whence: number) {
     const f = this.file(nodeid, fh);
     return f.inode.lseek(ctx, f.handle, offset, whence);
   }
-  copyFileRange(ctx: Context, nodeIn: number, fhIn: number, offIn: number, nodeOut: number, fhOut: number, offOut: number, len: number, flags: number) {
+  copyFileRange(ctx: Context, nodeIn: number, fhIn: number, offIn: bigint, nodeOut: number, fhOut: number, offOut: bigint, len: bigint, flags: bigint) {
     const a = this.file(nodeIn, fhIn);
     const b = this.file(nodeOut, fhOut);
     return a.inode.copyFileRange(ctx, a.handle, offIn, b.inode, b.handle, offOut, len, flags);
   }
+  getlk(ctx: Context, nodeid: number, fh: number, owner: bigint, lock: Lock) {
+    const f = this.file(nodeid, fh);
+    return f.inode.getlk(ctx, f.handle, owner, lock);
+  }
+  setlk(ctx: Context, nodeid: number, fh: number, owner: bigint, lock: Lock, wait: boolean, flock: boolean) {
+    const f = this.file(nodeid, fh);
+    return f.inode.setlk(ctx, f.handle, owner, lock, wait, flock);
+  }
 
   // ---- directories ----
 
-  async opendir(ctx: Context, nodeid: number, flags: number): Promise<OpenReply> {
+  opendir(ctx: Context, nodeid: number, flags: number): R<OpenReply> {
     const inode = this.get(nodeid);
-    await this.opening(inode, () => inode.opendir(ctx, flags));
-    return this.addFile(inode, undefined, undefined, true);
+    return then(this.opening(inode, () => inode.opendir(ctx, flags)), () => this.addFile(inode, undefined, undefined, true));
   }
-  async releasedir(ctx: Context, nodeid: number, fh: number): Promise<void> {
+  releasedir(ctx: Context, nodeid: number, fh: number): R<void> {
     const f = this.file(nodeid, fh);
-    try {
-      await f.inode.releasedir(ctx);
-    } finally {
-      this.closed(fh, f);
-    }
+    return finallyDo(() => f.inode.releasedir(ctx), () => this.closed(fh, f));
   }
   fsyncdir(ctx: Context, nodeid: number, _fh: number, datasync: boolean) {
     return this.get(nodeid).fsyncdir(ctx, datasync);
   }
 
   /** The listing of an open directory, taken once at offset 0: ".", "..", then the entries. */
-  private async listing(ctx: Context, nodeid: number, fh: number, offset: number): Promise<{ dir: FuseInode; entries: DirEntry[] }> {
+  private listing(ctx: Context, nodeid: number, fh: number, offset: number): R<{ dir: FuseInode; entries: DirEntry[] }> {
     const f = this.files.get(fh);
-    const dir = f && f.inode._nodeid === nodeid ? f.inode : this.get(nodeid);
+    const dir = f && f.inode[NODE].nodeid === nodeid ? f.inode : this.get(nodeid);
     if (f && f.entries && offset !== 0) return { dir, entries: f.entries };
     const parent = dir.parent ?? dir;
-    const entries: DirEntry[] = [
-      { name: '.', mode: dir.mode, ino: dir._nodeid, inode: dir },
-      { name: '..', mode: parent.mode, ino: parent._nodeid || dir._nodeid },
-      ...(await dir.readdir(ctx)),
-    ];
-    if (f) f.entries = entries;
-    return { dir, entries };
+    return then(dir.readdir(ctx), (list) => {
+      if (!list || typeof (list as Iterable<DirEntry>)[Symbol.iterator] !== 'function') throw new TypeError(`readdir returned ${describe(list)}, not an iterable`);
+      const entries: DirEntry[] = [
+        { name: '.', mode: dir.mode, ino: dir[NODE].nodeid, inode: dir },
+        { name: '..', mode: parent.mode, ino: parent[NODE].nodeid || dir[NODE].nodeid },
+        ...list,
+      ];
+      if (f) f.entries = entries;
+      return { dir, entries };
+    });
   }
 
-  async readdir(ctx: Context, nodeid: number, fh: number, offset: number, out: DirentSink): Promise<void> {
-    const { entries } = await this.listing(ctx, nodeid, fh, offset);
-    for (let i = offset; i < entries.length; i++) {
-      const e = entries[i];
-      const ino = e.ino ?? e.inode?._nodeid ?? 0;
-      if (!out.add(e.name, ino || 0xffffffff, ((e.mode >>> 12) & 15), i + 1)) break;
-    }
+  readdir(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentSink): R<void> {
+    const start = cookieIndex(offset);
+    return then(this.listing(ctx, nodeid, fh, start), ({ entries }) => {
+      for (let i = start; i < entries.length; i++) {
+        const e = entries[i];
+        const ino = e.ino ?? e.inode?.[NODE].nodeid ?? 0;
+        if (!out.add(e.name, ino || 0xffffffff, ((e.mode >>> 12) & 15), i + 1)) break;
+      }
+    });
   }
 
-  async readdirplus(ctx: Context, nodeid: number, fh: number, offset: number, out: DirentPlusSink): Promise<void> {
-    const { dir, entries } = await this.listing(ctx, nodeid, fh, offset);
-    for (let i = offset; i < entries.length; i++) {
+  readdirplus(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentPlusSink): R<void> {
+    const start = cookieIndex(offset);
+    return then(this.listing(ctx, nodeid, fh, start), ({ dir, entries }) => this.plusFrom(ctx, dir, entries, start, out));
+  }
+
+  /** READDIRPLUS entries from index `i`: synchronous while the inodes are. */
+  private plusFrom(ctx: Context, dir: FuseInode, entries: DirEntry[], i: number, out: DirentPlusSink): R<void> {
+    for (; i < entries.length; i++) {
       const e = entries[i];
-      let entry: Entry;
       if (e.name === '.' || e.name === '..') {
         // Not counted as lookups: nodeid 0 tells the kernel "name only".
-        entry = { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } };
-      } else {
-        let child: FuseInode;
-        let attr: Attr;
-        try {
-          // The listing is a snapshot from offset 0: a name unlinked or renamed away
-          // since then must not be linked back in. Trust `e.inode` only while it is
-          // still this directory's child of that name; else ask the directory again.
-          child = e.inode && dir._children.get(e.name) === e.inode ? e.inode : await dir.lookup(ctx, e.name);
-          attr = await child.getattr(ctx);
-        } catch {
-          continue; // vanished between listing and now
-        }
+        if (!out.add(e.name, { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } }, i + 1)) return;
+        continue;
+      }
+      // The listing is a snapshot from offset 0: a name unlinked or renamed away
+      // since then must not be linked back in. Trust `e.inode` only while it is
+      // still this directory's child of that name; else ask the directory again.
+      let step: R<{ child: FuseInode; attr: Attr } | undefined>;
+      try {
+        const child = e.inode && dir[NODE].children.get(e.name) === e.inode ? e.inode : dir.lookup(ctx, e.name);
+        step = then(child, (c) => then(c.getattr(ctx), (attr) => ({ child: c, attr })));
+      } catch {
+        continue; // vanished between listing and now
+      }
+      const idx = i;
+      const emit = (got: { child: FuseInode; attr: Attr } | undefined): boolean => {
+        if (!got) return true; // vanished: skip
+        const { child, attr } = got;
         // Forgotten while getattr awaited (a FORGET in between): name only (nodeid 0,
         // which READDIRPLUS allows); the kernel looks it up when it needs it.
-        if (child._nodeid && this.table.get(child._nodeid) !== child) entry = { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } };
-        else entry = this.handOut(dir, e.name, child, attr);
-      }
-      if (!out.add(e.name, entry, i + 1)) {
+        const entry = child[NODE].nodeid && this.table.get(child[NODE].nodeid) !== child
+          ? { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } }
+          : this.handOut(dir, e.name, child, attr);
+        if (out.add(e.name, entry, idx + 1)) return true;
         if (entry.nodeid) this.forget(entry.nodeid, 1); // not sent: undo the count
-        break;
+        return false;
+      };
+      if (isPromise(step)) {
+        return step.then(emit, () => true).then((more) => (more ? this.plusFrom(ctx, dir, entries, idx + 1, out) : undefined));
       }
+      if (!emit(step)) return;
     }
   }
 }
+
+type R<T> = T | Promise<T>;
+
+function isPromise<T>(v: R<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+/** `f(v)`, now if `v` is a value, when it settles if it is a Promise. */
+function then<T, U>(v: R<T>, f: (t: T) => R<U>): R<U> {
+  return isPromise(v) ? v.then(f) : f(v);
+}
+/** Runs `fn`, then `after` whether it threw or not (synchronously when `fn` is). */
+function finallyDo<T>(fn: () => R<T>, after: () => void): R<T> {
+  let r: R<T>;
+  try {
+    r = fn();
+  } catch (e) {
+    after();
+    throw e;
+  }
+  if (isPromise(r)) return r.finally(after);
+  after();
+  return r;
+}
+/** A readdir offset is an index into the listing we gave; beyond it lists nothing. */
+function cookieIndex(offset: bigint): number {
+  return offset > 0xffffffffn ? 0xffffffff : Number(offset);
+}
+function describe(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}
+
+/** The optional operations (see InodeOp); everything else is always offered. */
+const OPTIONAL_OPS: readonly InodeOp[] = [
+  'setattr', 'statx', 'access', 'syncfs', 'mkdir', 'mknod', 'symlink', 'link', 'create', 'tmpfile', 'unlink', 'rmdir',
+  'rename', 'readlink', 'read', 'write', 'fallocate', 'lseek', 'copyFileRange', 'getlk', 'setlk', 'getxattr',
+  'setxattr', 'listxattr', 'removexattr', 'readdirplus',
+];

@@ -49,8 +49,8 @@
 import { constants } from 'node:fs';
 import { FuseError } from './errors.js';
 import type { Context } from './context.js';
-import type { Attr, Lock, OpenReply, SetattrChanges, StatFs, StatxReply } from './types.js';
-import type { Notifier } from '../transport/index.js';
+import type { Attr, Lock, OpenReply, SetattrChanges, StatFs, StatxReply, U64 } from './types.js';
+import { NODE, NodeState } from './inode-state.js';
 
 type R<T> = T | Promise<T>;
 
@@ -58,8 +58,8 @@ type R<T> = T | Promise<T>;
 export interface FileHandle {
   /** FOPEN_* reply flags for this open (direct_io, keep_cache …). */
   readonly options?: Omit<OpenReply, 'fh'>;
-  read?(ctx: Context, offset: number, size: number): R<Uint8Array>;
-  write?(ctx: Context, offset: number, data: Uint8Array, writeFlags: number): R<number>;
+  read?(ctx: Context, offset: bigint, size: number): R<Uint8Array>;
+  write?(ctx: Context, offset: bigint, data: Uint8Array, writeFlags: number): R<number>;
   flush?(ctx: Context, lockOwner: bigint): R<void>;
   fsync?(ctx: Context, datasync: boolean): R<void>;
   /** The last close; no more calls follow. */
@@ -71,7 +71,7 @@ export interface DirEntry {
   name: string;
   /** File type bits (S_IFREG …); the permission bits are ignored. */
   mode: number;
-  ino?: number;
+  ino?: U64;
   inode?: FuseInode;
 }
 
@@ -87,58 +87,82 @@ function enosys(): never {
   throw new FuseError('ENOSYS');
 }
 
+/**
+ * The optional operations a filesystem can declare (`static supports` on its
+ * root's class). An operation that is not declared is not offered to the
+ * kernel at all: its opcode gets ENOSYS without calling anything (the kernel
+ * then stops asking, or falls back: MKNOD+OPEN for CREATE, GETATTR for STATX,
+ * local locks for GETLK/SETLK), and INIT does not negotiate what it needs
+ * (POSIX_LOCKS/FLOCK_LOCKS for 'getlk'/'setlk', READDIRPLUS for
+ * 'readdirplus'). A declared operation calls the inode's method on every
+ * inode; an inode class that does not override it answers the method's
+ * documented default (e.g. EPERM for `mkdir` on a file). Always offered, with
+ * documented defaults: lookup, forget, getattr, opendir, readdir, releasedir,
+ * fsyncdir, open, release, flush, fsync, statfs.
+ */
+export type InodeOp =
+  | 'setattr' | 'statx' | 'access' | 'syncfs' | 'mkdir' | 'mknod' | 'symlink' | 'link' | 'create' | 'tmpfile'
+  | 'unlink' | 'rmdir' | 'rename' | 'readlink' | 'read' | 'write' | 'fallocate' | 'lseek' | 'copyFileRange'
+  | 'getlk' | 'setlk' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readdirplus';
+
 export class FuseInode {
-  // ---- framework state: owned by the InodeTree, read-only for subclasses ----
-  /** Node id the kernel knows this inode by; 0 until first handed out. */
-  _nodeid = 0;
-  /** Kernel references (see the contract above). */
-  _nlookup = 0;
-  /** Never dropped at nlookup 0 while true. */
-  _persistent = false;
-  /** Dentries below this directory: name → child. Kept by the tree. */
-  readonly _children = new Map<string, FuseInode>();
-  /** Where this inode is linked: parent → names. Kept by the tree. */
-  readonly _links = new Map<FuseInode, Set<string>>();
-  /** Set while mounted: notifications to the kernel. */
-  _notifier: Notifier | undefined;
-  /** Open file and directory handles of this inode. Kept by the tree. */
-  _opens = 0;
-  /** The identity this inode is registered under in the tree, if any. */
-  _identity: string | number | bigint | undefined;
+  /** The framework's bookkeeping (node id, lookup count, dentries, opens): not yours to touch. */
+  readonly [NODE] = new NodeState();
+
+  /** What this filesystem supports beyond the always-offered operations (see InodeOp).
+   * Read from the root's class when the InodeTree is built. Default: none (read-only,
+   * listing and lookup of a prebuilt tree). */
+  static readonly supports: readonly InodeOp[] = [];
 
   /** `mode`: the file type (and default permission) bits, e.g. S_IFDIR | 0o755. */
   constructor(public mode: number) {}
 
-  get nodeid(): number { return this._nodeid; }
-  get nlookup(): number { return this._nlookup; }
+  /** Node id the kernel knows this inode by; 0 until first handed out. */
+  get nodeid(): number { return this[NODE].nodeid; }
+  /** How many references the kernel holds (see the contract above); 0 when it holds none. */
+  lookupCount(): number { return this[NODE].nlookup; }
   get isDirectory(): boolean { return (this.mode & S_IFMT) === constants.S_IFDIR; }
   /** Children the framework knows of (looked up, created or added). */
-  get children(): ReadonlyMap<string, FuseInode> { return this._children; }
+  get children(): ReadonlyMap<string, FuseInode> { return this[NODE].children; }
   /** One parent (the first link), or undefined for the root and unlinked inodes. */
-  get parent(): FuseInode | undefined { return this._links.keys().next().value; }
+  get parent(): FuseInode | undefined { return this[NODE].links.keys().next().value; }
   /** Number of names this inode has in the known tree. */
   get linkCount(): number {
     let n = 0;
-    for (const names of this._links.values()) n += names.size;
+    for (const names of this[NODE].links.values()) n += names.size;
     return n;
   }
+  /** Open files and directories of this inode. */
+  get openCount(): number { return this[NODE].opens; }
 
   /** Keep this inode in the table even when the kernel forgets it (prebuilt/in-memory trees). */
   makePersistent(): this {
-    this._persistent = true;
+    this[NODE].persistent = true;
     return this;
   }
-  get persistent(): boolean { return this._persistent; }
+  get persistent(): boolean { return this[NODE].persistent; }
 
-  /** Adds `child` as `name` below this directory before the kernel asks (prebuilt trees).
-   * Replaces an existing child of that name. */
+  /** Adds `child` as `name` below this directory before the kernel asks (prebuilt trees, or
+   * a file that appeared behind the kernel's back). Replaces an existing child of that
+   * name; on a mounted tree the replaced child loses that name with the same accounting
+   * as an unlink (it may be released), and you should `notifyEntry(name)` so the kernel
+   * drops a cached dentry. */
   addChild(name: string, child: FuseInode): FuseInode {
-    const old = this._children.get(name);
-    if (old) unlinkName(this, name, old);
-    this._children.set(name, child);
-    let names = child._links.get(this);
-    if (!names) child._links.set(this, (names = new Set()));
-    names.add(name);
+    const tree = this[NODE].tree;
+    if (tree) tree.linkDentry(this, name, child);
+    else linkName(this, name, child);
+    return child;
+  }
+
+  /** Drops the child `name` (it vanished behind the kernel's back), with the same
+   * accounting as an unlink through the mount; returns the child, if there was one.
+   * Tell the kernel too (`notifyDelete` or `notifyEntry`). */
+  removeChild(name: string): FuseInode | undefined {
+    const child = this[NODE].children.get(name);
+    if (!child) return undefined;
+    const tree = this[NODE].tree;
+    if (tree) tree.removeName(this, name, child);
+    else unlinkName(this, name, child);
     return child;
   }
 
@@ -169,24 +193,24 @@ export class FuseInode {
   /** Tell the kernel this inode's attributes and data in [offset, offset+length) changed
    * behind its back (length -1: to the end; offset -1: attributes only). */
   notifyContent(offset = 0, length = -1): Promise<number> {
-    return this._nodeid && this._notifier ? this._notifier.invalInode(this._nodeid, offset, length) : Promise.resolve(0);
+    return this[NODE].nodeid && this[NODE].notifier ? this[NODE].notifier.invalInode(this[NODE].nodeid, offset, length) : Promise.resolve(0);
   }
   /** Tell the kernel the entry `name` below this directory changed (expireOnly: mark it stale only). */
   notifyEntry(name: string, expireOnly = false): Promise<number> {
-    return this._nodeid && this._notifier ? this._notifier.invalEntry(this._nodeid, name, expireOnly) : Promise.resolve(0);
+    return this[NODE].nodeid && this[NODE].notifier ? this[NODE].notifier.invalEntry(this[NODE].nodeid, name, expireOnly) : Promise.resolve(0);
   }
   /** Tell the kernel `name` (which was `child`) was deleted from this directory. */
   notifyDelete(name: string, child: FuseInode): Promise<number> {
-    return this._nodeid && child._nodeid && this._notifier ? this._notifier.delete(this._nodeid, child._nodeid, name) : Promise.resolve(0);
+    return this[NODE].nodeid && child[NODE].nodeid && this[NODE].notifier ? this[NODE].notifier.delete(this[NODE].nodeid, child[NODE].nodeid, name) : Promise.resolve(0);
   }
   /** Put data into the kernel's page cache for this inode. */
   notifyStore(offset: number, data: Uint8Array): Promise<number> {
-    return this._nodeid && this._notifier ? this._notifier.store(this._nodeid, offset, data) : Promise.resolve(0);
+    return this[NODE].nodeid && this[NODE].notifier ? this[NODE].notifier.store(this[NODE].nodeid, offset, data) : Promise.resolve(0);
   }
   /** Read back what the kernel has cached for this inode. */
   retrieveCache(offset: number, size: number): Promise<Uint8Array> {
-    if (!this._nodeid || !this._notifier) return Promise.resolve(new Uint8Array(0));
-    return this._notifier.retrieve(this._nodeid, offset, size);
+    if (!this[NODE].nodeid || !this[NODE].notifier) return Promise.resolve(new Uint8Array(0));
+    return this[NODE].notifier.retrieve(this[NODE].nodeid, offset, size);
   }
 
   // ---- attributes ----
@@ -194,7 +218,7 @@ export class FuseInode {
   /** GETATTR (stat). Default: `{ ino: nodeid, mode }` with nlink 1 (2 for directories).
    * `handle` is set when called through an open file (fstat). */
   getattr(_ctx: Context, _handle?: FileHandle): R<Attr> {
-    return { ino: this._nodeid, mode: this.mode, nlink: this.isDirectory ? 2 : 1 };
+    return { ino: this[NODE].nodeid, mode: this.mode, nlink: this.isDirectory ? 2 : 1 };
   }
   /** SETATTR (chmod/chown/truncate/utimens): apply `changes`, return the new attributes.
    * Default ENOSYS (the caller sees "Function not implemented"). */
@@ -213,14 +237,14 @@ export class FuseInode {
   /** LOOKUP `name`: return the child inode, or throw ENOENT. Default: the known child of
    * that name (prebuilt trees), else ENOENT. */
   lookup(_ctx: Context, name: string): R<FuseInode> {
-    const c = this._children.get(name);
+    const c = this[NODE].children.get(name);
     if (!c) throw new FuseError('ENOENT');
     return c;
   }
   /** READDIR/READDIRPLUS listing, without "." and ".." (the framework adds them). Called once
    * per opendir (offset 0); the result is served in pieces. Default: the known children. */
   readdir(_ctx: Context): R<Iterable<DirEntry>> {
-    return [...this._children].map(([name, inode]) => ({ name, mode: inode.mode, inode }));
+    return [...this[NODE].children].map(([name, inode]) => ({ name, mode: inode.mode, inode }));
   }
   /** OPENDIR. Default: allowed. */
   opendir(_ctx: Context, _flags: number): R<void> {}
@@ -257,9 +281,9 @@ export class FuseInode {
    * serve this open), or nothing to use the inode's own read/write. Default: allowed. */
   open(_ctx: Context, _flags: number): R<FileHandle | void> {}
   /** READ (when the handle has no read). Default ENOSYS. */
-  read(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _size: number): R<Uint8Array> { return enosys(); }
+  read(_ctx: Context, _handle: FileHandle | undefined, _offset: bigint, _size: number): R<Uint8Array> { return enosys(); }
   /** WRITE (when the handle has no write): return bytes written. Default ENOSYS. */
-  write(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _data: Uint8Array, _flags: number): R<number> { return enosys(); }
+  write(_ctx: Context, _handle: FileHandle | undefined, _offset: bigint, _data: Uint8Array, _flags: number): R<number> { return enosys(); }
   /** FLUSH on every close(2). Default: nothing. */
   flush(_ctx: Context, _handle: FileHandle | undefined, _lockOwner: bigint): R<void> {}
   /** FSYNC. Default: nothing. */
@@ -267,14 +291,14 @@ export class FuseInode {
   /** RELEASE (last close) when the handle has no release. Default: nothing. */
   release(_ctx: Context, _handle: FileHandle | undefined, _flags: number): R<void> {}
   /** FALLOCATE with fallocate(2) mode. Default EOPNOTSUPP. */
-  fallocate(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _length: number, _mode: number): R<void> {
+  fallocate(_ctx: Context, _handle: FileHandle | undefined, _offset: bigint, _length: bigint, _mode: number): R<void> {
     throw new FuseError('EOPNOTSUPP');
   }
   /** LSEEK with SEEK_DATA (3) / SEEK_HOLE (4). Default ENOSYS: the kernel treats the file as all data. */
-  lseek(_ctx: Context, _handle: FileHandle | undefined, _offset: number, _whence: number): R<number> { return enosys(); }
+  lseek(_ctx: Context, _handle: FileHandle | undefined, _offset: bigint, _whence: number): R<U64> { return enosys(); }
   /** COPY_FILE_RANGE to `out`. Default ENOSYS: the kernel copies through read/write. */
-  copyFileRange(_ctx: Context, _handle: FileHandle | undefined, _offIn: number, _out: FuseInode, _outHandle: FileHandle | undefined,
-    _offOut: number, _len: number, _flags: number): R<number> { return enosys(); }
+  copyFileRange(_ctx: Context, _handle: FileHandle | undefined, _offIn: bigint, _out: FuseInode, _outHandle: FileHandle | undefined,
+    _offOut: bigint, _len: bigint, _flags: bigint): R<U64> { return enosys(); }
   /** GETLK. Only used when the root's class overrides getlk and setlk (else the kernel locks locally). */
   getlk(_ctx: Context, _handle: FileHandle | undefined, _owner: bigint, _lock: Lock): R<Lock> { return enosys(); }
   /** SETLK/SETLKW/flock. Only used when the root's class overrides it. */
@@ -292,12 +316,25 @@ export class FuseInode {
   removexattr(_ctx: Context, _name: string): R<void> { throw new FuseError('ENODATA'); }
 }
 
+/** Adds the dentry `name` → `child` below `parent`, replacing any other child of that
+ * name (tree bookkeeping only: the caller accounts for the replaced one). */
+export function linkName(parent: FuseInode, name: string, child: FuseInode): void {
+  const old = parent[NODE].children.get(name);
+  if (old === child) return;
+  if (old) unlinkName(parent, name, old);
+  parent[NODE].children.set(name, child);
+  let names = child[NODE].links.get(parent);
+  if (!names) child[NODE].links.set(parent, (names = new Set()));
+  names.add(name);
+  child[NODE].tree = parent[NODE].tree;
+}
+
 /** Removes the dentry `name` → `child` below `parent` (tree bookkeeping only). */
 export function unlinkName(parent: FuseInode, name: string, child: FuseInode): void {
-  if (parent._children.get(name) === child) parent._children.delete(name);
-  const names = child._links.get(parent);
+  if (parent[NODE].children.get(name) === child) parent[NODE].children.delete(name);
+  const names = child[NODE].links.get(parent);
   if (names) {
     names.delete(name);
-    if (names.size === 0) child._links.delete(parent);
+    if (names.size === 0) child[NODE].links.delete(parent);
   }
 }

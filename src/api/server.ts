@@ -9,8 +9,8 @@
  * are never answered.
  */
 import {
-  DirentWriter, ENOSYS, errnoName, InitFlag, initFlagNames, IN_HEADER_SIZE, Opcode, opcodeName,
-  OUT_HEADER_SIZE, peekUnique, ProtocolError, structs as S, decodeRequest, writeOutHeader, type Request,
+  DirentWriter, ENOSYS, errnoName, InitFlag, initFlagNames, OUT_HEADER_SIZE, peekUnique, ProtocolError,
+  decodeRequest, writeOutHeader, type Request,
 } from '../abi/index.js';
 import type { Channel, ConnectionHandler, KernelOffer, Negotiated, Notifier } from '../transport/index.js';
 import { has } from '../transport/index.js';
@@ -18,8 +18,8 @@ import { RequestContext } from './context.js';
 import { entryOut } from './convert.js';
 import { toErrno } from './errors.js';
 import type { FileSystem } from './filesystem.js';
-import { HANDLERS, type Body, type DirentResult, type Handler, type ReplyTarget } from './handlers.js';
-import type { DirentPlusSink, DirentSink, Entry, InitInfo } from './types.js';
+import { opcodeName, opcodeRow, wantedInitFlags, type Body, type DirentResult, type OpRow, type ReplyTarget } from './ops.js';
+import type { DirentPlusSink, DirentSink, Entry, InitInfo, U64 } from './types.js';
 
 /** Where replies go: the Connection when mounted, a capture buffer in tests. */
 export interface ReplySink {
@@ -100,16 +100,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   /** The INIT flags tsfuse asks for by default, given which methods `fs` implements. */
   defaultWant(): number {
-    const fs = this.fs;
-    const F = InitFlag;
-    let w = F.ASYNC_READ + F.BIG_WRITES + F.AUTO_INVAL_DATA + F.ASYNC_DIO + F.PARALLEL_DIROPS +
-      F.ABORT_ERROR + F.MAX_PAGES + F.SETXATTR_EXT + F.INIT_EXT + F.DIRECT_IO_ALLOW_MMAP;
-    if (fs.setlk) w += F.FLOCK_LOCKS;
-    if (fs.getlk && fs.setlk) w += F.POSIX_LOCKS;
-    if (fs.readdirplus) w += F.DO_READDIRPLUS + F.READDIRPLUS_AUTO;
-    if (!fs.open) w += F.NO_OPEN_SUPPORT;
-    if (!fs.opendir) w += F.NO_OPENDIR_SUPPORT;
-    return w;
+    return wantedInitFlags(this.fs);
   }
 
   // ---- ConnectionHandler ----
@@ -146,146 +137,145 @@ export class Server implements ConnectionHandler, ReplyTarget {
     Promise.resolve().then(() => this.fs.destroy?.()).catch((e) => this.log(`destroy failed: ${(e as Error).message}`));
   }
 
-  /** Handles one request of `n` bytes; replies go to `this.sink` (now or when a promise settles). */
+  /** Handles one request of `n` bytes; replies go to `this.sink` (now or when a promise
+   * settles). Never throws: whatever the request or the handler does, a request that
+   * expects a reply gets exactly one. */
   request(bytes: Uint8Array, view: DataView, n: number, ch: Channel): void {
-    let req: Request;
+    let req: Request & { row: OpRow };
     try {
-      req = decodeRequest(bytes, view, n, this.decodeOpts);
+      req = decodeRequest(bytes, view, n, this.decodeOpts, opcodeRow);
     } catch (e) {
       this.malformedRequest(view, n, ch, e);
       return;
     }
+    const row = req.row;
     const op = req.opcode;
     this.counts.set(op, (this.counts.get(op) ?? 0) + 1);
     if (this.debug) this.trace(req);
-    if (!req.row.reply) return this.noReply(req, view);
-    if (op === Opcode.DESTROY) {
-      this.runDestroy();
-      this.finishBody(ch, req, 0);
+    if (row.notice) {
+      try {
+        row.notice(this, req);
+      } catch (e) {
+        this.log(`${row.name} failed: ${(e as Error)?.stack ?? String(e)}`);
+      }
       return;
     }
-    const h = HANDLERS[op as Opcode];
-    if (!h || !this.fs[h.method]) {
-      if (h?.fallback) this.finishBody(ch, req, h.fallback(this, req));
+    if (!row.reply) return;
+    if (!row.call || (row.method && typeof this.fs[row.method] !== 'function')) {
+      if (row.fallback) this.finishBody(ch, req, row.fallback(this, req));
       else this.fail(ch, req, ENOSYS);
       return;
     }
-    const umask = op === Opcode.MKNOD || op === Opcode.MKDIR || op === Opcode.CREATE || op === Opcode.TMPFILE ? req.body.umask : 0;
-    const ctx = new RequestContext(req.uid, req.gid, req.pid, umask);
+    const ctx = new RequestContext(req.uid, req.gid, req.pid, row.umask ? row.umask(req.body) : 0);
     const key = uniqueKey(req.uniqueLo, req.uniqueHi);
     if (this.pendingInterrupts.delete(key)) ctx.interrupt();
     let result: unknown;
     try {
-      result = h.call(this.fs, ctx, req, this);
+      result = row.call(this.fs, ctx, req, this);
     } catch (e) {
       return this.failWith(ch, req, e);
     }
-    if (!isPromise(result)) return this.finish(ch, req, h, result, ctx);
+    if (!isPromise(result)) return this.finish(ch, req, result, ctx);
     this.inflight.set(key, ctx);
     result.then(
-      (r) => { this.inflight.delete(key); this.finish(ch, req, h, r, ctx); },
+      (r) => { this.inflight.delete(key); this.finish(ch, req, r, ctx); },
       (e) => { this.inflight.delete(key); this.failWith(ch, req, e); },
-    );
+    ).catch((e) => this.log(`${row.name}: reply failed: ${(e as Error)?.stack ?? String(e)}`));
   }
 
-  private noReply(req: Request, view: DataView): void {
-    switch (req.opcode) {
-      case Opcode.FORGET:
-        this.forget(req.nodeid, req.body.nlookup);
-        return;
-      case Opcode.BATCH_FORGET: {
-        const count = req.body.count as number;
-        const d = req.dataView;
-        if (d.length < count * S.fuse_forget_one.size) {
-          this.malformed++;
-          this.log(`BATCH_FORGET: ${count} entries announced, ${Math.floor(d.length / 16)} present; using those`);
-        }
-        const dv = new DataView(d.buffer, d.byteOffset, d.length);
-        for (let i = 0; i < count && (i + 1) * 16 <= d.length; i++) {
-          const one = S.fuse_forget_one.decode(dv, i * 16);
-          this.forget(one.nodeid, one.nlookup);
-        }
-        return;
-      }
-      case Opcode.INTERRUPT: {
-        const key = uniqueKey(view.getUint32(IN_HEADER_SIZE, true), view.getUint32(IN_HEADER_SIZE + 4, true));
-        const ctx = this.inflight.get(key);
-        if (ctx) ctx.interrupt();
-        else {
-          // Already answered (then it is harmless) or not read yet: remember a bounded few.
-          this.pendingInterrupts.add(key);
-          if (this.pendingInterrupts.size > MAX_PENDING_INTERRUPTS) {
-            this.pendingInterrupts.delete(this.pendingInterrupts.values().next().value!);
-          }
-        }
-        return;
-      }
-      case Opcode.NOTIFY_REPLY: // the kernel's answer to NOTIFY_RETRIEVE; unique = notify_unique
-        this.sink?.notifier?.retrieveReply(req.uniqueLo + (req.uniqueHi & 0x1fffff) * TWO32, req.dataView.subarray(0, req.body.size));
-        return;
-      default:
-        return;
-    }
-  }
+  // ---- the no-reply opcodes (ReplyTarget) ----
 
-  private forget(nodeid: number, nlookup: number): void {
+  forget(nodeid: number, nlookup: number): void {
     try {
       this.fs.forget?.(nodeid, nlookup);
     } catch (e) {
-      this.log(`FORGET of node ${nodeid} threw: ${(e as Error).message}`);
+      this.log(`FORGET of node ${nodeid} threw: ${(e as Error)?.message ?? String(e)}`);
     }
   }
 
-  private finish(ch: Channel, req: Request, h: Handler, result: unknown, ctx: RequestContext): void {
+  interrupt(lo: number, hi: number): void {
+    const key = uniqueKey(lo, hi);
+    const ctx = this.inflight.get(key);
+    if (ctx) return ctx.interrupt();
+    // Already answered (then it is harmless) or not read yet: remember a bounded few.
+    this.pendingInterrupts.add(key);
+    if (this.pendingInterrupts.size > MAX_PENDING_INTERRUPTS) {
+      this.pendingInterrupts.delete(this.pendingInterrupts.values().next().value!);
+    }
+  }
+
+  retrieveReply(lo: number, hi: number, data: Uint8Array): void {
+    this.sink?.notifier?.retrieveReply(uniqueKey(lo, hi), data);
+  }
+
+  malformedNotice(req: Request, message: string): void {
+    this.malformed++;
+    this.log(`${req.row.name}: ${message}`);
+  }
+
+  destroy(): void {
+    this.runDestroy();
+  }
+
+  private finish(ch: Channel, req: Request & { row: OpRow }, result: unknown, ctx: RequestContext): void {
+    const row = req.row;
     let body: Body;
     try {
-      body = h.reply(this, result, req);
+      body = row.encode!(this, result, req);
     } catch (e) {
-      this.failWith(ch, req, e); // the kernel gets an error: nothing of `result` reached it
-      this.undoUnsent(h, ctx, req, result);
+      // A bad result (wrong type, out of range): the kernel gets an error, nothing of
+      // `result` reached it. Handler errors thrown from encode (ERANGE) are answers.
+      this.failWith(ch, req, e, 'returned a bad result');
+      this.undoUnsent(row, ctx, req, result);
       return;
     }
-    if (this.finishBody(ch, req, body) < 0) this.undoUnsent(h, ctx, req, result); // interrupted
+    if (this.finishBody(ch, req, body) < 0) this.undoUnsent(row, ctx, req, result); // interrupted
   }
 
   /** The kernel never saw `result`: release the handle it carried, then undo its entries' lookups. */
-  private undoUnsent(h: Handler, ctx: RequestContext, req: Request, result: unknown): void {
-    if (h.unsent) this.releaseUnsent(h, ctx, req, result);
-    if (!h.entries) return;
+  private undoUnsent(row: OpRow, ctx: RequestContext, req: Request, result: unknown): void {
+    if (row.unsent) this.releaseUnsent(row, ctx, req, result);
+    if (!row.entries) return;
     let ids: number[];
     try {
-      ids = h.entries(result);
+      ids = row.entries(result);
     } catch {
       return; // a malformed result names no entry we could have counted
     }
-    for (const id of ids) this.forget(id, 1);
+    for (const id of ids) if (Number.isSafeInteger(id)) this.forget(id, 1);
   }
 
-  private releaseUnsent(h: Handler, ctx: RequestContext, req: Request, result: unknown): void {
-    const failed = (e: unknown) => this.log(`${req.row.name}: releasing the handle of an undelivered reply failed: ${(e as Error)?.message ?? e}`);
+  private releaseUnsent(row: OpRow, ctx: RequestContext, req: Request, result: unknown): void {
+    const failed = (e: unknown) => this.log(`${row.name}: releasing the handle of an undelivered reply failed: ${(e as Error)?.message ?? e}`);
     try {
-      const p = h.unsent!(this.fs, ctx, req, result);
+      const p = row.unsent!(this.fs, ctx, req, result);
       if (isPromise(p)) p.catch(failed);
     } catch (e) {
       failed(e);
     }
   }
 
+  /** Writes a successful reply; returns the write's result (< 0: not delivered). */
   private finishBody(ch: Channel, req: Request, body: Body): number {
     if (this.debug) this.log(`← ${req.uniqueLo} ${req.row.name} ok${typeof body === 'number' ? ` (${body} bytes)` : ` (${body.length} bytes data)`}`);
     if (!this.sink) return -1;
-    if (typeof body === 'number') {
-      writeOutHeader(this.out, H + body, 0, req.uniqueLo, req.uniqueHi);
-      return this.sink.write(ch, this.outBytes, H + body);
+    try {
+      if (typeof body === 'number') {
+        writeOutHeader(this.out, H + body, 0, req.uniqueLo, req.uniqueHi);
+        return this.sink.write(ch, this.outBytes, H + body);
+      }
+      writeOutHeader(this.hdrView, H + body.length, 0, req.uniqueLo, req.uniqueHi);
+      return this.sink.writev(ch, [this.hdr, body]);
+    } catch (e) {
+      this.log(`${req.row.name}: writing the reply failed: ${(e as Error)?.message ?? String(e)}`);
+      return -1;
     }
-    writeOutHeader(this.hdrView, H + body.length, 0, req.uniqueLo, req.uniqueHi);
-    return this.sink.writev(ch, [this.hdr, body]);
   }
 
-  private failWith(ch: Channel, req: Request, e: unknown): void {
+  private failWith(ch: Channel, req: Request, e: unknown, what = 'failed'): void {
     const { errno, unexpected } = toErrno(e);
     if (unexpected) {
-      this.log(`${req.row.name} on node ${req.nodeid} failed: ${(e as Error)?.stack ?? String(e)} → EIO`);
+      this.log(`${req.row.name} on node ${req.nodeid} ${what}: ${(e as Error)?.stack ?? String(e)} → EIO`);
     }
     this.fail(ch, req, errno);
   }
@@ -298,18 +288,22 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   private writeError(ch: Channel, lo: number, hi: number, errno: number): void {
     writeOutHeader(this.hdrView, H, -errno, lo, hi);
-    this.sink?.write(ch, this.hdr, H);
+    try {
+      this.sink?.write(ch, this.hdr, H);
+    } catch (e) {
+      this.log(`writing an error reply failed: ${(e as Error)?.message ?? String(e)}`);
+    }
   }
 
   private malformedRequest(view: DataView, n: number, ch: Channel, e: unknown): void {
     this.malformed++;
     const errno = e instanceof ProtocolError ? e.errno : toErrno(e).errno;
     const op = n >= 8 ? view.getUint32(4, true) : -1;
-    this.log(`malformed request (${n} bytes, ${op >= 0 ? opcodeName(op) : 'no header'}): ${(e as Error).message}`);
+    this.log(`malformed request (${n} bytes, ${op >= 0 ? opcodeName(op) : 'no header'}): ${(e as Error)?.message ?? String(e)}`);
     const u = peekUnique(view, n);
     if (!u) return; // not even a unique to answer to
     // No-reply opcodes must stay unanswered even when malformed.
-    if (op === Opcode.FORGET || op === Opcode.BATCH_FORGET || op === Opcode.INTERRUPT || op === Opcode.NOTIFY_REPLY) return;
+    if (op >= 0 && opcodeRow(op)?.reply === false) return;
     if (op >= 0) this.errorCounts.set(op, (this.errorCounts.get(op) ?? 0) + 1);
     this.writeError(ch, u[0], u[1], errno);
   }
@@ -322,21 +316,33 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   // ---- ReplyTarget ----
 
-  direntReply(req: Request, fill: (sink: DirentSink | DirentPlusSink) => unknown, plus: boolean): DirentResult | Promise<DirentResult> {
+  direntReply(
+    req: Request<{ size: number }>, fill: (sink: DirentSink | DirentPlusSink) => unknown, plus: boolean,
+  ): DirentResult | Promise<DirentResult> {
     const w = new DirentWriter(req.body.size);
     const nodeids: number[] = [];
     const sink = plus
       ? {
-        add: (name: string, e: Entry, off: number) => {
+        add: (name: string | Uint8Array, e: Entry, off: U64) => {
           const ok = w.addPlus(entryOut(e, this.entryTimeout, this.attrTimeout), name, e.attr?.ino ?? 0, ((e.attr?.mode ?? 0) >>> 12) & 15, off);
           if (ok && e.nodeid && name !== '.' && name !== '..') nodeids.push(e.nodeid);
           return ok;
         },
       }
-      : { add: (name: string, ino: number, type: number, off: number) => w.add(name, ino, type, off) };
+      : { add: (name: string | Uint8Array, ino: U64, type: number, off: U64) => w.add(name, ino, type, off) };
     const done = (): DirentResult => ({ bytes: w.bytes.subarray(0, w.length), nodeids });
-    const r = fill(sink);
-    return isPromise(r) ? r.then(done) : done();
+    // A listing that fails halfway is not sent: undo the lookups of the entries added so far.
+    const undo = (e: unknown): never => {
+      for (const id of nodeids) this.forget(id, 1);
+      throw e;
+    };
+    let r: unknown;
+    try {
+      r = fill(sink);
+    } catch (e) {
+      undo(e);
+    }
+    return isPromise(r) ? r.then(done, undo) : done();
   }
 
   // ---- introspection ----

@@ -3,7 +3,19 @@ import type { Notifier } from '../transport/index.js';
  * API types: what filesystems return and receive. These are not the wire
  * structs (src/abi): times are milliseconds, flags are booleans, one
  * function per type converts (src/api/convert.ts).
+ *
+ * 64-bit values keep their whole range. What the kernel sends that it or a
+ * source filesystem chooses (offsets, sizes, lock ranges, readdir cookies) is
+ * a `bigint`; what a filesystem returns may be a `number` (a safe integer) or
+ * a `bigint` (`U64`) — inode numbers above 2^53 (overlayfs xino, Lustre FIDs)
+ * need the bigint. Node ids and file handles are numbers: the filesystem
+ * allocates them, and one at or above 2^53 is refused when it is returned.
+ * Names are strings decoded losslessly from bytes (see src/abi/names.ts:
+ * `nameToBytes`/`nameFromBytes`).
  */
+
+/** An unsigned 64-bit value a filesystem returns: a safe-integer number or a bigint. */
+export type U64 = number | bigint;
 
 /** An exact time: [seconds since the epoch (may be negative), nanoseconds 0…999999999]. */
 export type Timespec = readonly [number, number];
@@ -15,10 +27,10 @@ export type Timespec = readonly [number, number];
  * fields are 0 (nlink: 1).
  */
 export interface Attr {
-  ino: number;
+  ino: U64;
   mode: number;
-  size?: number;
-  blocks?: number;
+  size?: U64;
+  blocks?: U64;
   nlink?: number;
   uid?: number;
   gid?: number;
@@ -36,7 +48,7 @@ export interface Entry {
   /** Node id the kernel will use for this inode; 0 = negative entry (cached ENOENT, LOOKUP only). */
   nodeid: number;
   /** nodeid + generation must be unique for the life of the filesystem. Default 0. */
-  generation?: number;
+  generation?: U64;
   attr: Attr;
   /** How long the kernel may cache the name → node binding, in ms. Default: the server's `entryTimeout`. */
   entryTimeout?: number;
@@ -79,11 +91,11 @@ export interface CreateReply extends OpenReply {
 }
 
 export interface StatFs {
-  blocks?: number;
-  bfree?: number;
-  bavail?: number;
-  files?: number;
-  ffree?: number;
+  blocks?: U64;
+  bfree?: U64;
+  bavail?: U64;
+  files?: U64;
+  ffree?: U64;
   bsize?: number;
   namelen?: number;
   frsize?: number;
@@ -94,7 +106,8 @@ export interface SetattrChanges {
   mode?: number;
   uid?: number;
   gid?: number;
-  size?: number;
+  /** New size (truncate); the kernel's loff_t, 0 … 2^63-1. */
+  size?: bigint;
   /** ms since the epoch, or 'now' (UTIME_NOW). Exact values are in atimeSpec/mtimeSpec/ctimeSpec. */
   atime?: number | 'now';
   mtime?: number | 'now';
@@ -110,14 +123,14 @@ export interface SetattrChanges {
   killSuidgid?: boolean;
 }
 
-/** `Lock.end` of a lock that runs to the end of the file (the kernel's OFFSET_MAX). */
-export const LOCK_TO_EOF = Number.MAX_SAFE_INTEGER;
+/** `Lock.end` of a lock that runs to the end of the file (the kernel's OFFSET_MAX, 2^63-1). */
+export const LOCK_TO_EOF = 0x7fffffffffffffffn;
 
 /** A POSIX record lock (fcntl F_GETLK/F_SETLK) or a flock. */
 export interface Lock {
-  start: number;
-  /** Last byte, inclusive; LOCK_TO_EOF (or more) for "to the end of the file". */
-  end: number;
+  start: bigint;
+  /** Last byte, inclusive; LOCK_TO_EOF for "to the end of the file". */
+  end: bigint;
   /** F_RDLCK (0), F_WRLCK (1) or F_UNLCK (2). */
   type: number;
   pid: number;
@@ -127,15 +140,15 @@ export interface Lock {
 export interface Statx {
   mask: number;
   blksize?: number;
-  attributes?: number;
+  attributes?: U64;
   nlink?: number;
   uid?: number;
   gid?: number;
   mode: number;
-  ino: number;
-  size?: number;
-  blocks?: number;
-  attributesMask?: number;
+  ino: U64;
+  size?: U64;
+  blocks?: U64;
+  attributesMask?: U64;
   atime?: number;
   btime?: number;
   ctime?: number;
@@ -158,13 +171,14 @@ export interface IoctlReply {
 
 /** Collects READDIR records; `add` returns false when the reply is full (stop there). */
 export interface DirentSink {
-  /** `nextOffset`: the offset the kernel passes back to continue after this entry (non-zero). */
-  add(name: string, ino: number, type: number, nextOffset: number): boolean;
+  /** `name`: a name string (lossless, see names.ts) or its bytes. `nextOffset`: the offset
+   * (cookie) the kernel passes back to continue after this entry (non-zero). */
+  add(name: string | Uint8Array, ino: U64, type: number, nextOffset: U64): boolean;
 }
 
 /** Collects READDIRPLUS records (the entry counts as a LOOKUP unless it is "." or ".."). */
 export interface DirentPlusSink {
-  add(name: string, entry: Entry, nextOffset: number): boolean;
+  add(name: string | Uint8Array, entry: Entry, nextOffset: U64): boolean;
 }
 
 /** What INIT offered and what the filesystem wants. */
