@@ -4,16 +4,25 @@
 // (-1: keep ours) and run with setfsuid/setfsgid switched to them, so the
 // kernel checks permissions and assigns ownership as for the caller. The
 // switch is per thread; these calls run on the Node main thread and restore
-// the ids before returning. Failures throw Node-style errors (code, errno,
-// syscall, path); policy stays in TypeScript.
+// the ids before returning — except creations (mkdirat, mknodat, openat with
+// O_CREAT/O_TMPFILE), which run on the creator thread under the umask they
+// are given (pt_creator.h): the process umask is never touched.
+//
+// Values keep their whole range: names and paths are bytes (a Buffer, or a
+// string taken as UTF-8), 64-bit offsets, sizes and inode numbers are
+// BigInts; a value a syscall cannot take gets the kernel's errno. Failures
+// throw Node-style errors (code, errno, syscall, path); policy stays in
+// TypeScript.
 #include <napi.h>
 #include <uv.h>
 
 #include "errors.h"
+#include "pt_creator.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
@@ -56,59 +65,172 @@ class AsCaller {
 
 int I(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 int64_t L(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
-std::string S(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::String>(); }
 Napi::Value Num(const Napi::CallbackInfo& info, double v) { return Napi::Number::New(info.Env(), v); }
+Napi::Value Big(const Napi::CallbackInfo& info, int64_t v) { return Napi::BigInt::New(info.Env(), v); }
 
-// openat(dirfd, name, flags, mode, uid, gid): fd
+// A name or path argument: a Buffer/Uint8Array holds the exact bytes (names
+// may hold any byte but '/' and NUL, valid UTF-8 or not); a string is taken
+// as UTF-8 (for the paths we build: "", ".", "/proc/self/fd/N"). False for
+// anything else, and for a NUL inside: the kernel would see a shorter name.
+bool Bytes(const Napi::CallbackInfo& info, size_t i, std::string* out) {
+  napi_env env = info.Env();
+  napi_value v = info[i];
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_string) {
+    size_t n;
+    if (napi_get_value_string_utf8(env, v, nullptr, 0, &n) != napi_ok) return false;
+    out->resize(n);
+    if (napi_get_value_string_utf8(env, v, &(*out)[0], n + 1, &n) != napi_ok) return false;
+  } else {
+    bool is = false;
+    napi_typedarray_type type;
+    size_t len;
+    void* data;
+    if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+    if (napi_get_typedarray_info(env, v, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
+    out->assign(static_cast<const char*>(data), len);
+  }
+  return out->find('\0') == std::string::npos;
+}
+
+// A typed array argument's bytes (any element type), or false.
+bool View(const Napi::CallbackInfo& info, size_t i, void** data, size_t* bytes) {
+  napi_env env = info.Env();
+  bool is = false;
+  napi_typedarray_type type;
+  size_t len;
+  napi_value ab;
+  size_t off;
+  if (napi_is_typedarray(env, info[i], &is) != napi_ok || !is) return false;
+  if (napi_get_typedarray_info(env, info[i], &type, &len, data, &ab, &off) != napi_ok) return false;
+  static const size_t kSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};  // napi_typedarray_type order
+  *bytes = len * (type < sizeof(kSize) / sizeof(kSize[0]) ? kSize[type] : 1);
+  return true;
+}
+
+// A 64-bit integer argument: a BigInt, or a Number that is a safe integer.
+// kOver: an unsigned value in [2^63, 2^64) — the kernel's loff_t cannot hold
+// it (each call answers the errno the kernel gives for such a value).
+// kBad: anything else that is not an exact int64 (fraction, beyond 2^64, not a number).
+enum class Arg { kOk, kOver, kBad };
+Arg I64(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
+  napi_env env = info.Env();
+  napi_value v = info[i];
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return Arg::kBad;
+  if (t == napi_bigint) {
+    bool lossless = false;
+    if (napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok && lossless) return Arg::kOk;
+    uint64_t u;
+    if (napi_get_value_bigint_uint64(env, v, &u, &lossless) == napi_ok && lossless) return Arg::kOver;
+    return Arg::kBad;
+  }
+  double d;
+  if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) return Arg::kBad;
+  if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d))) return Arg::kBad;
+  *out = static_cast<int64_t>(d);
+  return Arg::kOk;
+}
+// An unsigned 64-bit argument (a length such as size_t): BigInt in [0, 2^64) or a safe non-negative Number.
+bool U64(const Napi::CallbackInfo& info, size_t i, uint64_t* out) {
+  int64_t s;
+  Arg a = I64(info, i, &s);
+  if (a == Arg::kOk && s >= 0) { *out = static_cast<uint64_t>(s); return true; }
+  if (a != Arg::kOver) return false;
+  bool lossless = false;
+  return napi_get_value_bigint_uint64(info.Env(), info[i], out, &lossless) == napi_ok && lossless;
+}
+// A file offset (loff_t): an exact int64, ≥ 0 if `nonNegative`. False otherwise (the caller
+// answers EINVAL, as the kernel does to a negative offset: a u64 ≥ 2^63 is one as a loff_t).
+bool Offset(const Napi::CallbackInfo& info, size_t i, int64_t* out, bool nonNegative = true) {
+  Arg a = I64(info, i, out);
+  return a == Arg::kOk && (!nonNegative || *out >= 0);
+}
+
+// Runs the creation `fn` on the creator thread (pt_creator.h) under the umask in
+// info[maskArg] (0 if absent) as info[uidArg], info[uidArg + 1]; errno in *err.
+long RunCreation(const Napi::CallbackInfo& info, size_t uidArg, size_t maskArg, const std::function<long()>& fn, int* err) {
+  mode_t mask = info.Length() > maskArg && info[maskArg].IsNumber() ? static_cast<mode_t>(I(info, maskArg)) & 07777 : 0;
+  return Creator::Run(L(info, uidArg), L(info, uidArg + 1), mask, fn, err);
+}
+
+// openat(dirfd, name, flags, mode, uid, gid, umask): fd. With O_CREAT or O_TMPFILE it runs on the
+// creator thread under `umask` (default 0); other opens run here.
 Napi::Value Openat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "openat");
+  int flags = I(info, 2) | O_CLOEXEC;
+  mode_t mode = static_cast<mode_t>(I(info, 3));
+  int dirfd = I(info, 0);
+  if (flags & (O_CREAT | __O_TMPFILE)) {
+    int err = 0;
+    long fd = RunCreation(info, 4, 6, [&]() -> long { return openat(dirfd, name.c_str(), flags, mode); }, &err);
+    if (fd < 0) return Fail(info.Env(), err, "openat", name);
+    return Num(info, static_cast<double>(fd));
+  }
   AsCaller as(L(info, 4), L(info, 5));
-  int fd = openat(I(info, 0), name.c_str(), I(info, 2) | O_CLOEXEC, static_cast<mode_t>(I(info, 3)));
+  int fd = openat(dirfd, name.c_str(), flags, mode);
   if (fd < 0) return Fail(info.Env(), errno, "openat", name);
   return Num(info, fd);
 }
 
-// statx(dirfd, name, flags, out: Float64Array(24)): fills out
-//  0 ino, 1 dev_major, 2 dev_minor, 3 mnt_id, 4 mode, 5 nlink, 6 uid, 7 gid, 8 rdev_major,
-//  9 rdev_minor, 10 size, 11 blocks, 12 blksize, 13/14 atime s/ns, 15/16 mtime, 17/18 ctime,
-//  19/20 btime, 21 mask, 22 attributes
+// statx(dirfd, name, flags, num: Float64Array(19), big: BigUint64Array(4)): fills both.
+//  num: 0 dev_major, 1 dev_minor, 2 mnt_id, 3 mode, 4 nlink, 5 uid, 6 gid, 7 rdev_major, 8 rdev_minor,
+//       9 blksize, 10/11 atime s/ns, 12/13 mtime, 14/15 ctime, 16/17 btime, 18 mask
+//  big: 0 ino, 1 size, 2 blocks, 3 attributes (the 64-bit fields, exact)
 Napi::Value Statx(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
-  Napi::Float64Array out = info[3].As<Napi::Float64Array>();
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "statx");
+  void *nv, *bv;
+  size_t nb, bb;
+  if (!View(info, 3, &nv, &nb) || nb < 19 * 8 || !View(info, 4, &bv, &bb) || bb < 4 * 8) return Fail(info.Env(), EINVAL, "statx");
   struct statx sx;
   if (statx(I(info, 0), name.c_str(), I(info, 2), STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx) < 0)
     return Fail(info.Env(), errno, "statx", name);
-  double* o = out.Data();
-  o[0] = sx.stx_ino; o[1] = sx.stx_dev_major; o[2] = sx.stx_dev_minor; o[3] = sx.stx_mnt_id;
-  o[4] = sx.stx_mode; o[5] = sx.stx_nlink; o[6] = sx.stx_uid; o[7] = sx.stx_gid;
-  o[8] = sx.stx_rdev_major; o[9] = sx.stx_rdev_minor; o[10] = sx.stx_size; o[11] = sx.stx_blocks;
-  o[12] = sx.stx_blksize; o[13] = sx.stx_atime.tv_sec; o[14] = sx.stx_atime.tv_nsec;
-  o[15] = sx.stx_mtime.tv_sec; o[16] = sx.stx_mtime.tv_nsec; o[17] = sx.stx_ctime.tv_sec;
-  o[18] = sx.stx_ctime.tv_nsec; o[19] = sx.stx_btime.tv_sec; o[20] = sx.stx_btime.tv_nsec;
-  o[21] = sx.stx_mask; o[22] = static_cast<double>(sx.stx_attributes);
+  double* o = static_cast<double*>(nv);
+  o[0] = sx.stx_dev_major; o[1] = sx.stx_dev_minor; o[2] = static_cast<double>(sx.stx_mnt_id);
+  o[3] = sx.stx_mode; o[4] = sx.stx_nlink; o[5] = sx.stx_uid; o[6] = sx.stx_gid;
+  o[7] = sx.stx_rdev_major; o[8] = sx.stx_rdev_minor; o[9] = sx.stx_blksize;
+  o[10] = static_cast<double>(sx.stx_atime.tv_sec); o[11] = sx.stx_atime.tv_nsec;
+  o[12] = static_cast<double>(sx.stx_mtime.tv_sec); o[13] = sx.stx_mtime.tv_nsec;
+  o[14] = static_cast<double>(sx.stx_ctime.tv_sec); o[15] = sx.stx_ctime.tv_nsec;
+  o[16] = static_cast<double>(sx.stx_btime.tv_sec); o[17] = sx.stx_btime.tv_nsec;
+  o[18] = sx.stx_mask;
+  uint64_t* b = static_cast<uint64_t*>(bv);
+  b[0] = sx.stx_ino; b[1] = sx.stx_size; b[2] = sx.stx_blocks; b[3] = sx.stx_attributes;
   return info.Env().Undefined();
 }
 
-// mkdirat(dirfd, name, mode, uid, gid)
+// mkdirat(dirfd, name, mode, uid, gid, umask) — on the creator thread
 Napi::Value Mkdirat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
-  AsCaller as(L(info, 3), L(info, 4));
-  if (mkdirat(I(info, 0), name.c_str(), I(info, 2)) < 0) return Fail(info.Env(), errno, "mkdirat", name);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "mkdirat");
+  int dirfd = I(info, 0);
+  mode_t mode = static_cast<mode_t>(I(info, 2));
+  int err = 0;
+  if (RunCreation(info, 3, 5, [&]() -> long { return mkdirat(dirfd, name.c_str(), mode); }, &err) < 0)
+    return Fail(info.Env(), err, "mkdirat", name);
   return info.Env().Undefined();
 }
 
-// mknodat(dirfd, name, mode, dev, uid, gid)
+// mknodat(dirfd, name, mode, dev, uid, gid, umask) — on the creator thread; dev is glibc's dev_t
 Napi::Value Mknodat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
-  AsCaller as(L(info, 4), L(info, 5));
-  if (mknodat(I(info, 0), name.c_str(), I(info, 2), static_cast<dev_t>(L(info, 3))) < 0)
-    return Fail(info.Env(), errno, "mknodat", name);
+  std::string name;
+  int64_t dev;
+  if (!Bytes(info, 1, &name) || I64(info, 3, &dev) != Arg::kOk) return Fail(info.Env(), EINVAL, "mknodat");
+  int dirfd = I(info, 0);
+  mode_t mode = static_cast<mode_t>(I(info, 2));
+  int err = 0;
+  if (RunCreation(info, 4, 6, [&]() -> long { return mknodat(dirfd, name.c_str(), mode, static_cast<dev_t>(dev)); }, &err) < 0)
+    return Fail(info.Env(), err, "mknodat", name);
   return info.Env().Undefined();
 }
 
-// symlinkat(target, dirfd, name, uid, gid)
+// symlinkat(target, dirfd, name, uid, gid): target and name are bytes (a symlink's mode ignores the umask)
 Napi::Value Symlinkat(const Napi::CallbackInfo& info) {
-  std::string target = S(info, 0), name = S(info, 2);
+  std::string target, name;
+  if (!Bytes(info, 0, &target) || !Bytes(info, 2, &name)) return Fail(info.Env(), EINVAL, "symlinkat");
   AsCaller as(L(info, 3), L(info, 4));
   if (symlinkat(target.c_str(), I(info, 1), name.c_str()) < 0) return Fail(info.Env(), errno, "symlinkat", name);
   return info.Env().Undefined();
@@ -116,7 +238,8 @@ Napi::Value Symlinkat(const Napi::CallbackInfo& info) {
 
 // linkat(olddirfd, oldname, newdirfd, newname, flags, uid, gid)
 Napi::Value Linkat(const Napi::CallbackInfo& info) {
-  std::string oldname = S(info, 1), newname = S(info, 3);
+  std::string oldname, newname;
+  if (!Bytes(info, 1, &oldname) || !Bytes(info, 3, &newname)) return Fail(info.Env(), EINVAL, "linkat");
   AsCaller as(L(info, 5), L(info, 6));
   if (linkat(I(info, 0), oldname.c_str(), I(info, 2), newname.c_str(), I(info, 4)) < 0)
     return Fail(info.Env(), errno, "linkat", newname);
@@ -125,7 +248,8 @@ Napi::Value Linkat(const Napi::CallbackInfo& info) {
 
 // unlinkat(dirfd, name, flags, uid, gid)
 Napi::Value Unlinkat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "unlinkat");
   AsCaller as(L(info, 3), L(info, 4));
   if (unlinkat(I(info, 0), name.c_str(), I(info, 2)) < 0) return Fail(info.Env(), errno, "unlinkat", name);
   return info.Env().Undefined();
@@ -133,17 +257,19 @@ Napi::Value Unlinkat(const Napi::CallbackInfo& info) {
 
 // renameat2(olddirfd, oldname, newdirfd, newname, flags, uid, gid)
 Napi::Value Renameat2(const Napi::CallbackInfo& info) {
-  std::string oldname = S(info, 1), newname = S(info, 3);
+  std::string oldname, newname;
+  if (!Bytes(info, 1, &oldname) || !Bytes(info, 3, &newname)) return Fail(info.Env(), EINVAL, "renameat2");
   AsCaller as(L(info, 5), L(info, 6));
   if (syscall(SYS_renameat2, I(info, 0), oldname.c_str(), I(info, 2), newname.c_str(), I(info, 4)) < 0)
     return Fail(info.Env(), errno, "renameat2", oldname);
   return info.Env().Undefined();
 }
 
-// readlinkat(dirfd, name): Buffer
+// readlinkat(dirfd, name): Buffer (the target's bytes)
 Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
-  std::vector<char> buf(4096);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "readlinkat");
+  std::vector<char> buf(PATH_MAX + 1);
   ssize_t n = readlinkat(I(info, 0), name.c_str(), buf.data(), buf.size());
   if (n < 0) return Fail(info.Env(), errno, "readlinkat", name);
   return Napi::Buffer<char>::Copy(info.Env(), buf.data(), n);
@@ -151,7 +277,8 @@ Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
 
 // fchownat(dirfd, name, uid, gid, flags)
 Napi::Value Fchownat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "fchownat");
   if (fchownat(I(info, 0), name.c_str(), static_cast<uid_t>(L(info, 2)), static_cast<gid_t>(L(info, 3)), I(info, 4)) < 0)
     return Fail(info.Env(), errno, "fchownat", name);
   return info.Env().Undefined();
@@ -159,7 +286,8 @@ Napi::Value Fchownat(const Napi::CallbackInfo& info) {
 
 // utimensat(dirfd, name, atimeSec, atimeNsec, mtimeSec, mtimeNsec, flags); nsec may be UTIME_NOW/UTIME_OMIT
 Napi::Value Utimensat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "utimensat");
   struct timespec ts[2];
   ts[0].tv_sec = L(info, 2); ts[0].tv_nsec = L(info, 3);
   ts[1].tv_sec = L(info, 4); ts[1].tv_nsec = L(info, 5);
@@ -168,67 +296,92 @@ Napi::Value Utimensat(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// readdir(dirfd): [names[], inos[], types[]] — the whole directory (a fresh
-// O_DIRECTORY fd is opened on `dirfd` so the O_PATH fd is not consumed).
+// A BigUint64Array holding `v`.
+Napi::Value BigArray(Napi::Env env, const std::vector<uint64_t>& v) {
+  napi_value ab, ta;
+  void* data;
+  napi_create_arraybuffer(env, v.size() * 8, &data, &ab);
+  if (!v.empty()) memcpy(data, v.data(), v.size() * 8);
+  napi_create_typedarray(env, napi_biguint64_array, v.size(), ab, 0, &ta);
+  return Napi::Value(env, ta);
+}
+
+// readdir(dirfd): [names: Buffer, inos: BigUint64Array, types: Uint8Array] — the whole
+// directory but "." and "..": `names` holds each name's bytes followed by a NUL (a name
+// cannot hold one), in the order of `inos` and `types` (d_ino exact, d_type). A fresh
+// O_DIRECTORY fd is opened on `dirfd` so the O_PATH fd is not consumed.
 Napi::Value Readdir(const Napi::CallbackInfo& info) {
   int fd = openat(I(info, 0), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Fail(info.Env(), errno, "openat", ".");
   DIR* d = fdopendir(fd);
   if (!d) { int e = errno; close(fd); return Fail(info.Env(), e, "fdopendir"); }
   Napi::Env env = info.Env();
-  Napi::Array names = Napi::Array::New(env), inos = Napi::Array::New(env), types = Napi::Array::New(env);
-  uint32_t i = 0;
+  std::string names, types;
+  std::vector<uint64_t> inos;
   errno = 0;
   while (struct dirent* e = readdir(d)) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    names.Set(i, Napi::String::New(env, e->d_name));
-    inos.Set(i, Napi::Number::New(env, static_cast<double>(e->d_ino)));
-    types.Set(i, Napi::Number::New(env, e->d_type));
-    i++;
+    names.append(e->d_name, strlen(e->d_name) + 1);
+    inos.push_back(e->d_ino);
+    types.push_back(static_cast<char>(e->d_type));
   }
   int err = errno;
   closedir(d);
   if (err) return Fail(env, err, "readdir");
   Napi::Array r = Napi::Array::New(env, 3);
-  r.Set(0u, names); r.Set(1u, inos); r.Set(2u, types);
+  r.Set(0u, Napi::Buffer<char>::Copy(env, names.data(), names.size()));
+  r.Set(1u, BigArray(env, inos));
+  r.Set(2u, Napi::Buffer<char>::Copy(env, types.data(), types.size()));
   return r;
 }
 
-// Extended attributes by path (the caller passes /proc/self/fd/N for an O_PATH fd).
+// Extended attributes by path (the caller passes /proc/self/fd/N for an O_PATH fd);
+// names are bytes, values and the list are returned as the raw bytes.
 Napi::Value Getxattr(const Napi::CallbackInfo& info) {
-  std::string path = S(info, 0), name = S(info, 1);
-  ssize_t n = getxattr(path.c_str(), name.c_str(), nullptr, 0);
-  if (n < 0) return Fail(info.Env(), errno, "getxattr", name);
-  std::vector<char> buf(n > 0 ? n : 1);
-  n = getxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
-  if (n < 0) return Fail(info.Env(), errno, "getxattr", name);
-  return Napi::Buffer<char>::Copy(info.Env(), buf.data(), n);
+  std::string path, name;
+  if (!Bytes(info, 0, &path) || !Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "getxattr");
+  for (;;) {
+    ssize_t n = getxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (n < 0) return Fail(info.Env(), errno, "getxattr", name);
+    std::vector<char> buf(n > 0 ? n : 1);
+    ssize_t m = getxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+    if (m < 0 && errno == ERANGE) continue;  // grew in between
+    if (m < 0) return Fail(info.Env(), errno, "getxattr", name);
+    return Napi::Buffer<char>::Copy(info.Env(), buf.data(), m);
+  }
 }
 Napi::Value Setxattr(const Napi::CallbackInfo& info) {
-  std::string path = S(info, 0), name = S(info, 1);
-  Napi::Uint8Array v = info[2].As<Napi::Uint8Array>();
-  if (setxattr(path.c_str(), name.c_str(), v.Data(), v.ByteLength(), I(info, 3)) < 0)
-    return Fail(info.Env(), errno, "setxattr", name);
+  std::string path, name;
+  void* v;
+  size_t len;
+  if (!Bytes(info, 0, &path) || !Bytes(info, 1, &name) || !View(info, 2, &v, &len)) return Fail(info.Env(), EINVAL, "setxattr");
+  if (setxattr(path.c_str(), name.c_str(), v, len, I(info, 3)) < 0) return Fail(info.Env(), errno, "setxattr", name);
   return info.Env().Undefined();
 }
 Napi::Value Listxattr(const Napi::CallbackInfo& info) {
-  std::string path = S(info, 0);
-  ssize_t n = listxattr(path.c_str(), nullptr, 0);
-  if (n < 0) return Fail(info.Env(), errno, "listxattr", path);
-  std::vector<char> buf(n > 0 ? n : 1);
-  n = listxattr(path.c_str(), buf.data(), buf.size());
-  if (n < 0) return Fail(info.Env(), errno, "listxattr", path);
-  return Napi::Buffer<char>::Copy(info.Env(), buf.data(), n);
+  std::string path;
+  if (!Bytes(info, 0, &path)) return Fail(info.Env(), EINVAL, "listxattr");
+  for (;;) {
+    ssize_t n = listxattr(path.c_str(), nullptr, 0);
+    if (n < 0) return Fail(info.Env(), errno, "listxattr", path);
+    std::vector<char> buf(n > 0 ? n : 1);
+    ssize_t m = listxattr(path.c_str(), buf.data(), buf.size());
+    if (m < 0 && errno == ERANGE) continue;  // grew in between
+    if (m < 0) return Fail(info.Env(), errno, "listxattr", path);
+    return Napi::Buffer<char>::Copy(info.Env(), buf.data(), m);
+  }
 }
 Napi::Value Removexattr(const Napi::CallbackInfo& info) {
-  std::string path = S(info, 0), name = S(info, 1);
+  std::string path, name;
+  if (!Bytes(info, 0, &path) || !Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "removexattr");
   if (removexattr(path.c_str(), name.c_str()) < 0) return Fail(info.Env(), errno, "removexattr", name);
   return info.Env().Undefined();
 }
 
 // nameToHandleAt(dirfd, name, flags): [handleBytes, mountId]
 Napi::Value NameToHandleAt(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "name_to_handle_at");
   std::vector<char> buf(sizeof(struct file_handle) + MAX_HANDLE_SZ);
   auto* fh = reinterpret_cast<struct file_handle*>(buf.data());
   fh->handle_bytes = MAX_HANDLE_SZ;
@@ -250,38 +403,79 @@ Napi::Value OpenByHandleAt(const Napi::CallbackInfo& info) {
   return Num(info, fd);
 }
 
-// fallocate(fd, mode, offset, length)
-Napi::Value Fallocate(const Napi::CallbackInfo& info) {
-  if (fallocate(I(info, 0), I(info, 1), L(info, 2), L(info, 3)) < 0) return Fail(info.Env(), errno, "fallocate");
-  return info.Env().Undefined();
-}
-// lseek(fd, offset, whence): offset
-Napi::Value Lseek(const Napi::CallbackInfo& info) {
-  off_t r = lseek(I(info, 0), L(info, 1), I(info, 2));
-  if (r < 0) return Fail(info.Env(), errno, "lseek");
-  return Num(info, static_cast<double>(r));
-}
-// copyFileRange(fdIn, offIn, fdOut, offOut, len, flags): bytes copied
-Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
-  loff_t offIn = L(info, 1), offOut = L(info, 3);
-  ssize_t n = copy_file_range(I(info, 0), &offIn, I(info, 2), &offOut, L(info, 4), I(info, 5));
-  if (n < 0) return Fail(info.Env(), errno, "copy_file_range");
+// ---- data: offsets and sizes are BigInts (or safe-integer Numbers), exact over 64 bits ----
+
+// pread(fd, buf: Uint8Array, pos): bytes read into buf (up to its length). EINVAL for pos < 0 or ≥ 2^63.
+Napi::Value Pread(const Napi::CallbackInfo& info) {
+  void* data;
+  size_t len;
+  int64_t pos;
+  if (!View(info, 1, &data, &len) || !Offset(info, 2, &pos)) return Fail(info.Env(), EINVAL, "pread");
+  ssize_t n = pread(I(info, 0), data, len, pos);
+  if (n < 0) return Fail(info.Env(), errno, "pread");
   return Num(info, static_cast<double>(n));
 }
-// fcntlLock(fd, cmd, type, start, len, pid): for F_GETLK returns [type, start, len, pid]
+// pwrite(fd, data: Uint8Array, pos): bytes written. EINVAL for pos < 0 or ≥ 2^63.
+Napi::Value Pwrite(const Napi::CallbackInfo& info) {
+  void* data;
+  size_t len;
+  int64_t pos;
+  if (!View(info, 1, &data, &len) || !Offset(info, 2, &pos)) return Fail(info.Env(), EINVAL, "pwrite");
+  ssize_t n = pwrite(I(info, 0), data, len, pos);
+  if (n < 0) return Fail(info.Env(), errno, "pwrite");
+  return Num(info, static_cast<double>(n));
+}
+// ftruncate(fd, size): EFBIG for a size ≥ 2^63 (beyond any file), EINVAL for a negative one.
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  int64_t size;
+  Arg a = I64(info, 1, &size);
+  if (a != Arg::kOk) return Fail(info.Env(), a == Arg::kOver ? EFBIG : EINVAL, "ftruncate");
+  if (ftruncate(I(info, 0), size) < 0) return Fail(info.Env(), errno, "ftruncate");
+  return info.Env().Undefined();
+}
+// fallocate(fd, mode, offset, length): a value ≥ 2^63 is EINVAL (what the kernel says to a negative one).
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  int64_t off, len;
+  if (!Offset(info, 2, &off, false) || !Offset(info, 3, &len, false)) return Fail(info.Env(), EINVAL, "fallocate");
+  if (fallocate(I(info, 0), I(info, 1), off, len) < 0) return Fail(info.Env(), errno, "fallocate");
+  return info.Env().Undefined();
+}
+// lseek(fd, offset, whence): the new offset (BigInt). `offset` is signed (an int64).
+Napi::Value Lseek(const Napi::CallbackInfo& info) {
+  int64_t off;
+  if (!Offset(info, 1, &off, false)) return Fail(info.Env(), EINVAL, "lseek");
+  off_t r = lseek(I(info, 0), off, I(info, 2));
+  if (r < 0) return Fail(info.Env(), errno, "lseek");
+  return Big(info, r);
+}
+// copyFileRange(fdIn, offIn, fdOut, offOut, len, flags): bytes copied (BigInt). len is a size_t.
+Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
+  int64_t offIn, offOut;
+  uint64_t len;
+  if (!Offset(info, 1, &offIn, false) || !Offset(info, 3, &offOut, false) || !U64(info, 4, &len))
+    return Fail(info.Env(), EINVAL, "copy_file_range");
+  loff_t in = offIn, out = offOut;
+  ssize_t n = copy_file_range(I(info, 0), &in, I(info, 2), &out, len, I(info, 5));
+  if (n < 0) return Fail(info.Env(), errno, "copy_file_range");
+  return Big(info, n);
+}
+// fcntlLock(fd, cmd, type, start, len, pid): [type, start, len, pid] (start and len BigInts, as
+// F_GETLK answers them; l_whence SEEK_SET).
 Napi::Value FcntlLock(const Napi::CallbackInfo& info) {
+  int64_t start, len;
+  if (!Offset(info, 3, &start, false) || !Offset(info, 4, &len, false)) return Fail(info.Env(), EINVAL, "fcntl");
   struct flock fl;
   memset(&fl, 0, sizeof(fl));
   fl.l_type = I(info, 2);
   fl.l_whence = SEEK_SET;
-  fl.l_start = L(info, 3);
-  fl.l_len = L(info, 4);
+  fl.l_start = start;
+  fl.l_len = len;
   fl.l_pid = I(info, 5);
   int cmd = I(info, 1);
   if (fcntl(I(info, 0), cmd, &fl) < 0) return Fail(info.Env(), errno, "fcntl");
   Napi::Array r = Napi::Array::New(info.Env(), 4);
-  r.Set(0u, Num(info, fl.l_type)); r.Set(1u, Num(info, static_cast<double>(fl.l_start)));
-  r.Set(2u, Num(info, static_cast<double>(fl.l_len))); r.Set(3u, Num(info, fl.l_pid));
+  r.Set(0u, Num(info, fl.l_type)); r.Set(1u, Big(info, fl.l_start));
+  r.Set(2u, Big(info, fl.l_len)); r.Set(3u, Num(info, fl.l_pid));
   return r;
 }
 // flock(fd, op)
@@ -289,11 +483,14 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   if (flock(I(info, 0), I(info, 1)) < 0) return Fail(info.Env(), errno, "flock");
   return info.Env().Undefined();
 }
-// fstatfs(fd, out: Float64Array(8)): blocks, bfree, bavail, files, ffree, bsize, namelen, frsize
+// fstatfs(fd, out: BigUint64Array(8)): blocks, bfree, bavail, files, ffree, bsize, namelen, frsize
 Napi::Value Fstatfs(const Napi::CallbackInfo& info) {
+  void* v;
+  size_t bytes;
+  if (!View(info, 1, &v, &bytes) || bytes < 8 * 8) return Fail(info.Env(), EINVAL, "fstatfs");
   struct statfs s;
   if (fstatfs(I(info, 0), &s) < 0) return Fail(info.Env(), errno, "fstatfs");
-  double* o = info[1].As<Napi::Float64Array>().Data();
+  uint64_t* o = static_cast<uint64_t*>(v);
   o[0] = s.f_blocks; o[1] = s.f_bfree; o[2] = s.f_bavail; o[3] = s.f_files; o[4] = s.f_ffree;
   o[5] = s.f_bsize; o[6] = s.f_namelen; o[7] = s.f_frsize;
   return info.Env().Undefined();
@@ -305,7 +502,8 @@ Napi::Value Syncfs(const Napi::CallbackInfo& info) {
 }
 // faccessat(dirfd, name, mode, flags, uid, gid): throws on denial
 Napi::Value Faccessat(const Napi::CallbackInfo& info) {
-  std::string name = S(info, 1);
+  std::string name;
+  if (!Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "faccessat");
   AsCaller as(L(info, 4), L(info, 5));
   if (faccessat(I(info, 0), name.c_str(), I(info, 2), I(info, 3)) < 0) return Fail(info.Env(), errno, "faccessat", name);
   return info.Env().Undefined();
@@ -352,6 +550,9 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("removexattr", Napi::Function::New(env, Removexattr));
   o.Set("nameToHandleAt", Napi::Function::New(env, NameToHandleAt));
   o.Set("openByHandleAt", Napi::Function::New(env, OpenByHandleAt));
+  o.Set("pread", Napi::Function::New(env, Pread));
+  o.Set("pwrite", Napi::Function::New(env, Pwrite));
+  o.Set("ftruncate", Napi::Function::New(env, Ftruncate));
   o.Set("fallocate", Napi::Function::New(env, Fallocate));
   o.Set("lseek", Napi::Function::New(env, Lseek));
   o.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));

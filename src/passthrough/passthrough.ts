@@ -19,26 +19,32 @@
  *   A lookup builds a new object with its own fd; the tree merges it into the
  *   registered inode of the same key when it hands it out (acceptAlias closes
  *   the newcomer's fd), in the same synchronous turn as a FORGET could drop it.
- * - No races on the fd: every native call is synchronous on the one event-loop
- *   thread and reads `inode.fd` immediately before the call, never across an
- *   await, so a close can never interleave with a use, and a recycled fd
- *   number is never used by a stale holder.
+ * - No races on the fd: every native call is synchronous (a creation waits for
+ *   the addon's creator thread) and reads `inode.fd` immediately before the
+ *   call, never across an await, so a close can never interleave with a use,
+ *   and a recycled fd number is never used by a stale holder.
  * - As the caller: name resolution, creation and open run with
  *   setfsuid/setfsgid of the request, so the source filesystem checks
- *   permissions and assigns ownership for the caller; the process umask is 0
- *   (the kernel applied the caller's) or, with POSIX ACLs on, the caller's per
- *   creation. Supplementary groups are not switched (only the primary gid).
+ *   permissions and assigns ownership for the caller. Creations run on the
+ *   addon's creator thread, whose umask is its own (the process umask is never
+ *   touched): 0 when the kernel applied the caller's, or, with POSIX ACLs on
+ *   (DONT_MASK), the caller's, which the source ignores where the parent has a
+ *   default ACL. Supplementary groups are not switched (only the primary gid).
+ * - Exact values: names reach the source as the kernel's bytes (nameToBytes)
+ *   and come back losslessly (nameFromBytes); inode numbers, sizes and
+ *   offsets are exact over 64 bits (bigint), and an offset the source cannot
+ *   take gets its errno (pread/pwrite at 2^63 or more: EINVAL).
  * - Nothing escapes the source: names with '/', '.' and '..' are refused;
  *   symlinks are returned as links and never followed by the server.
  */
-import { chmodSync, closeSync, constants as C, fdatasyncSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as C, fdatasyncSync, fsyncSync } from 'node:fs';
 import {
   FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirEntry, type FileHandle,
   type InitInfo, type Lock, type SetattrChanges, type StatFs,
 } from '../api/index.js';
-import { FUSE_WRITE_KILL_SUIDGID, InitFlag } from '../abi/index.js';
+import { FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { has } from '../transport/index.js';
-import { L, STX, sys } from './sys.js';
+import { L, STX, STX_BIG, STX_NUM, STXB, sys } from './sys.js';
 
 export type InodeHandleMode = 'never' | 'prefer' | 'mandatory';
 
@@ -51,8 +57,10 @@ export interface PassthroughOptions {
   nofile?: number;
 }
 
-const st = new Float64Array(24);
-const statbuf = new Float64Array(8);
+/** statx output, filled by each sys.statx call and read right after it (one thread). */
+const st = new Float64Array(STX_NUM);
+const stBig = new BigUint64Array(STX_BIG);
+const statbuf = new BigUint64Array(8);
 
 /** The kernel's 32-bit dev encoding (new_encode_dev), as fuse_attr.rdev carries it. */
 export function encodeFuseDev(major: number, minor: number): number {
@@ -65,16 +73,30 @@ function devFromFuse(rdev: number): number {
   return ((major & 0xfff) << 8) + (minor & 0xff) + (minor & ~0xff) * 4096 + Math.floor(major / 4096) * 2 ** 32;
 }
 
-function checkName(name: string): void {
+/** The exact bytes of `name`, a name of one directory entry ('', '.', '..', '/' and NUL refused). */
+function checkName(name: string): Buffer {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new FuseError('EINVAL', `refusing name ${JSON.stringify(name)}`);
+  }
+  try {
+    return nameToBytes(name);
+  } catch {
+    throw new FuseError('EINVAL', `name ${JSON.stringify(name)} names no bytes`);
+  }
+}
+/** The bytes of a name that need not be a directory entry's (xattr names, symlink targets). */
+function bytesOf(name: string): Buffer {
+  try {
+    return nameToBytes(name);
+  } catch {
+    throw new FuseError('EINVAL', `name ${JSON.stringify(name)} names no bytes`);
   }
 }
 
 function attrFromStatx(): Attr {
   return {
-    ino: st[STX.ino], mode: st[STX.mode], nlink: st[STX.nlink], uid: st[STX.uid], gid: st[STX.gid],
-    rdev: encodeFuseDev(st[STX.rdevMajor], st[STX.rdevMinor]), size: st[STX.size], blocks: st[STX.blocks],
+    ino: Number(stBig[STXB.ino]), mode: st[STX.mode], nlink: st[STX.nlink], uid: st[STX.uid], gid: st[STX.gid],
+    rdev: encodeFuseDev(st[STX.rdevMajor], st[STX.rdevMinor]), size: Number(stBig[STXB.size]), blocks: Number(stBig[STXB.blocks]),
     blksize: st[STX.blksize], atime: [st[STX.atime], st[STX.atimeNs]],
     mtime: [st[STX.mtime], st[STX.mtimeNs]], ctime: [st[STX.ctime], st[STX.ctimeNs]],
   };
@@ -86,11 +108,11 @@ class PtHandle implements FileHandle {
 
   read(_ctx: Context, offset: number, size: number): Uint8Array {
     const buf = this.inode.fs.readBuffer(size);
-    const n = readSync(this.fd, buf, 0, size, offset);
+    const n = sys.pread(this.fd, buf.subarray(0, size), BigInt(offset));
     return buf.subarray(0, n);
   }
   write(_ctx: Context, offset: number, data: Uint8Array, flags: number): number {
-    const n = writeSync(this.fd, data, 0, data.length, offset);
+    const n = sys.pwrite(this.fd, data, BigInt(offset));
     if (flags & FUSE_WRITE_KILL_SUIDGID) this.inode.killSuidgid(this.fd);
     return n;
   }
@@ -151,7 +173,7 @@ export class PtInode extends FuseInode {
 
   override onUnlinked(): boolean {
     if (this.fd < 0) return false; // file-handle mode: nothing held; the handle key stays unique
-    sys.statx(this.fd, '', L.AT_EMPTY_PATH, st);
+    sys.statx(this.fd, '', L.AT_EMPTY_PATH, st, stBig);
     if (st[STX.nlink] > 0) return false; // still linked behind the mount: holds no space
     this.gone = attrFromStatx();
     this.closeBacking();
@@ -169,7 +191,7 @@ export class PtInode extends FuseInode {
   }
 
   killSuidgid(fd: number): void {
-    sys.statx(fd, '', L.AT_EMPTY_PATH, st);
+    sys.statx(fd, '', L.AT_EMPTY_PATH, st, stBig);
     const mode = st[STX.mode];
     const kill = (mode & 0o4000) | ((mode & 0o2000) && (mode & 0o010) ? 0o2000 : 0); // S_ISUID, S_ISGID if group-exec
     if (kill) chmodSync(this.proc(fd), mode & 0o7777 & ~kill);
@@ -179,9 +201,9 @@ export class PtInode extends FuseInode {
 
   override getattr(_ctx: Context, h?: FileHandle): Attr {
     const hfd = (h as PtHandle | undefined)?.fd;
-    if (hfd !== undefined && hfd >= 0) sys.statx(hfd, '', L.AT_EMPTY_PATH, st);
+    if (hfd !== undefined && hfd >= 0) sys.statx(hfd, '', L.AT_EMPTY_PATH, st, stBig);
     else if (this.gone) return this.gone; // deleted and closed: its fd never reopens
-    else this.withFd((fd) => sys.statx(fd, '', L.AT_EMPTY_PATH | L.AT_SYMLINK_NOFOLLOW, st));
+    else this.withFd((fd) => sys.statx(fd, '', L.AT_EMPTY_PATH | L.AT_SYMLINK_NOFOLLOW, st, stBig));
     return attrFromStatx();
   }
 
@@ -192,10 +214,11 @@ export class PtInode extends FuseInode {
       if (c.uid !== undefined || c.gid !== undefined) sys.fchownat(fd, '', c.uid ?? -1, c.gid ?? -1, L.AT_EMPTY_PATH);
       if (c.size !== undefined) {
         const hfd = (h as PtHandle | undefined)?.fd;
-        if (hfd !== undefined && hfd >= 0) ftruncateSync(hfd, c.size);
+        const size = BigInt(c.size);
+        if (hfd !== undefined && hfd >= 0) sys.ftruncate(hfd, size);
         else {
           const w = sys.openat(L.AT_FDCWD, path, C.O_WRONLY, 0, -1, -1);
-          try { ftruncateSync(w, c.size); } finally { closeSync(w); }
+          try { sys.ftruncate(w, size); } finally { closeSync(w); }
         }
         if (c.killSuidgid) this.killSuidgid(fd);
       }
@@ -217,10 +240,8 @@ export class PtInode extends FuseInode {
 
   override statfs(): StatFs {
     this.withFd((fd) => sys.fstatfs(fd, statbuf));
-    return {
-      blocks: statbuf[0], bfree: statbuf[1], bavail: statbuf[2], files: statbuf[3], ffree: statbuf[4],
-      bsize: statbuf[5], namelen: statbuf[6], frsize: statbuf[7],
-    };
+    const n = (i: number) => Number(statbuf[i]);
+    return { blocks: n(0), bfree: n(1), bavail: n(2), files: n(3), ffree: n(4), bsize: n(5), namelen: n(6), frsize: n(7) };
   }
   override syncfs(): void { this.withFd((fd) => { const d = sys.openat(fd, '.', C.O_RDONLY, 0, -1, -1); try { sys.syncfs(d); } finally { closeSync(d); } }); }
 
@@ -236,51 +257,57 @@ export class PtInode extends FuseInode {
   // ---- directories ----
 
   override lookup(ctx: Context, name: string): FuseInode {
-    checkName(name);
-    return this.withFd((dirfd) => this.fs.openNode(dirfd, name, ctx));
+    const b = checkName(name);
+    return this.withFd((dirfd) => this.fs.openNode(dirfd, b, ctx));
   }
 
   override readdir(): DirEntry[] {
     const [names, inos, types] = this.withFd((fd) => sys.readdir(fd));
-    return names.map((name, i) => ({ name, ino: inos[i], mode: types[i] << 12 }));
+    const out: DirEntry[] = new Array(types.length);
+    for (let i = 0, at = 0; i < types.length; i++) {
+      const end = names.indexOf(0, at);
+      out[i] = { name: nameFromBytes(names.subarray(at, end)), ino: Number(inos[i]), mode: types[i] << 12 };
+      at = end + 1;
+    }
+    return out;
   }
 
   override mkdir(ctx: Context, name: string, mode: number): FuseInode {
-    checkName(name);
+    const b = checkName(name);
     return this.withFd((dirfd) => {
-      this.fs.withUmask(ctx, () => sys.mkdirat(dirfd, name, mode & 0o7777, ...this.fs.ids(ctx)));
-      return this.fs.openNode(dirfd, name, ctx);
+      sys.mkdirat(dirfd, b, mode & 0o7777, ...this.fs.ids(ctx), this.fs.umask(ctx));
+      return this.fs.openNode(dirfd, b, ctx);
     });
   }
   override mknod(ctx: Context, name: string, mode: number, rdev: number): FuseInode {
-    checkName(name);
+    const b = checkName(name);
     return this.withFd((dirfd) => {
-      this.fs.withUmask(ctx, () => sys.mknodat(dirfd, name, mode, devFromFuse(rdev), ...this.fs.ids(ctx)));
-      return this.fs.openNode(dirfd, name, ctx);
+      sys.mknodat(dirfd, b, mode, devFromFuse(rdev), ...this.fs.ids(ctx), this.fs.umask(ctx));
+      return this.fs.openNode(dirfd, b, ctx);
     });
   }
   override symlink(ctx: Context, name: string, target: string): FuseInode {
-    checkName(name);
+    const b = checkName(name);
     return this.withFd((dirfd) => {
-      sys.symlinkat(target, dirfd, name, ...this.fs.ids(ctx));
-      return this.fs.openNode(dirfd, name, ctx);
+      sys.symlinkat(bytesOf(target), dirfd, b, ...this.fs.ids(ctx));
+      return this.fs.openNode(dirfd, b, ctx);
     });
   }
   override link(ctx: Context, target: FuseInode, name: string): FuseInode {
-    checkName(name);
+    const b = checkName(name);
     const t = target as PtInode;
     return this.withFd((dirfd) => t.withFd((tfd) => {
-      sys.linkat(L.AT_FDCWD, this.proc(tfd), dirfd, name, L.AT_SYMLINK_FOLLOW, ...this.fs.ids(ctx));
-      return this.fs.openNode(dirfd, name, ctx);
+      sys.linkat(L.AT_FDCWD, this.proc(tfd), dirfd, b, L.AT_SYMLINK_FOLLOW, ...this.fs.ids(ctx));
+      return this.fs.openNode(dirfd, b, ctx);
     }));
   }
   override create(ctx: Context, name: string, mode: number, flags: number): Created {
-    checkName(name);
+    const b = checkName(name);
     return this.withFd((dirfd) => {
-      const fd = this.fs.withUmask(ctx, () =>
-        sys.openat(dirfd, name, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT), mode & 0o7777, ...this.fs.ids(ctx)));
+      const fd = sys.openat(dirfd, b, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT), mode & 0o7777,
+        ...this.fs.ids(ctx), this.fs.umask(ctx));
       try {
-        const inode = this.fs.openNode(dirfd, name, ctx) as PtInode;
+        const inode = this.fs.openNode(dirfd, b, ctx) as PtInode;
         return { inode, handle: new PtHandle(inode, fd) };
       } catch (e) {
         closeSync(fd);
@@ -290,24 +317,24 @@ export class PtInode extends FuseInode {
   }
   override tmpfile(ctx: Context, mode: number, flags: number): Created {
     return this.withFd((dirfd) => {
-      const fd = this.fs.withUmask(ctx, () => sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL)) | L.O_TMPFILE, mode & 0o7777, ...this.fs.ids(ctx)));
+      const fd = sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL)) | L.O_TMPFILE, mode & 0o7777, ...this.fs.ids(ctx), this.fs.umask(ctx));
       const inode = this.fs.openNode(L.AT_FDCWD, `/proc/self/fd/${fd}`, ctx, true) as PtInode;
       return { inode, handle: new PtHandle(inode, fd) };
     });
   }
   override unlink(ctx: Context, name: string): void {
-    checkName(name);
-    this.withFd((dirfd) => sys.unlinkat(dirfd, name, 0, ...this.fs.ids(ctx)));
+    const b = checkName(name);
+    this.withFd((dirfd) => sys.unlinkat(dirfd, b, 0, ...this.fs.ids(ctx)));
   }
   override rmdir(ctx: Context, name: string): void {
-    checkName(name);
-    this.withFd((dirfd) => sys.unlinkat(dirfd, name, L.AT_REMOVEDIR, ...this.fs.ids(ctx)));
+    const b = checkName(name);
+    this.withFd((dirfd) => sys.unlinkat(dirfd, b, L.AT_REMOVEDIR, ...this.fs.ids(ctx)));
   }
   override rename(ctx: Context, name: string, newParent: FuseInode, newName: string, flags: number): void {
-    checkName(name);
-    checkName(newName);
+    const from = checkName(name);
+    const to = checkName(newName);
     const np = newParent as PtInode;
-    this.withFd((a) => np.withFd((b) => sys.renameat2(a, name, b, newName, flags, ...this.fs.ids(ctx))));
+    this.withFd((a) => np.withFd((b) => sys.renameat2(a, from, b, to, flags, ...this.fs.ids(ctx))));
   }
 
   // ---- files ----
@@ -322,14 +349,14 @@ export class PtInode extends FuseInode {
   }
 
   override fallocate(_ctx: Context, h: FileHandle | undefined, offset: number, length: number, mode: number): void {
-    sys.fallocate(fdOf(h), mode, offset, length);
+    sys.fallocate(fdOf(h), mode, BigInt(offset), BigInt(length));
   }
   override lseek(_ctx: Context, h: FileHandle | undefined, offset: number, whence: number): number {
-    return sys.lseek(fdOf(h), offset, whence);
+    return Number(sys.lseek(fdOf(h), BigInt.asIntN(64, BigInt(offset)), whence));
   }
   override copyFileRange(_ctx: Context, h: FileHandle | undefined, offIn: number, _out: FuseInode, outH: FileHandle | undefined,
     offOut: number, len: number, flags: number): number {
-    return sys.copyFileRange(fdOf(h), offIn, fdOf(outH), offOut, len, flags);
+    return Number(sys.copyFileRange(fdOf(h), BigInt(offIn), fdOf(outH), BigInt(offOut), BigInt(len), flags));
   }
   // ---- locks ----
   // POSIX locks belong to a lock owner (a client process), not to an open file:
@@ -366,7 +393,7 @@ export class PtInode extends FuseInode {
 
   override getlk(ctx: Context, h: FileHandle | undefined, owner: bigint, lock: Lock): Lock {
     const mine = this.locks?.get(owner)?.fd;
-    const [type, start, len, pid] = sys.fcntlLock(mine ?? fdOf(h), L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0);
+    const [type, start, len, pid] = sys.fcntlLock(mine ?? fdOf(h), L.F_OFD_GETLK, lock.type, BigInt(lock.start), lockLen(lock), 0);
     // pid -1: an OFD lock, i.e. another owner's through this server: the owner that
     // does not see the conflict from its own fd is the one holding it (with several
     // other owners holding locks, each sees the others': then the pid is 0).
@@ -375,10 +402,10 @@ export class PtInode extends FuseInode {
       holder = 0;
       for (const [o, l] of this.locks ?? []) {
         if (o === owner) continue;
-        if (sys.fcntlLock(l.fd, L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0)[0] === L.F_UNLCK) { holder = l.pid; break; }
+        if (sys.fcntlLock(l.fd, L.F_OFD_GETLK, lock.type, BigInt(lock.start), lockLen(lock), 0)[0] === L.F_UNLCK) { holder = l.pid; break; }
       }
     }
-    return { type, start, end: len === 0 ? LOCK_TO_EOF : start + len - 1, pid: type === L.F_UNLCK ? 0 : holder };
+    return { type, start: Number(start), end: len === 0n ? LOCK_TO_EOF : Number(start + len - 1n), pid: type === L.F_UNLCK ? 0 : holder };
   }
   override async setlk(ctx: Context, h: FileHandle | undefined, owner: bigint, lock: Lock, wait: boolean, flock: boolean): Promise<void> {
     const hfd = fdOf(h);
@@ -387,7 +414,7 @@ export class PtInode extends FuseInode {
     // The fd is looked up at each attempt: a FLUSH may close the owner's lock fd between two.
     const attempt = () => {
       if (flock) sys.flock(hfd, (lock.type === L.F_UNLCK ? L.LOCK_UN : lock.type === L.F_RDLCK ? L.LOCK_SH : L.LOCK_EX) | L.LOCK_NB);
-      else sys.fcntlLock(this.lockFd(owner, ctx.pid, ph), L.F_OFD_SETLK, lock.type, lock.start, lockLen(lock), 0);
+      else sys.fcntlLock(this.lockFd(owner, ctx.pid, ph), L.F_OFD_SETLK, lock.type, BigInt(lock.start), lockLen(lock), 0);
     };
     // SETLKW must not block the event loop: retry until granted or interrupted.
     for (;;) {
@@ -403,17 +430,27 @@ export class PtInode extends FuseInode {
   // ---- xattrs (through /proc/self/fd: an O_PATH fd cannot f*xattr) ----
 
   override getxattr(ctx: Context, name: string): Uint8Array {
-    return this.withFd((fd) => this.fs.asCaller(ctx, () => sys.getxattr(this.proc(fd), name)));
+    const b = bytesOf(name);
+    return this.withFd((fd) => this.fs.asCaller(ctx, () => sys.getxattr(this.proc(fd), b)));
   }
   override setxattr(ctx: Context, name: string, value: Uint8Array, flags: number): void {
-    this.withFd((fd) => this.fs.asCaller(ctx, () => sys.setxattr(this.proc(fd), name, value, flags)));
+    const b = bytesOf(name);
+    this.withFd((fd) => this.fs.asCaller(ctx, () => sys.setxattr(this.proc(fd), b, value, flags)));
   }
   override listxattr(ctx: Context): string[] {
-    const b = this.withFd((fd) => this.fs.asCaller(ctx, () => sys.listxattr(this.proc(fd))));
-    return b.toString('utf8').split('\0').filter(Boolean);
+    const list = this.withFd((fd) => this.fs.asCaller(ctx, () => sys.listxattr(this.proc(fd))));
+    const names: string[] = [];
+    for (let at = 0; at < list.length;) {
+      let end = list.indexOf(0, at);
+      if (end < 0) end = list.length;
+      if (end > at) names.push(nameFromBytes(list.subarray(at, end)));
+      at = end + 1;
+    }
+    return names;
   }
   override removexattr(ctx: Context, name: string): void {
-    this.withFd((fd) => this.fs.asCaller(ctx, () => sys.removexattr(this.proc(fd), name)));
+    const b = bytesOf(name);
+    this.withFd((fd) => this.fs.asCaller(ctx, () => sys.removexattr(this.proc(fd), b)));
   }
 }
 
@@ -422,8 +459,9 @@ function fdOf(h: FileHandle | undefined): number {
   if (fd === undefined || fd < 0) throw new FuseError('EBADF');
   return fd;
 }
-function lockLen(l: Lock): number {
-  return l.end >= LOCK_TO_EOF || l.end < l.start ? 0 : l.end - l.start + 1;
+/** l_len for `l` (0: to the end of the file). */
+function lockLen(l: Lock): bigint {
+  return l.end >= LOCK_TO_EOF || l.end < l.start ? 0n : BigInt(l.end) - BigInt(l.start) + 1n;
 }
 /** An fd on `path` for locking: read-write if possible (any lock type), else what the file allows. */
 function openAnyMode(path: string): number {
@@ -447,7 +485,7 @@ export class Passthrough extends InodeTree {
       throw new TypeError(`Passthrough: option inodeHandles must be 'never', 'prefer' or 'mandatory', not ${JSON.stringify(opts.inodeHandles)}`);
     }
     const rootFd = sys.openat(L.AT_FDCWD, source, L.O_PATH | C.O_DIRECTORY, 0, -1, -1);
-    sys.statx(rootFd, '', L.AT_EMPTY_PATH, st);
+    sys.statx(rootFd, '', L.AT_EMPTY_PATH, st, stBig);
     const mntId = st[STX.mntId];
     // open_by_handle_at rejects O_PATH mount fds (EBADF): keep a readable one per mount.
     const mountFd = sys.openat(rootFd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
@@ -461,7 +499,6 @@ export class Passthrough extends InodeTree {
     this.mountFds.set(mntId, mountFd);
     this.nofile = sys.raiseNofile(opts.nofile ?? 1 << 20);
     if (this.mode === 'mandatory') sys.nameToHandleAt(rootFd, '', L.AT_EMPTY_PATH); // fails early if unsupported
-    process.umask(0); // the kernel already applied the caller's umask
   }
 
   override init(info: InitInfo): void {
@@ -482,11 +519,10 @@ export class Passthrough extends InodeTree {
 
   /** DONT_MASK negotiated: creations run under the caller's umask. */
   private umaskPerRequest = false;
-  /** Runs a synchronous creation `fn` under the caller's umask when the kernel left it to us. */
-  withUmask<T>(ctx: Context, fn: () => T): T {
-    if (!this.umaskPerRequest) return fn();
-    process.umask(ctx.umask);
-    try { return fn(); } finally { process.umask(0); }
+  /** The umask a creation for `ctx` runs under (on the addon's creator thread; the process
+   * umask is never touched): 0 when the kernel applied the caller's already, else the caller's. */
+  umask(ctx: Context): number {
+    return this.umaskPerRequest ? ctx.umask : 0;
   }
 
   /** [uid, gid] to run as for this request ([-1, -1]: as ourselves). */
@@ -508,11 +544,11 @@ export class Passthrough extends InodeTree {
   }
 
   /** A new inode object for `name` in `dirfd` (the tree merges it with a known alias). */
-  openNode(dirfd: number, name: string, ctx: Context, follow = false): PtInode {
+  openNode(dirfd: number, name: Uint8Array | string, ctx: Context, follow = false): PtInode {
     const fd = sys.openat(dirfd, name, L.O_PATH | (follow ? 0 : C.O_NOFOLLOW), 0, ...this.ids(ctx));
     let handle: Buffer | undefined;
     try {
-      sys.statx(fd, '', L.AT_EMPTY_PATH, st);
+      sys.statx(fd, '', L.AT_EMPTY_PATH, st, stBig);
       const mntId = st[STX.mntId];
       if (this.mode !== 'never' && !this.mountFds.has(mntId)) {
         // A new mount below the source: a readable fd on it for open_by_handle_at (kept open).
@@ -532,7 +568,7 @@ export class Passthrough extends InodeTree {
           if (this.mode === 'mandatory') throw e;
         }
       }
-      const key = handle ? `h${mntId}:${handle.toString('hex')}` : `${st[STX.devMajor]}:${st[STX.devMinor]}:${st[STX.ino]}:${mntId}`;
+      const key = handle ? `h${mntId}:${handle.toString('hex')}` : `${st[STX.devMajor]}:${st[STX.devMinor]}:${stBig[STXB.ino]}:${mntId}`;
       if (handle) closeSync(fd);
       // Always a new object: the tree merges it into the known inode of this key (if
       // that is still registered) in the synchronous turn that hands it out.

@@ -2,49 +2,80 @@
  * Typed access to the passthrough's syscalls in the native addon
  * (native/pt.cc). Calls that take `uid, gid` run as that caller
  * (setfsuid/setfsgid; -1 = as ourselves).
+ *
+ * Names and paths (`Name`) are bytes: a Buffer/Uint8Array goes to the kernel
+ * exactly (any byte but '/' and NUL makes a name); a string is taken as UTF-8
+ * and is meant for the paths we build ('', '.', '/proc/self/fd/N'). A NUL in
+ * either is refused (EINVAL). 64-bit offsets and sizes are bigints in and out
+ * (a safe-integer number is accepted too); a value the syscall cannot take is
+ * refused with the errno the kernel gives (EINVAL; EFBIG for ftruncate).
+ *
+ * Creations (mkdirat, mknodat, openat with O_CREAT or O_TMPFILE) take a
+ * `umask` and run on the addon's creator thread, whose umask is its own: the
+ * process umask is never read or changed.
  */
 import { native } from '../transport/index.js';
 
+export type Name = Uint8Array | string;
+
 export interface PtSys {
-  openat(dirfd: number, name: string, flags: number, mode: number, uid: number, gid: number): number;
-  /** Fills `out` (Float64Array(24)); see STX below. */
-  statx(dirfd: number, name: string, flags: number, out: Float64Array): void;
-  mkdirat(dirfd: number, name: string, mode: number, uid: number, gid: number): void;
-  mknodat(dirfd: number, name: string, mode: number, dev: number, uid: number, gid: number): void;
-  symlinkat(target: string, dirfd: number, name: string, uid: number, gid: number): void;
-  linkat(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number, uid: number, gid: number): void;
-  unlinkat(dirfd: number, name: string, flags: number, uid: number, gid: number): void;
-  renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number, uid: number, gid: number): void;
-  readlinkat(dirfd: number, name: string): Buffer;
-  fchownat(dirfd: number, name: string, uid: number, gid: number, flags: number): void;
-  utimensat(dirfd: number, name: string, as: number, ans: number, ms: number, mns: number, flags: number): void;
-  readdir(dirfd: number): [string[], number[], number[]];
-  getxattr(path: string, name: string): Buffer;
-  setxattr(path: string, name: string, value: Uint8Array, flags: number): void;
-  listxattr(path: string): Buffer;
-  removexattr(path: string, name: string): void;
-  nameToHandleAt(dirfd: number, name: string, flags: number): [Buffer, number];
+  /** With O_CREAT or O_TMPFILE in `flags`, runs under `umask` (default 0) on the creator thread. */
+  openat(dirfd: number, name: Name, flags: number, mode: number, uid: number, gid: number, umask?: number): number;
+  /** Fills `num` (Float64Array(STX_NUM)) and `big` (BigUint64Array(STX_BIG)); see STX, STXB. */
+  statx(dirfd: number, name: Name, flags: number, num: Float64Array, big: BigUint64Array): void;
+  mkdirat(dirfd: number, name: Name, mode: number, uid: number, gid: number, umask: number): void;
+  /** `dev` is glibc's dev_t. */
+  mknodat(dirfd: number, name: Name, mode: number, dev: number | bigint, uid: number, gid: number, umask: number): void;
+  symlinkat(target: Name, dirfd: number, name: Name, uid: number, gid: number): void;
+  linkat(olddirfd: number, oldname: Name, newdirfd: number, newname: Name, flags: number, uid: number, gid: number): void;
+  unlinkat(dirfd: number, name: Name, flags: number, uid: number, gid: number): void;
+  renameat2(olddirfd: number, oldname: Name, newdirfd: number, newname: Name, flags: number, uid: number, gid: number): void;
+  /** The target's bytes. */
+  readlinkat(dirfd: number, name: Name): Buffer;
+  fchownat(dirfd: number, name: Name, uid: number, gid: number, flags: number): void;
+  utimensat(dirfd: number, name: Name, as: number, ans: number, ms: number, mns: number, flags: number): void;
+  /** Every entry but . and ..: `names` holds each name's bytes and a NUL, in the order of `inos` and `types` (d_type). */
+  readdir(dirfd: number): [names: Buffer, inos: BigUint64Array, types: Uint8Array];
+  getxattr(path: Name, name: Name): Buffer;
+  setxattr(path: Name, name: Name, value: Uint8Array, flags: number): void;
+  /** The raw list: each name's bytes and a NUL. */
+  listxattr(path: Name): Buffer;
+  removexattr(path: Name, name: Name): void;
+  nameToHandleAt(dirfd: number, name: Name, flags: number): [Buffer, number];
   openByHandleAt(mountfd: number, handle: Uint8Array, flags: number): number;
-  fallocate(fd: number, mode: number, offset: number, length: number): void;
-  lseek(fd: number, offset: number, whence: number): number;
-  copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number, flags: number): number;
-  fcntlLock(fd: number, cmd: number, type: number, start: number, len: number, pid: number): [number, number, number, number];
+  /** Reads up to `buf.length` bytes at `pos` (EINVAL for pos ≥ 2^63). */
+  pread(fd: number, buf: Uint8Array, pos: bigint): number;
+  /** Writes `data` at `pos` (EINVAL for pos ≥ 2^63). */
+  pwrite(fd: number, data: Uint8Array, pos: bigint): number;
+  /** EFBIG for size ≥ 2^63. */
+  ftruncate(fd: number, size: bigint): void;
+  fallocate(fd: number, mode: number, offset: bigint, length: bigint): void;
+  /** `offset` is signed (a loff_t). */
+  lseek(fd: number, offset: bigint, whence: number): bigint;
+  copyFileRange(fdIn: number, offIn: bigint, fdOut: number, offOut: bigint, len: bigint, flags: number): bigint;
+  /** l_whence SEEK_SET; answers [type, start, len, pid] (F_GETLK fills them). */
+  fcntlLock(fd: number, cmd: number, type: number, start: bigint, len: bigint, pid: number): [number, bigint, bigint, number];
   flock(fd: number, op: number): void;
-  fstatfs(fd: number, out: Float64Array): void;
+  /** Fills `out` (BigUint64Array(8)): blocks, bfree, bavail, files, ffree, bsize, namelen, frsize. */
+  fstatfs(fd: number, out: BigUint64Array): void;
   syncfs(fd: number): void;
   raiseNofile(want: number): number;
-  faccessat(dirfd: number, name: string, mode: number, flags: number, uid: number, gid: number): void;
+  faccessat(dirfd: number, name: Name, mode: number, flags: number, uid: number, gid: number): void;
   setFsIds(uid: number, gid: number): void;
 }
 
 export const sys = (native as unknown as { pt: PtSys }).pt;
 
-/** Indexes into the statx output array. */
+/** Indexes into statx's `num` output (Float64Array(STX_NUM)): the fields a double holds exactly. */
 export const STX = {
-  ino: 0, devMajor: 1, devMinor: 2, mntId: 3, mode: 4, nlink: 5, uid: 6, gid: 7, rdevMajor: 8, rdevMinor: 9,
-  size: 10, blocks: 11, blksize: 12, atime: 13, atimeNs: 14, mtime: 15, mtimeNs: 16, ctime: 17, ctimeNs: 18,
-  btime: 19, btimeNs: 20, mask: 21, attributes: 22,
+  devMajor: 0, devMinor: 1, mntId: 2, mode: 3, nlink: 4, uid: 5, gid: 6, rdevMajor: 7, rdevMinor: 8,
+  blksize: 9, atime: 10, atimeNs: 11, mtime: 12, mtimeNs: 13, ctime: 14, ctimeNs: 15,
+  btime: 16, btimeNs: 17, mask: 18,
 } as const;
+export const STX_NUM = 19;
+/** Indexes into statx's `big` output (BigUint64Array(STX_BIG)): the 64-bit fields, exact. */
+export const STXB = { ino: 0, size: 1, blocks: 2, attributes: 3 } as const;
+export const STX_BIG = 4;
 
 /** Linux constants not in Node's fs.constants. */
 export const L = {
