@@ -8,4 +8,4 @@ export {
   Connection, ConnectionError, unmount, parseOptionString, resolveMountOptions, OptionError, MountError,
   type MountOptions, type UnmountOptions, type Negotiated, type KernelOffer,
 } from './transport/index.js';
-export { InitFlag, Opcode, FATTR, FOPEN, initFlagNames } from './abi/index.js';
+export { InitFlag, Opcode, FATTR, FOPEN, initFlagNames, nameToBytes, nameFromBytes, isEscapedName } from './abi/index.js';

@@ -149,7 +149,8 @@ test('persistent inodes stay at nlookup 0 until their last name goes', async () 
 
 class Backed extends Node {
   events: string[] = [];
-  override open(): undefined { this.events.push('open'); return undefined; }
+  // An open that is still pending (awaiting its backing) when the UNLINK is answered.
+  override async open(): Promise<undefined> { this.events.push('open'); await new Promise((r) => setImmediate(r)); return undefined; }
   override onUnlinked(): boolean { this.events.push('onUnlinked'); return true; }
   override onForget(): void { this.events.push('onForget'); }
 }
@@ -159,8 +160,8 @@ test('onUnlinked waits for an OPEN that was pending when the UNLINK finished, an
   const f = new Backed(C.S_IFREG | 0o644, 'f');
   root.backend.set('f', f);
   const e = await tree.lookup(ctx, 1, 'f');
-  // Both requests read in one batch: their continuations run after both started.
-  const [, opened] = await Promise.all([tree.unlink(ctx, 1, 'f'), tree.open(ctx, e.nodeid, 0)]);
+  // The OPEN is read first and is still pending when the UNLINK (synchronous here) is answered.
+  const [opened] = await Promise.all([tree.open(ctx, e.nodeid, 0), tree.unlink(ctx, 1, 'f')]);
   assert.equal(f.events, ['open'], 'no onUnlinked while the file is being opened');
   await tree.release(ctx, e.nodeid, opened.fh!, 0);
   assert.equal(f.events, ['open', 'onUnlinked'], 'onUnlinked at the last release');

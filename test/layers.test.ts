@@ -50,11 +50,12 @@ test('the package exports what the README documents', async () => {
   assert.is(pkg.type, 'module');
   assert.ok(pkg.bin.tsfuse);
   const api = await import('../src/index.js');
-  for (const name of ['mount', 'unmount', 'FuseError', 'Server', 'FuseSession', 'InitFlag', 'Opcode', 'parseOptionString']) {
+  for (const name of ['mount', 'unmount', 'FuseError', 'Server', 'FuseSession', 'InitFlag', 'Opcode', 'parseOptionString',
+    'OPCODES', 'FuseInode', 'InodeTree', 'LOCK_TO_EOF', 'nameToBytes', 'nameFromBytes']) {
     assert.ok(name in api, `missing export ${name}`);
   }
   const abi = await import('../src/abi/index.js');
-  for (const name of ['structs', 'OPCODES', 'decodeRequest', 'DirentWriter', 'negotiateVersion']) {
+  for (const name of ['structs', 'INIT_WIRE', 'decodeRequest', 'DirentWriter', 'negotiateVersion', 'nameToBytes']) {
     assert.ok(name in abi, `missing abi export ${name}`);
   }
 });

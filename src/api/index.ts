@@ -7,4 +7,5 @@ export * from './server.js';
 export * from './session.js';
 export * from './inode.js';
 export * from './inode-tree.js';
+export { OPCODES, opcodeRow, opcodeName, wantedInitFlags, type OpRow } from './ops.js';
 export { attrOut, entryOut, msToTimespec, timespecToMs } from './convert.js';
