@@ -9,9 +9,8 @@
  * starts after the previous one finished.
  */
 import { write as fsWrite } from 'node:fs';
-import { FUSE_EXPIRE_ONLY, NotifyCode, OUT_HEADER_SIZE, structs as S, writeOutHeader, errnoName } from '../abi/index.js';
+import { FUSE_EXPIRE_ONLY, NotifyCode, OUT_HEADER_SIZE, structs as S, writeOutHeader, errnoName, nameToBytes } from '../abi/index.js';
 
-const enc = new TextEncoder();
 type Log = (line: string) => void;
 
 interface Pending {
@@ -71,7 +70,7 @@ export class Notifier {
 
   /** INVAL_ENTRY: drop the dentry `name` in `parent` (expireOnly: just mark it stale, FUSE_EXPIRE_ONLY). */
   invalEntry(parent: number, name: string, expireOnly = false): Promise<number> {
-    const n = enc.encode(name);
+    const n = nameToBytes(name);
     return this.send(this.frame(NotifyCode.INVAL_ENTRY, S.fuse_notify_inval_entry_out.size + n.length + 1, (v, b) => {
       S.fuse_notify_inval_entry_out.encode(v, OUT_HEADER_SIZE, { parent, namelen: n.length, flags: expireOnly ? FUSE_EXPIRE_ONLY : 0 });
       b.set(n, OUT_HEADER_SIZE + S.fuse_notify_inval_entry_out.size);
@@ -80,7 +79,7 @@ export class Notifier {
 
   /** DELETE: `name` in `parent` (which was `child`) is gone; the kernel also drops it from its dcache. */
   delete(parent: number, child: number, name: string): Promise<number> {
-    const n = enc.encode(name);
+    const n = nameToBytes(name);
     return this.send(this.frame(NotifyCode.DELETE, S.fuse_notify_delete_out.size + n.length + 1, (v, b) => {
       S.fuse_notify_delete_out.encode(v, OUT_HEADER_SIZE, { parent, child, namelen: n.length });
       b.set(n, OUT_HEADER_SIZE + S.fuse_notify_delete_out.size);
