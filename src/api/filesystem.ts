@@ -2,6 +2,13 @@
  * The low-level filesystem interface: node-id based, one method per opcode,
  * like libfuse's lowlevel ops and fuse-backend-rs's FileSystem trait.
  *
+ * Names are strings decoded losslessly from the kernel's bytes (invalid UTF-8
+ * bytes become U+DC80…U+DCFF; `nameToBytes` gives the exact bytes back).
+ * 64-bit values the kernel sends (offsets, u64 sizes, lock ranges, readdir
+ * cookies) are bigints; what you return may be a number or a bigint (U64).
+ * Node ids and file handles you return are numbers below 2^53. A result of
+ * the wrong type or out of range is answered EIO with one log line.
+ *
  * Every method is optional. A missing method answers ENOSYS, which the kernel
  * remembers for the rest of the connection for most opcodes (so ENOSYS is a
  * contract: "never ask again"), except where a default is documented.
