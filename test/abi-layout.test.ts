@@ -535,6 +535,59 @@ test('the opcode table holds exactly opcodes 1..53 except 7 and 19, plus CUSE_IN
   for (const op of [0, 7, 19, 54, 63, 64, 99, 4095, 4097]) assert.is(opcodeRow(op), undefined, `opcodeRow(${op})`);
 });
 
+// What the kernel sends and expects for each opcode, written out by hand from
+// fs/fuse (and libfuse's fuse_lowlevel.c do_* functions), independently of
+// src/api/ops.ts: [request body struct, names after it, reply].
+const KERNEL: Record<string, [string | null, number, string]> = {
+  LOOKUP: [null, 1, 'fuse_entry_out'], FORGET: ['fuse_forget_in', 0, 'none'], GETATTR: ['fuse_getattr_in', 0, 'fuse_attr_out'],
+  SETATTR: ['fuse_setattr_in', 0, 'fuse_attr_out'], READLINK: [null, 0, 'data'], SYMLINK: [null, 2, 'fuse_entry_out'],
+  MKNOD: ['fuse_mknod_in', 1, 'fuse_entry_out'], MKDIR: ['fuse_mkdir_in', 1, 'fuse_entry_out'], UNLINK: [null, 1, 'none'],
+  RMDIR: [null, 1, 'none'], RENAME: ['fuse_rename_in', 2, 'none'], LINK: ['fuse_link_in', 1, 'fuse_entry_out'],
+  OPEN: ['fuse_open_in', 0, 'fuse_open_out'], READ: ['fuse_read_in', 0, 'data'], WRITE: ['fuse_write_in', 0, 'fuse_write_out'],
+  STATFS: [null, 0, 'fuse_statfs_out'], RELEASE: ['fuse_release_in', 0, 'none'], FSYNC: ['fuse_fsync_in', 0, 'none'],
+  SETXATTR: ['fuse_setxattr_in', 1, 'none'], GETXATTR: ['fuse_getxattr_in', 1, 'xattr'], LISTXATTR: ['fuse_getxattr_in', 0, 'xattr'],
+  REMOVEXATTR: [null, 1, 'none'], FLUSH: ['fuse_flush_in', 0, 'none'], INIT: ['fuse_init_in', 0, 'fuse_init_out'],
+  OPENDIR: ['fuse_open_in', 0, 'fuse_open_out'], READDIR: ['fuse_read_in', 0, 'data'], RELEASEDIR: ['fuse_release_in', 0, 'none'],
+  FSYNCDIR: ['fuse_fsync_in', 0, 'none'], GETLK: ['fuse_lk_in', 0, 'fuse_lk_out'], SETLK: ['fuse_lk_in', 0, 'none'],
+  SETLKW: ['fuse_lk_in', 0, 'none'], ACCESS: ['fuse_access_in', 0, 'none'], CREATE: ['fuse_create_in', 1, 'entry+open'],
+  INTERRUPT: ['fuse_interrupt_in', 0, 'none'], BMAP: ['fuse_bmap_in', 0, 'fuse_bmap_out'], DESTROY: [null, 0, 'none'],
+  IOCTL: ['fuse_ioctl_in', 0, 'ioctl'], POLL: ['fuse_poll_in', 0, 'fuse_poll_out'], NOTIFY_REPLY: ['fuse_notify_retrieve_in', 0, 'none'],
+  BATCH_FORGET: ['fuse_batch_forget_in', 0, 'none'], FALLOCATE: ['fuse_fallocate_in', 0, 'none'], READDIRPLUS: ['fuse_read_in', 0, 'data'],
+  RENAME2: ['fuse_rename2_in', 2, 'none'], LSEEK: ['fuse_lseek_in', 0, 'fuse_lseek_out'],
+  COPY_FILE_RANGE: ['fuse_copy_file_range_in', 0, 'fuse_write_out'], SETUPMAPPING: ['fuse_setupmapping_in', 0, 'none'],
+  REMOVEMAPPING: ['fuse_removemapping_in', 0, 'none'], SYNCFS: ['fuse_syncfs_in', 0, 'none'], TMPFILE: ['fuse_create_in', 1, 'entry+open'],
+  STATX: ['fuse_statx_in', 0, 'fuse_statx_out'], COPY_FILE_RANGE_64: ['fuse_copy_file_range_in', 0, 'fuse_copy_file_range_out'],
+  CUSE_INIT: ['cuse_init_in', 0, 'cuse_init_out'],
+};
+
+test('every row carries the request struct, names and reply the kernel uses for its opcode', () => {
+  assert.equal(Object.keys(KERNEL).length, OPCODES.size);
+  for (const row of OPCODES.values()) {
+    const k = KERNEL[row.name];
+    assert.ok(k, `no kernel expectation for ${row.name}`);
+    assert.is(row.body?.name ?? null, k[0], `${row.name}: request body`);
+    assert.is(row.names, k[1], `${row.name}: names`);
+    assert.is(typeof row.out === 'string' ? row.out : row.out.name, k[2], `${row.name}: reply`);
+  }
+});
+
+test('trailing data, umask and INIT flags are declared on the rows the kernel needs them for', () => {
+  const withData = [...OPCODES.values()].filter((r) => r.data).map((r) => r.name).sort();
+  assert.equal(withData, ['BATCH_FORGET', 'CUSE_INIT', 'IOCTL', 'NOTIFY_REPLY', 'REMOVEMAPPING', 'SETXATTR', 'WRITE']);
+  const withUmask = [...OPCODES.values()].filter((r) => r.umask).map((r) => r.name).sort();
+  assert.equal(withUmask, ['CREATE', 'MKDIR', 'MKNOD', 'TMPFILE']);
+  assert.is(opcodeRow(Opcode.GETLK)!.init!.flags, InitFlag.POSIX_LOCKS);
+  assert.is(opcodeRow(Opcode.SETLK)!.init!.flags, InitFlag.FLOCK_LOCKS);
+  assert.is(opcodeRow(Opcode.READDIRPLUS)!.init!.flags, InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO);
+  assert.is(opcodeRow(Opcode.OPEN)!.initMissing, InitFlag.NO_OPEN_SUPPORT);
+  assert.is(opcodeRow(Opcode.OPENDIR)!.initMissing, InitFlag.NO_OPENDIR_SUPPORT);
+  // SETXATTR's body is 8 bytes unless FUSE_SETXATTR_EXT was negotiated; INIT's at least 16.
+  assert.is(opcodeRow(Opcode.SETXATTR)!.bodySize!({ setxattrExt: false }, 100), 8);
+  assert.is(opcodeRow(Opcode.SETXATTR)!.bodySize!({ setxattrExt: true }, 100), 16);
+  assert.is(opcodeRow(Opcode.INIT)!.bodySize!({ setxattrExt: false }, 16), 16);
+  assert.is(opcodeRow(Opcode.INIT)!.bodySize!({ setxattrExt: false }, 200), 64);
+});
+
 test('the no-reply opcodes are FORGET, BATCH_FORGET, INTERRUPT and NOTIFY_REPLY only', () => {
   const noReply = [...OPCODES.values()].filter((r) => !r.reply).map((r) => r.opcode).sort((a, b) => a - b);
   assert.equal(noReply, [2, 36, 41, 42]);

@@ -181,4 +181,78 @@ test('a failed OPEN does not leave the inode counted open', async () => {
   assert.is(tree.stats().handles, 0);
 });
 
+
+// ---- synchronous replies ----
+
+/** A raw request: fuse_in_header (40 bytes, built by hand) + body + names. */
+function rawRequest(opcode: number, unique: number, nodeid: number, body: Buffer): { bytes: Uint8Array; view: DataView; n: number } {
+  const b = Buffer.alloc(40 + body.length);
+  b.writeUInt32LE(b.length, 0);
+  b.writeUInt32LE(opcode, 4);
+  b.writeBigUInt64LE(BigInt(unique), 8);
+  b.writeBigUInt64LE(BigInt(nodeid), 16);
+  body.copy(b, 40);
+  const bytes = new Uint8Array(b.buffer, b.byteOffset, b.length);
+  return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), n: b.length };
+}
+
+test('an InodeTree of synchronous inodes replies within Server.request (no microtask): LOOKUP, GETATTR, READ', () => {
+  class Text extends FuseInode {
+    constructor() { super(C.S_IFREG | 0o444); }
+    override read(_c: Context, _h: unknown, off: bigint, size: number) { return Buffer.from('hello').subarray(Number(off), Number(off) + size); }
+  }
+  class Root extends FuseInode { static override readonly supports = ['read'] as const; }
+  const root = new Root(C.S_IFDIR | 0o755);
+  root.addChild('t', new Text());
+  const server = new Server(new InodeTree(root));
+  const replies: Buffer[] = [];
+  server.sink = {
+    write: (_ch, bytes, len) => { replies.push(Buffer.from(bytes.subarray(0, len))); return len; },
+    writev: (_ch, chunks) => { replies.push(Buffer.concat(chunks.map((c) => Buffer.from(c)))); return 0; },
+  };
+  const ch = undefined as never;
+  const lookup = rawRequest(1, 11, 1, Buffer.from('t\0'));
+  server.request(lookup.bytes, lookup.view, lookup.n, ch);
+  assert.is(replies.length, 1, 'LOOKUP answered before request() returned');
+  assert.is(replies[0].readInt32LE(4), 0, 'LOOKUP succeeded');
+  const nodeid = Number(replies[0].readBigUInt64LE(16));
+  assert.ok(nodeid > 1);
+  const getattr = rawRequest(3, 12, nodeid, Buffer.alloc(16));
+  server.request(getattr.bytes, getattr.view, getattr.n, ch);
+  assert.is(replies.length, 2, 'GETATTR answered before request() returned');
+  assert.is(replies[1].readInt32LE(4), 0);
+  const readIn = Buffer.alloc(40);
+  readIn.writeBigUInt64LE(1n, 8); // offset 1
+  readIn.writeUInt32LE(3, 16); // size 3
+  const read = rawRequest(15, 13, nodeid, readIn);
+  server.request(read.bytes, read.view, read.n, ch);
+  assert.is(replies.length, 3, 'READ answered before request() returned');
+  assert.is(replies[2].subarray(16).toString(), 'ell');
+  // An undeclared operation is ENOSYS without calling the inode (MKDIR: not in supports).
+  const mkdir = rawRequest(9, 14, 1, Buffer.concat([Buffer.alloc(8), Buffer.from('d\0')]));
+  server.request(mkdir.bytes, mkdir.view, mkdir.n, ch);
+  assert.is(replies[3].readInt32LE(4), -38, 'MKDIR not declared: ENOSYS (38)');
+  assert.is(Math.floor(server.defaultWant() / 2 ** 13) % 2, 0, 'READDIRPLUS (bit 13) not declared: not asked for');
+});
+
+test('supports naming an operation that does not exist is refused when the tree is built', () => {
+  class Bad extends FuseInode { static override readonly supports = ['mkdri'] as never; }
+  assert.throws(() => new InodeTree(new Bad(C.S_IFDIR | 0o755)), /unknown operation "mkdri"/);
+});
+
+test('addChild on a mounted tree replaces a looked-up child with unlink accounting; removeChild drops it', async () => {
+  const { root, tree } = setup();
+  const f = new Backed(C.S_IFREG | 0o644, 'f');
+  root.backend.set('f', f);
+  const e = await tree.lookup(ctx, 1, 'f');
+  root.addChild('f', new Node(C.S_IFREG | 0o644, 'f2'));
+  assert.equal(f.events, ['onUnlinked'], 'the replaced child lost its last name');
+  assert.is(f.lookupCount(), 1, 'the kernel still holds it');
+  tree.forget(e.nodeid, 1);
+  assert.equal(f.events, ['onUnlinked', 'onForget']);
+  const g = root.removeChild('f');
+  assert.ok(g && g.linkCount === 0 && !root.children.has('f'));
+  assert.is(root.removeChild('nothing'), undefined);
+});
+
 test.run();
