@@ -5,13 +5,20 @@
  */
 import { errnoName, errnoOf, EIO } from '../abi/index.js';
 
+/** The largest errno an error reply may carry (the kernel refuses -512 and below). */
+export const MAX_ERRNO = 511;
+
 export class FuseError extends Error {
   readonly errno: number;
   readonly code: string;
   /** `errno` is a positive errno number or a code such as "ENOENT". */
   constructor(errno: number | string, message?: string) {
     const n = typeof errno === 'number' ? Math.abs(errno) : errnoOf(errno);
-    if (n === undefined || n === 0) throw new TypeError(`FuseError: unknown errno ${String(errno)}`);
+    // The kernel accepts error replies of -1 … -511 only (fuse_dev_do_write: anything else
+    // is refused with EINVAL, leaving the caller waiting): refuse the rest here, loudly.
+    if (n === undefined || !Number.isInteger(n) || n < 1 || n > MAX_ERRNO) {
+      throw new RangeError(`FuseError: ${String(errno)} is not an errno the kernel accepts (1…${MAX_ERRNO})`);
+    }
     const code = errnoName(n);
     super(message ? `${code}: ${message}` : code);
     this.name = 'FuseError';
@@ -25,7 +32,11 @@ export class FuseError extends Error {
  * (true for values that are not errno-shaped: bugs, not answers).
  */
 export function toErrno(e: unknown): { errno: number; unexpected: boolean } {
-  if (e instanceof FuseError) return { errno: e.errno, unexpected: false };
+  if (e instanceof FuseError) {
+    // A subclass may have changed errno after construction: check again.
+    if (Number.isInteger(e.errno) && e.errno >= 1 && e.errno <= MAX_ERRNO) return { errno: e.errno, unexpected: false };
+    return { errno: EIO, unexpected: true };
+  }
   if (e && typeof e === 'object') {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') {
@@ -35,7 +46,7 @@ export function toErrno(e: unknown): { errno: number; unexpected: boolean } {
       // kernel errnos (below 512: the kernel refuses larger error replies, leaving the
       // caller waiting); libuv's own codes (-3000 …, e.g. ENOTFOUND) become EIO.
       const num = (e as { errno?: unknown }).errno;
-      if (typeof num === 'number' && Number.isInteger(num) && num < 0 && num > -512) return { errno: -num, unexpected: false };
+      if (typeof num === 'number' && Number.isInteger(num) && num < 0 && num >= -MAX_ERRNO) return { errno: -num, unexpected: false };
     }
     if ((e as { name?: unknown }).name === 'AbortError') return { errno: errnoOf('EINTR')!, unexpected: false };
   }
