@@ -40,7 +40,7 @@
 import { chmodSync, closeSync, constants as C, fdatasyncSync, fsyncSync } from 'node:fs';
 import {
   FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirEntry, type FileHandle,
-  type InitInfo, type Lock, type SetattrChanges, type StatFs,
+  type InitInfo, type InodeOp, type Lock, type SetattrChanges, type StatFs,
 } from '../api/index.js';
 import { FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { has } from '../transport/index.js';
@@ -95,8 +95,8 @@ function bytesOf(name: string): Buffer {
 
 function attrFromStatx(): Attr {
   return {
-    ino: Number(stBig[STXB.ino]), mode: st[STX.mode], nlink: st[STX.nlink], uid: st[STX.uid], gid: st[STX.gid],
-    rdev: encodeFuseDev(st[STX.rdevMajor], st[STX.rdevMinor]), size: Number(stBig[STXB.size]), blocks: Number(stBig[STXB.blocks]),
+    ino: stBig[STXB.ino], mode: st[STX.mode], nlink: st[STX.nlink], uid: st[STX.uid], gid: st[STX.gid],
+    rdev: encodeFuseDev(st[STX.rdevMajor], st[STX.rdevMinor]), size: stBig[STXB.size], blocks: stBig[STXB.blocks],
     blksize: st[STX.blksize], atime: [st[STX.atime], st[STX.atimeNs]],
     mtime: [st[STX.mtime], st[STX.mtimeNs]], ctime: [st[STX.ctime], st[STX.ctimeNs]],
   };
@@ -106,13 +106,13 @@ function attrFromStatx(): Attr {
 class PtHandle implements FileHandle {
   constructor(readonly inode: PtInode, public fd: number) {}
 
-  read(_ctx: Context, offset: number, size: number): Uint8Array {
+  read(_ctx: Context, offset: bigint, size: number): Uint8Array {
     const buf = this.inode.fs.readBuffer(size);
-    const n = sys.pread(this.fd, buf.subarray(0, size), BigInt(offset));
+    const n = sys.pread(this.fd, buf.subarray(0, size), offset);
     return buf.subarray(0, n);
   }
-  write(_ctx: Context, offset: number, data: Uint8Array, flags: number): number {
-    const n = sys.pwrite(this.fd, data, BigInt(offset));
+  write(_ctx: Context, offset: bigint, data: Uint8Array, flags: number): number {
+    const n = sys.pwrite(this.fd, data, offset);
     if (flags & FUSE_WRITE_KILL_SUIDGID) this.inode.killSuidgid(this.fd);
     return n;
   }
@@ -124,6 +124,13 @@ class PtHandle implements FileHandle {
 }
 
 export class PtInode extends FuseInode {
+  /** Everything the source can do (statx is left to GETATTR: the kernel falls back to it). */
+  static override readonly supports: readonly InodeOp[] = [
+    'setattr', 'access', 'syncfs', 'mkdir', 'mknod', 'symlink', 'link', 'create', 'tmpfile', 'unlink', 'rmdir', 'rename',
+    'readlink', 'read', 'write', 'fallocate', 'lseek', 'copyFileRange', 'getlk', 'setlk',
+    'getxattr', 'setxattr', 'listxattr', 'removexattr', 'readdirplus',
+  ];
+
   /** O_PATH fd; -1 once closed (unlinked) or in file-handle mode. Owned by this inode. */
   fd: number;
   /** name_to_handle_at result in file-handle mode. */
@@ -214,11 +221,10 @@ export class PtInode extends FuseInode {
       if (c.uid !== undefined || c.gid !== undefined) sys.fchownat(fd, '', c.uid ?? -1, c.gid ?? -1, L.AT_EMPTY_PATH);
       if (c.size !== undefined) {
         const hfd = (h as PtHandle | undefined)?.fd;
-        const size = BigInt(c.size);
-        if (hfd !== undefined && hfd >= 0) sys.ftruncate(hfd, size);
+        if (hfd !== undefined && hfd >= 0) sys.ftruncate(hfd, c.size);
         else {
           const w = sys.openat(L.AT_FDCWD, path, C.O_WRONLY, 0, -1, -1);
-          try { sys.ftruncate(w, size); } finally { closeSync(w); }
+          try { sys.ftruncate(w, c.size); } finally { closeSync(w); }
         }
         if (c.killSuidgid) this.killSuidgid(fd);
       }
@@ -240,8 +246,10 @@ export class PtInode extends FuseInode {
 
   override statfs(): StatFs {
     this.withFd((fd) => sys.fstatfs(fd, statbuf));
-    const n = (i: number) => Number(statbuf[i]);
-    return { blocks: n(0), bfree: n(1), bavail: n(2), files: n(3), ffree: n(4), bsize: n(5), namelen: n(6), frsize: n(7) };
+    return {
+      blocks: statbuf[0], bfree: statbuf[1], bavail: statbuf[2], files: statbuf[3], ffree: statbuf[4],
+      bsize: Number(statbuf[5]), namelen: Number(statbuf[6]), frsize: Number(statbuf[7]),
+    };
   }
   override syncfs(): void { this.withFd((fd) => { const d = sys.openat(fd, '.', C.O_RDONLY, 0, -1, -1); try { sys.syncfs(d); } finally { closeSync(d); } }); }
 
@@ -266,7 +274,7 @@ export class PtInode extends FuseInode {
     const out: DirEntry[] = new Array(types.length);
     for (let i = 0, at = 0; i < types.length; i++) {
       const end = names.indexOf(0, at);
-      out[i] = { name: nameFromBytes(names.subarray(at, end)), ino: Number(inos[i]), mode: types[i] << 12 };
+      out[i] = { name: nameFromBytes(names.subarray(at, end)), ino: inos[i], mode: types[i] << 12 };
       at = end + 1;
     }
     return out;
@@ -348,15 +356,17 @@ export class PtInode extends FuseInode {
     return new PtHandle(this, fd);
   }
 
-  override fallocate(_ctx: Context, h: FileHandle | undefined, offset: number, length: number, mode: number): void {
-    sys.fallocate(fdOf(h), mode, BigInt(offset), BigInt(length));
+  override fallocate(_ctx: Context, h: FileHandle | undefined, offset: bigint, length: bigint, mode: number): void {
+    sys.fallocate(fdOf(h), mode, offset, length);
   }
-  override lseek(_ctx: Context, h: FileHandle | undefined, offset: number, whence: number): number {
-    return Number(sys.lseek(fdOf(h), BigInt.asIntN(64, BigInt(offset)), whence));
+  override lseek(_ctx: Context, h: FileHandle | undefined, offset: bigint, whence: number): bigint {
+    // The kernel carries its loff_t in the u64: a value ≥ 2^63 is a negative offset.
+    return sys.lseek(fdOf(h), BigInt.asIntN(64, offset), whence);
   }
-  override copyFileRange(_ctx: Context, h: FileHandle | undefined, offIn: number, _out: FuseInode, outH: FileHandle | undefined,
-    offOut: number, len: number, flags: number): number {
-    return Number(sys.copyFileRange(fdOf(h), BigInt(offIn), fdOf(outH), BigInt(offOut), BigInt(len), flags));
+  override copyFileRange(_ctx: Context, h: FileHandle | undefined, offIn: bigint, _out: FuseInode, outH: FileHandle | undefined,
+    offOut: bigint, len: bigint, flags: bigint): bigint {
+    if (flags > 0xffffffffn) throw new FuseError('EINVAL', 'copy_file_range flags beyond 32 bits');
+    return sys.copyFileRange(fdOf(h), offIn, fdOf(outH), offOut, len, Number(flags));
   }
   // ---- locks ----
   // POSIX locks belong to a lock owner (a client process), not to an open file:
@@ -393,7 +403,7 @@ export class PtInode extends FuseInode {
 
   override getlk(ctx: Context, h: FileHandle | undefined, owner: bigint, lock: Lock): Lock {
     const mine = this.locks?.get(owner)?.fd;
-    const [type, start, len, pid] = sys.fcntlLock(mine ?? fdOf(h), L.F_OFD_GETLK, lock.type, BigInt(lock.start), lockLen(lock), 0);
+    const [type, start, len, pid] = sys.fcntlLock(mine ?? fdOf(h), L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0);
     // pid -1: an OFD lock, i.e. another owner's through this server: the owner that
     // does not see the conflict from its own fd is the one holding it (with several
     // other owners holding locks, each sees the others': then the pid is 0).
@@ -402,10 +412,10 @@ export class PtInode extends FuseInode {
       holder = 0;
       for (const [o, l] of this.locks ?? []) {
         if (o === owner) continue;
-        if (sys.fcntlLock(l.fd, L.F_OFD_GETLK, lock.type, BigInt(lock.start), lockLen(lock), 0)[0] === L.F_UNLCK) { holder = l.pid; break; }
+        if (sys.fcntlLock(l.fd, L.F_OFD_GETLK, lock.type, lock.start, lockLen(lock), 0)[0] === L.F_UNLCK) { holder = l.pid; break; }
       }
     }
-    return { type, start: Number(start), end: len === 0n ? LOCK_TO_EOF : Number(start + len - 1n), pid: type === L.F_UNLCK ? 0 : holder };
+    return { type, start, end: len === 0n ? LOCK_TO_EOF : start + len - 1n, pid: type === L.F_UNLCK ? 0 : holder };
   }
   override async setlk(ctx: Context, h: FileHandle | undefined, owner: bigint, lock: Lock, wait: boolean, flock: boolean): Promise<void> {
     const hfd = fdOf(h);
@@ -414,7 +424,7 @@ export class PtInode extends FuseInode {
     // The fd is looked up at each attempt: a FLUSH may close the owner's lock fd between two.
     const attempt = () => {
       if (flock) sys.flock(hfd, (lock.type === L.F_UNLCK ? L.LOCK_UN : lock.type === L.F_RDLCK ? L.LOCK_SH : L.LOCK_EX) | L.LOCK_NB);
-      else sys.fcntlLock(this.lockFd(owner, ctx.pid, ph), L.F_OFD_SETLK, lock.type, BigInt(lock.start), lockLen(lock), 0);
+      else sys.fcntlLock(this.lockFd(owner, ctx.pid, ph), L.F_OFD_SETLK, lock.type, lock.start, lockLen(lock), 0);
     };
     // SETLKW must not block the event loop: retry until granted or interrupted.
     for (;;) {
@@ -461,7 +471,7 @@ function fdOf(h: FileHandle | undefined): number {
 }
 /** l_len for `l` (0: to the end of the file). */
 function lockLen(l: Lock): bigint {
-  return l.end >= LOCK_TO_EOF || l.end < l.start ? 0n : BigInt(l.end) - BigInt(l.start) + 1n;
+  return l.end >= LOCK_TO_EOF || l.end < l.start ? 0n : l.end - l.start + 1n;
 }
 /** An fd on `path` for locking: read-write if possible (any lock type), else what the file allows. */
 function openAnyMode(path: string): number {
