@@ -11,8 +11,9 @@ import {
   structs, decodeRequest, DirentWriter, direntSize, ProtocolError,
   type FieldSpec, type StructDef, type Request,
 } from '../src/abi/index.js';
+import { opcodeRow, type OpRow } from '../src/api/ops.js';
 
-const { EIO, EINVAL, ENOSYS } = constants.errno;
+const { EIO, EINVAL, ENOSYS, ESTALE } = constants.errno;
 const TWO32 = 4294967296;
 
 type AnyStruct = StructDef<readonly FieldSpec[]>;
@@ -59,7 +60,7 @@ function sample(def: AnyStruct, seq: { n: number }): Record<string, unknown> {
   return v;
 }
 
-test('every struct round-trips a value with distinct non-zero fields (u64 > 2^32, negative i64/i32, u64big > 2^63)', () => {
+test('every struct round-trips a value with distinct non-zero fields (id > 2^32, negative i32/time64, u64 > 2^63, i64 < -2^62)', () => {
   assert.ok(ALL.length >= 75, `only ${ALL.length} structs`);
   for (const [name, def] of ALL) {
     const value = sample(def, { n: 0 });
@@ -99,26 +100,91 @@ test('reserved arrays are zeroed on encode and left out of the decoded value', (
   assert.not.ok('unused' in d);
 });
 
-test('u64 edge values: 2^53-1 exact, 2^32 and 2^32-1 split across the halves, i64 -1 is all ones', () => {
-  const def = structs.fuse_notify_inval_inode_out; // ino u64 @0, off i64 @8, len i64 @16
+test('id and i64 edge values: id 2^53-1 exact, 2^32 and 2^32-1 split across the halves, i64 -1 is all ones (i64 decodes to a bigint)', () => {
+  const def = structs.fuse_notify_inval_inode_out; // ino id @0, off i64 @8, len i64 @16
   const bytes = encode(def, { ino: Number.MAX_SAFE_INTEGER, off: -1, len: TWO32 });
   const b = Buffer.from(bytes);
   assert.is(b.readBigUInt64LE(0), 2n ** 53n - 1n);
   assert.is(hex(bytes.subarray(8, 16)), 'ff'.repeat(8));
   assert.is(b.readBigInt64LE(16), 1n << 32n);
-  assert.equal(decode(def, bytes), { ino: Number.MAX_SAFE_INTEGER, off: -1, len: TWO32 });
+  assert.equal(decode(def, bytes), { ino: Number.MAX_SAFE_INTEGER, off: -1n, len: 1n << 32n });
   const lo = encode(def, { ino: TWO32 - 1, off: -(2 ** 52), len: 0 });
   assert.is(Buffer.from(lo).readBigUInt64LE(0), (1n << 32n) - 1n);
   assert.is(Buffer.from(lo).readBigInt64LE(8), -(2n ** 52n));
-  assert.equal(decode(def, lo), { ino: TWO32 - 1, off: -(2 ** 52), len: 0 });
+  assert.equal(decode(def, lo), { ino: TWO32 - 1, off: -(2n ** 52n), len: 0n });
 });
 
-test('u64big keeps all 64 bits (lock owners)', () => {
+test('u64 values at and above 2^53, up to 2^64-1, round-trip exactly (and i64 to its limits)', () => {
+  const def = structs.fuse_read_in; // fh id @0, offset u64 @8, size @16, read_flags @20, lock_owner u64 @24, flags @32
+  for (const v of [2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 2n, 2n ** 64n - 1n]) {
+    const bytes = encode(def, { fh: 1, offset: v, lock_owner: v });
+    assert.is(Buffer.from(bytes).readBigUInt64LE(8), v, `offset ${v} written exactly`);
+    assert.is(Buffer.from(bytes).readBigUInt64LE(24), v, `lock_owner ${v} written exactly`);
+    const d = decode(def, bytes);
+    assert.is(d.offset, v, `offset ${v} decoded exactly`);
+    assert.is(d.lock_owner, v);
+  }
+  // Hand-built bytes decode to the exact bigint: 2^64-1 is not rounded to 2^64.
+  const b = Buffer.alloc(structs.fuse_read_in.size);
+  b.fill(0xff, 8, 16);
+  b.writeBigUInt64LE(0x0020_0000_0000_0001n, 24); // 2^53 + 1: not a double
+  const d = decode(def, new Uint8Array(b));
+  assert.is(d.offset, 0xffff_ffff_ffff_ffffn);
+  assert.is(d.lock_owner, 2n ** 53n + 1n);
+  // fuse_attr: inode numbers and sizes beyond 2^53 (overlayfs xino) too.
+  const attr = encode(structs.fuse_attr, { ino: 2n ** 64n - 1n, size: 2n ** 63n + 3n, blocks: 2n ** 53n + 1n });
+  assert.is(hex(attr.subarray(0, 8)), 'ff'.repeat(8));
+  const da = decode(structs.fuse_attr, attr);
+  assert.equal([da.ino, da.size, da.blocks], [2n ** 64n - 1n, 2n ** 63n + 3n, 2n ** 53n + 1n]);
+  // i64 at both ends.
+  const inval = structs.fuse_notify_inval_inode_out;
+  const ib = encode(inval, { ino: 1, off: -(2n ** 63n), len: 2n ** 63n - 1n });
+  assert.is(Buffer.from(ib).readBigInt64LE(8), -(2n ** 63n));
+  assert.is(Buffer.from(ib).readBigInt64LE(16), 2n ** 63n - 1n);
+  assert.equal(decode(inval, ib), { ino: 1, off: -(2n ** 63n), len: 2n ** 63n - 1n });
+});
+
+test('u64 keeps all 64 bits (lock owners)', () => {
   const def = structs.fuse_release_in; // fh @0, flags @8, release_flags @12, lock_owner @16
   const owner = 0xfedcba9876543211n;
   const bytes = encode(def, { fh: 1, flags: 2, release_flags: 3, lock_owner: owner });
   assert.is(Buffer.from(bytes).readBigUInt64LE(16), owner);
   assert.is(decode(def, bytes).lock_owner, owner);
+});
+
+/** Runs `f`, which must throw a RangeError; returns its message. */
+function rangeError(f: () => unknown, what: string): string {
+  try {
+    f();
+  } catch (e) {
+    assert.instance(e, RangeError, what);
+    return (e as Error).message;
+  }
+  assert.unreachable(`${what}: no RangeError`);
+  throw new Error('unreachable');
+}
+
+test('encoding is strict: NaN, 1.5, -1, out-of-range values and wrong types throw RangeError (u32, id, u64)', () => {
+  const u32Def = structs.fuse_write_out; // size u32 @0
+  const idDef = structs.fuse_open_out; // fh id @0
+  const u64Def = structs.fuse_lseek_out; // offset u64 @0
+  for (const bad of [NaN, 1.5, -1, 2 ** 32, Infinity, '5', true, {}]) {
+    rangeError(() => encode(u32Def, { size: bad }), `u32 ${String(bad)}`);
+  }
+  for (const bad of [NaN, 1.5, -1, 2 ** 53, -Infinity, '7', 1n << 53n, -1n]) {
+    rangeError(() => encode(idDef, { fh: bad }), `id ${String(bad)}`);
+  }
+  for (const bad of [NaN, 1.5, -1, 2 ** 53, 2 ** 64, '9', -1n, 1n << 64n]) {
+    rangeError(() => encode(u64Def, { offset: bad }), `u64 ${String(bad)}`);
+  }
+  rangeError(() => encode(structs.fuse_attr_out, { attr: { mode: 0.5 } }), 'nested u32');
+  rangeError(() => encode(structs.fuse_ioctl_out, { result: 2 ** 31 }), 'i32 2^31');
+  assert.ok(rangeError(() => encode(u32Def, { size: NaN }), 'label').includes('fuse_write_out.size'), 'the message names the field');
+  // What is allowed: integers in range (also as a bigint), and missing/undefined/null → 0.
+  assert.is(hex(encode(u32Def, { size: 0xffffffff })), 'ffffffff00000000');
+  assert.is(hex(encode(idDef, { fh: 2 ** 53 - 1, open_flags: undefined, backing_id: null as never })), 'ffffffffffff1f00' + '00'.repeat(8));
+  assert.is(decode(idDef, encode(idDef, { fh: 5n as never })).fh, 5);
+  assert.is(hex(encode(u64Def, { offset: null as never })), '00'.repeat(8));
 });
 
 // ---- hand-built bytes ----
@@ -135,7 +201,7 @@ test('fuse_in_header: encode equals hand-built bytes, and decodes them back', ()
   b.writeUInt16LE(3, 36); // total_extlen
   b.writeUInt16LE(0, 38); // padding
   const value = {
-    len: 0x1234, opcode: 16, unique: 0x0102_0304_0506, nodeid: 0x7_0000_0001, uid: 1000, gid: 0xfffffffe,
+    len: 0x1234, opcode: 16, unique: 0x0102_0304_0506n, nodeid: 0x7_0000_0001, uid: 1000, gid: 0xfffffffe,
     pid: 4242, total_extlen: 3, padding: 0,
   };
   assert.is(structs.fuse_in_header.size, 40);
@@ -153,7 +219,7 @@ const ATTR_NUMS = [
   999_999_999, 1, 2, 0o100644, 3, 1000, 1001, 0x0803, 4096, 1,
 ];
 const ATTR_VALUE = {
-  ino: ATTR_NUMS[0], size: ATTR_NUMS[1], blocks: ATTR_NUMS[2], atime: ATTR_NUMS[3], mtime: ATTR_NUMS[4],
+  ino: BigInt(ATTR_NUMS[0]), size: BigInt(ATTR_NUMS[1]), blocks: BigInt(ATTR_NUMS[2]), atime: ATTR_NUMS[3], mtime: ATTR_NUMS[4],
   ctime: ATTR_NUMS[5], atimensec: ATTR_NUMS[6], mtimensec: ATTR_NUMS[7], ctimensec: ATTR_NUMS[8],
   mode: ATTR_NUMS[9], nlink: ATTR_NUMS[10], uid: ATTR_NUMS[11], gid: ATTR_NUMS[12], rdev: ATTR_NUMS[13],
   blksize: ATTR_NUMS[14], flags: ATTR_NUMS[15],
@@ -169,7 +235,7 @@ test('fuse_entry_out: encode equals hand-built bytes (attr at 40), and decodes t
   b.writeUInt32LE(250_000_000, 36); // attr_valid_nsec
   writeAttr(b, 40, ATTR_NUMS);
   const value = {
-    nodeid: 0x5_0000_0001, generation: 7, entry_valid: 86400, attr_valid: 1,
+    nodeid: 0x5_0000_0001, generation: 7n, entry_valid: 86400, attr_valid: 1,
     entry_valid_nsec: 500_000_000, attr_valid_nsec: 250_000_000, attr: ATTR_VALUE,
   };
   assert.is(structs.fuse_entry_out.size, 128);
@@ -221,7 +287,7 @@ test('fuse_dirent: encode equals hand-built bytes, and decodes them back', () =>
   b.writeBigUInt64LE(0x1_0000_0000n, 8); // off
   b.writeUInt32LE(11, 16); // namelen
   b.writeUInt32LE(4, 20); // type (DT_DIR)
-  const value = { ino: 0x3_0000_0009, off: TWO32, namelen: 11, type: 4 };
+  const value = { ino: 0x3_0000_0009n, off: 1n << 32n, namelen: 11, type: 4 };
   assert.is(hex(encode(structs.fuse_dirent, value)), hex(b));
   assert.equal(decode(structs.fuse_dirent, new Uint8Array(b)), value);
 });
@@ -284,7 +350,7 @@ test('DirentWriter accepts a record that fits exactly, then refuses the next', (
   const w = new DirentWriter(40);
   assert.ok(w.add('123456789', 9, 8, 1)); // 24 + 9 → 40
   assert.is(w.length, 40);
-  assert.not.ok(w.add('', 1, 8, 2));
+  assert.not.ok(w.add('b', 1, 8, 2)); // the smallest record (32 bytes) does not fit in the 0 left
   assert.is(w.length, 40);
   assert.is(hex(w.bytes), hex(direntBytes(9, 1, 8, '123456789')));
 });
@@ -314,6 +380,42 @@ test('DirentWriter.addPlus: fuse_entry_out, then fuse_dirent at 128, name at 152
   assert.ok(small.bytes.every((x) => x === 0));
 });
 
+test('DirentWriter names: bytes are written as given, escaped strings as their bytes, bigint ino/off exactly', () => {
+  const w = new DirentWriter(4096);
+  const raw = Uint8Array.of(0x66, 0xff, 0xfe); // 'f' + two bytes that are not UTF-8
+  assert.ok(w.add(raw, 2n ** 64n - 1n, 8, 2n ** 63n + 1n));
+  assert.ok(w.add('\udcff\udcfe', 2n ** 53n + 1n, 8, 2n ** 53n)); // the lossless name of ff fe
+  assert.ok(w.add('\ufffd', 3, 8, 4)); // U+FFFD itself: three UTF-8 bytes, not ff fe
+  const b = Buffer.from(w.bytes);
+  assert.is(b.readBigUInt64LE(0), 2n ** 64n - 1n);
+  assert.is(b.readBigUInt64LE(8), 2n ** 63n + 1n);
+  assert.is(b.readUInt32LE(16), 3);
+  assert.is(hex(b.subarray(24, 27)), '66fffe');
+  assert.is(b.readBigUInt64LE(32), 2n ** 53n + 1n);
+  assert.is(b.readBigUInt64LE(40), 2n ** 53n);
+  assert.is(b.readUInt32LE(48), 2);
+  assert.is(hex(b.subarray(56, 58)), 'fffe');
+  assert.is(b.readUInt32LE(64 + 16), 3);
+  assert.is(hex(b.subarray(64 + 24, 64 + 27)), 'efbfbd');
+  assert.is(w.length, 96);
+});
+
+test('DirentWriter refuses (RangeError) an empty name, one over 255 bytes, or one holding / or NUL, and writes nothing', () => {
+  const w = new DirentWriter(4096);
+  w.bytes.fill(0xab);
+  for (const [name, what] of [
+    ['', 'empty'], [new Uint8Array(0), 'empty bytes'], ['x'.repeat(256), '256 bytes'], ['é'.repeat(128), '256 UTF-8 bytes'],
+    ['a/b', 'slash'], ['a\0b', 'NUL'], [Uint8Array.of(0x61, 0x2f), 'slash byte'], [Uint8Array.of(0x61, 0), 'NUL byte'],
+  ] as [string | Uint8Array, string][]) {
+    rangeError(() => w.add(name, 1, 8, 1), `add: ${what}`);
+    rangeError(() => w.addPlus({ nodeid: 1 }, name, 1, 8, 1), `addPlus: ${what}`);
+  }
+  assert.is(w.length, 0);
+  assert.ok(w.bytes.every((x) => x === 0xab), 'nothing written by a refused add');
+  assert.ok(w.add('x'.repeat(255), 1, 8, 1), '255 bytes is the limit, inclusive');
+  assert.is(w.length, direntSize(255));
+});
+
 // ---- decodeRequest on hand-built requests ----
 
 interface Hdr { unique?: bigint; nodeid?: bigint; uid?: number; gid?: number; pid?: number; extlen?: number; len?: number }
@@ -337,8 +439,8 @@ function u32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v);
 function u64(v: bigint): Buffer { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b; }
 function cstr(s: string): Buffer { return Buffer.from(`${s}\0`, 'utf8'); }
 
-function dec(bytes: Uint8Array, n = bytes.length, setxattrExt = false): Request {
-  return decodeRequest(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), n, { setxattrExt });
+function dec(bytes: Uint8Array, n = bytes.length, setxattrExt = false): Request & { row: OpRow } {
+  return decodeRequest(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), n, { setxattrExt }, opcodeRow);
 }
 function decodeFails(bytes: Uint8Array, n = bytes.length, setxattrExt = false): ProtocolError {
   try {
@@ -371,6 +473,40 @@ test('LOOKUP: header fields, a 64-bit unique and nodeid, and the name', () => {
 
 test('a UTF-8 name is decoded as UTF-8', () => {
   assert.is(dec(request(1, [cstr('naïve-日本')])).name, 'naïve-日本');
+});
+
+test('a name that is not UTF-8 (ff fe) decodes losslessly to U+DCFF U+DCFE; a literal U+FFFD name stays distinct', () => {
+  const bad = dec(request(1, [Buffer.from([0xff, 0xfe, 0])]));
+  assert.is(bad.name, '\udcff\udcfe');
+  const replacement = dec(request(1, [cstr('\ufffd')])); // ef bf bd
+  assert.is(replacement.name, '\ufffd');
+  assert.is.not(bad.name, replacement.name, 'two different byte names never become one string');
+  const twoReplacements = dec(request(1, [cstr('\ufffd\ufffd')]));
+  assert.is.not(bad.name, twoReplacements.name);
+  // Both names of a two-name request; a valid sequence next to a bad byte stays UTF-8.
+  const r = dec(request(12, [u64(2n), Buffer.from([0x61, 0xc3, 0xa9, 0xff, 0]), Buffer.from([0xc3, 0x28, 0])]));
+  assert.is(r.name, 'aé\udcff');
+  assert.is(r.name2, '\udcc3(');
+});
+
+test('a header nodeid at or above 2^53 names nothing handed out: ProtocolError ESTALE; 2^53-1 decodes', () => {
+  for (const nodeid of [2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n]) {
+    assert.is(decodeFails(request(1, [cstr('x')], { nodeid })).errno, ESTALE, `LOOKUP nodeid ${nodeid}`);
+    assert.is(decodeFails(request(3, [u32(0), u32(0), u64(0n)], { nodeid })).errno, ESTALE, `GETATTR nodeid ${nodeid}`);
+  }
+  assert.is(dec(request(1, [cstr('x')], { nodeid: 2n ** 53n - 1n })).nodeid, Number.MAX_SAFE_INTEGER);
+});
+
+test('a body file handle (or node id) at or above 2^53 is ProtocolError ESTALE; 2^53-1 decodes', () => {
+  for (const fh of [2n ** 53n, 2n ** 53n + 1n, 2n ** 64n - 1n]) {
+    assert.is(decodeFails(request(15, [writeIn(fh, 0n, 4096)])).errno, ESTALE, `READ fh ${fh}`);
+    assert.is(decodeFails(request(16, [writeIn(fh, 0n, 1), Buffer.from('x')])).errno, ESTALE, `WRITE fh ${fh}`);
+    assert.is(decodeFails(request(3, [u32(1), u32(0), u64(fh)])).errno, ESTALE, `GETATTR fh ${fh}`);
+    assert.is(decodeFails(request(12, [u64(fh), cstr('a'), cstr('b')])).errno, ESTALE, `RENAME newdir ${fh}`);
+  }
+  const body = dec(request(15, [writeIn(2n ** 53n - 1n, 2n ** 64n - 1n, 4096)])).body as { fh: number; offset: bigint };
+  assert.is(body.fh, Number.MAX_SAFE_INTEGER);
+  assert.is(body.offset, 2n ** 64n - 1n, 'a u64 offset is not an id: the whole range decodes');
 });
 
 test('fewer than 40 bytes is a short header: ProtocolError EIO', () => {
@@ -444,7 +580,7 @@ test('WRITE: fuse_write_in and the data, as a view into the request bytes', () =
   const bytes = request(16, [writeIn(9n, 0x1_0000_0000n, data.length, 2, 0x8000_0000_0000_0001n, 0o2), data]);
   const r = dec(bytes);
   assert.equal(r.body, {
-    fh: 9, offset: TWO32, size: data.length, write_flags: 2, lock_owner: 0x8000_0000_0000_0001n, flags: 0o2, padding: 0,
+    fh: 9, offset: 1n << 32n, size: data.length, write_flags: 2, lock_owner: 0x8000_0000_0000_0001n, flags: 0o2, padding: 0,
   });
   assert.is(Buffer.from(r.dataView).toString(), 'hello, world');
   assert.is(r.dataView.buffer, bytes.buffer, 'dataView borrows the request buffer');
@@ -493,6 +629,21 @@ test('INIT with a 16-byte body (kernels before 7.36): flags2 and the rest decode
 test('INIT with the full 64-byte body decodes flags2', () => {
   const r = dec(request(26, [u32(7), u32(45), u32(131072), u32(0x4000_0000), u32(0x0000_0204), Buffer.alloc(44)]));
   assert.equal(r.body, { major: 7, minor: 45, max_readahead: 131072, flags: 0x4000_0000, flags2: 0x204 });
+});
+
+test('without a row lookup decodeRequest knows INIT alone (the transport decodes it before any table): others are ENOSYS', () => {
+  const init = request(26, [u32(7), u32(45), u32(131072), u32(1), u32(2), Buffer.alloc(44)]);
+  const r = decodeRequest(init, new DataView(init.buffer), init.length, { setxattrExt: false });
+  assert.is(r.row.name, 'INIT');
+  assert.equal(r.body, { major: 7, minor: 45, max_readahead: 131072, flags: 1, flags2: 2 });
+  const lookup = request(1, [cstr('x')]);
+  try {
+    decodeRequest(lookup, new DataView(lookup.buffer), lookup.length, { setxattrExt: false });
+    assert.unreachable('LOOKUP decoded without a row lookup');
+  } catch (e) {
+    assert.instance(e, ProtocolError);
+    assert.is((e as ProtocolError).errno, ENOSYS);
+  }
 });
 
 test('INIT shorter than 16 bytes is EINVAL', () => {

@@ -11,15 +11,15 @@ import { Server, type ServerOptions } from '../src/api/server.js';
 import { FuseError } from '../src/api/errors.js';
 import type { FileSystem } from '../src/api/filesystem.js';
 import type { Context } from '../src/api/context.js';
-import type { DirentSink, Entry } from '../src/api/types.js';
+import { LOCK_TO_EOF, type DirentSink, type Entry, type Lock } from '../src/api/types.js';
 
 const E = constants.errno as Record<string, number>;
 const TWO32 = 4294967296;
 
 // Opcode numbers from linux/fuse.h (written out: the table under test is not the source).
 const LOOKUP = 1, FORGET = 2, GETATTR = 3, SYMLINK = 6, RENAME = 12, READ = 15, WRITE = 16,
-  STATFS = 17, RELEASE = 18, GETXATTR = 22, LISTXATTR = 23, READDIR = 28, INTERRUPT = 36,
-  DESTROY = 38, BATCH_FORGET = 42;
+  STATFS = 17, RELEASE = 18, GETXATTR = 22, LISTXATTR = 23, READDIR = 28, GETLK = 31, SETLK = 32,
+  INTERRUPT = 36, DESTROY = 38, BATCH_FORGET = 42, LSEEK = 46;
 
 // ---- request building ----
 
@@ -88,7 +88,7 @@ function errorReply(errno: number, unique: bigint): string {
 }
 
 interface AttrBytes {
-  ino: number; size: number; blocks: number; atime: number; mtime: number; ctime: number;
+  ino: number | bigint; size: number | bigint; blocks: number | bigint; atime: number; mtime: number; ctime: number;
   atimensec: number; mtimensec: number; ctimensec: number; mode: number; nlink: number;
   uid: number; gid: number; rdev: number; blksize: number; flags: number;
 }
@@ -135,7 +135,7 @@ function harness(fs: FileSystem, opts: ServerOptions = {}) {
   const logs: string[] = [];
   const replies: Reply[] = [];
   const server = new Server(fs, { log: (l) => logs.push(l), ...opts });
-  /** What the sink's write returns; default: success (the length). */
+  /** What the sink's write and writev return; default: success (the length). */
   let writeResult: (len: number) => number = (len) => len;
   server.sink = {
     write(_ch, bytes, len) {
@@ -146,7 +146,7 @@ function harness(fs: FileSystem, opts: ServerOptions = {}) {
     writev(_ch, chunks) {
       const copies = chunks.map((c) => c.slice());
       replies.push({ via: 'writev', bytes: Buffer.concat(copies), chunks: copies });
-      return copies.reduce((a, c) => a + c.length, 0);
+      return writeResult(copies.reduce((a, c) => a + c.length, 0));
     },
   };
   const ch = {} as any;
@@ -380,6 +380,44 @@ test('a malformed FORGET or INTERRUPT (short body) is logged and counted but nev
   assertStillServes(h, 54n);
 });
 
+test('a request whose header nodeid is at or above 2^53 gets ESTALE without calling the handler, logged and counted (2^53-1 is served)', () => {
+  const calls: unknown[][] = [];
+  const h = harness({
+    getattr: (_c, n) => { calls.push(['getattr', n]); return { attr: simpleAttr }; },
+    lookup: (_c, p) => { calls.push(['lookup', p]); return { nodeid: 2, attr: simpleAttr }; },
+    forget: (n, k) => { calls.push(['forget', n, k]); },
+  });
+  h.send(request(GETATTR, 201n, 2n ** 53n, getattrIn(0, 0)));
+  h.send(request(LOOKUP, 202n, 2n ** 64n - 1n, cstr('x')));
+  h.send(request(FORGET, 203n, 2n ** 53n + 1n, u64(1))); // no-reply: never answered, even when refused
+  assert.equal(calls, []);
+  assert.is(h.replies.length, 2);
+  assert.is(hex(h.replies[0].bytes), errorReply(E.ESTALE, 201n));
+  assert.is(hex(h.replies[1].bytes), errorReply(E.ESTALE, 202n));
+  assert.is(h.logs.length, 3);
+  assert.is(h.server.stats().malformed, 3);
+  h.send(request(GETATTR, 204n, 2n ** 53n - 1n, getattrIn(0, 0)));
+  assert.equal(calls, [['getattr', Number.MAX_SAFE_INTEGER]]);
+  assert.is(readHeader(h.replies[2]).error, 0);
+});
+
+test('a READ/WRITE/GETATTR whose file handle is at or above 2^53 gets ESTALE without calling the handler', () => {
+  let called = 0;
+  const h = harness({
+    read: () => { called++; return Buffer.alloc(0); },
+    write: () => { called++; return 0; },
+    getattr: () => { called++; return { attr: simpleAttr }; },
+  });
+  h.send(request(READ, 211n, 2, rwIn(2 ** 53, 0n, 10)));
+  h.send(request(WRITE, 212n, 2, Buffer.concat([rwIn(0, 0n, 1), Buffer.from('x')]).fill(0xff, 0, 8))); // fh 2^64-1
+  h.send(request(GETATTR, 213n, 2, getattrIn(1, 2 ** 53)));
+  assert.is(called, 0);
+  assert.equal(h.replies.map((r) => hex(r.bytes)), [errorReply(E.ESTALE, 211n), errorReply(E.ESTALE, 212n), errorReply(E.ESTALE, 213n)]);
+  assert.is(h.server.stats().malformed, 3);
+  h.send(request(READ, 214n, 2, rwIn(2 ** 53 - 1, 0n, 10)));
+  assert.is(called, 1, 'fh 2^53-1 is served');
+});
+
 // ---- two names ----
 
 test('RENAME passes (parent, name, newdir, newname, flags 0) with a 64-bit newdir and UTF-8 names', () => {
@@ -408,6 +446,15 @@ test('SYMLINK passes the entry name first and the link target second', () => {
   const hd = readHeader(h.replies[0]);
   assert.equal([hd.len, hd.error, hd.unique], [144, 0, 63n]);
   assert.is(Buffer.from(h.replies[0].bytes).readBigUInt64LE(16), 40n);
+});
+
+test('a name that is not UTF-8 (ff fe) reaches the handler as U+DCFF U+DCFE, distinct from a literal U+FFFD name', () => {
+  const names: string[] = [];
+  const h = harness({ lookup: (_c, _p, name) => { names.push(name); return { nodeid: 0, attr: { ino: 0, mode: 0 } }; } });
+  h.send(request(LOOKUP, 65n, 1, Buffer.from([0xff, 0xfe, 0])));
+  h.send(request(LOOKUP, 66n, 1, cstr('\ufffd')));
+  assert.equal(names, ['\udcff\udcfe', '\ufffd']);
+  assert.is(h.replies.length, 2);
 });
 
 // ---- defaults for missing methods ----
@@ -466,6 +513,16 @@ test('BATCH_FORGET announcing more entries than present forgets those present, l
   assert.equal(calls, [[10, 1], [11, 2]]);
   assert.is(h.replies.length, 0);
   assert.is(h.logs.length, 1);
+});
+
+test('BATCH_FORGET skips a pair whose nodeid is at or above 2^53 and forgets the others', () => {
+  const calls: number[][] = [];
+  const h = harness({ forget: (n, k) => { calls.push([n, k]); } });
+  const pairs: [bigint, bigint][] = [[5n, 1n], [2n ** 53n, 1n], [2n ** 64n - 1n, 2n], [6n, 2n]];
+  const body = Buffer.concat([u32(pairs.length), u32(0), ...pairs.flatMap(([n, k]) => [u64(n), u64(k)])]);
+  h.send(request(BATCH_FORGET, 84n, 0, body));
+  assert.equal(calls, [[5, 1], [6, 2]]);
+  assert.is(h.replies.length, 0);
 });
 
 // ---- INTERRUPT ----
@@ -638,7 +695,7 @@ test('READ replies through writev (header chunk + data chunk) truncated to the r
   const data = Buffer.from('0123456789');
   const h = harness({ read: (_c, n, fh, off, size) => { calls.push([n, fh, off, size]); return data; } });
   h.send(request(READ, 141n, 6, rwIn(TWO32 + 2, BigInt(TWO32) * 2n + 5n, 4)));
-  assert.equal(calls, [[6, TWO32 + 2, 2 * TWO32 + 5, 4]]);
+  assert.equal(calls, [[6, TWO32 + 2, 2n * 2n ** 32n + 5n, 4]]);
   const r = h.replies[0];
   assert.is(r.via, 'writev');
   assert.is(r.chunks.length, 2);
@@ -668,7 +725,7 @@ test('WRITE hands the handler a copy of the data (later changes to the read buff
   h.send(request(WRITE, 151n, 8, Buffer.concat([rwIn(TWO32 + 4, 100n, payload.length, 1), payload])));
   h.readBuf.fill(0x5a); // the transport reuses its read buffer for the next request
   await ticks();
-  assert.equal(calls, [[8, TWO32 + 4, 100, 1]]);
+  assert.equal(calls, [[8, TWO32 + 4, 100n, 1]]);
   assert.is(Buffer.from(kept[0]).toString(), 'abcdef');
   assert.is(hex(h.replies[0].bytes), hex(Buffer.concat([outHeader(24, 0, 151n), u32(6), u32(0)])));
 });
@@ -689,15 +746,73 @@ test('WRITE whose data is shorter than fuse_write_in.size is a malformed request
   assert.is(hex(h.replies[0].bytes), errorReply(E.EINVAL, 153n));
 });
 
+test('LSEEK passes the offset as an exact bigint and replies a bigint result exactly', () => {
+  const calls: unknown[][] = [];
+  const h = harness({ lseek: (_c, n, fh, off, whence) => { calls.push([n, fh, off, whence]); return 2n ** 62n + 3n; } });
+  const lseekIn = Buffer.concat([u64(7), u64(2n ** 63n - 1n), u32(3), u32(0)]);
+  h.send(request(LSEEK, 155n, 6, lseekIn));
+  assert.equal(calls, [[6, 7, 2n ** 63n - 1n, 3]]);
+  assert.is(hex(h.replies[0].bytes), hex(Buffer.concat([outHeader(24, 0, 155n), u64(2n ** 62n + 3n)])));
+});
+
+test('attributes returned as bigints beyond 2^53 (ino up to 2^64-1, size, blocks) are encoded exactly', () => {
+  const h = harness({ getattr: () => ({ attr: { ino: 2n ** 64n - 1n, mode: 0o100644, size: 2n ** 63n + 1n, blocks: 2n ** 53n + 1n }, timeout: 0 }) });
+  h.send(request(GETATTR, 156n, 2, getattrIn(0, 0)));
+  const attr = attrBytes({ ...ZERO_ATTR, ino: 2n ** 64n - 1n, mode: 0o100644, size: 2n ** 63n + 1n, blocks: 2n ** 53n + 1n });
+  assert.is(hex(h.replies[0].bytes), hex(Buffer.concat([outHeader(120, 0, 156n), Buffer.alloc(16), attr])));
+});
+
+test('a handler result of the wrong type or out of range replies EIO and logs one line naming the opcode', async () => {
+  const h = harness({
+    read: () => 'not bytes' as never,
+    write: (_c, n, _fh, _o, data) => (n === 2 ? data.length + 1 : 1.5),
+    getattr: (_c, n) => {
+      if (n === 2) return { attr: { ino: 1.5, mode: 0o100644 } };
+      if (n === 3) return { attr: { ino: 3, mode: 0o100644, size: 2 ** 53 } }; // not a safe integer: a bigint is needed
+      if (n === 4) return { attr: { ino: -1, mode: 0o100644 } };
+      return { attr: { ino: 5, mode: 0o100644, nlink: NaN } };
+    },
+    lseek: async () => -1,
+  });
+  h.send(request(READ, 191n, 2, rwIn(1, 0n, 10)));
+  h.send(request(WRITE, 192n, 2, Buffer.concat([rwIn(1, 0n, 3), Buffer.from('abc')]))); // 4 of 3 bytes written
+  h.send(request(WRITE, 193n, 3, Buffer.concat([rwIn(1, 0n, 3), Buffer.from('abc')])));
+  for (const n of [2, 3, 4, 5]) h.send(request(GETATTR, 193n + BigInt(n), n, getattrIn(0, 0)));
+  h.send(request(LSEEK, 199n, 2, Buffer.concat([u64(1), u64(0), u32(3), u32(0)])));
+  await ticks();
+  const uniques = [191n, 192n, 193n, 195n, 196n, 197n, 198n, 199n];
+  assert.equal(h.replies.map((r) => hex(r.bytes)), uniques.map((u) => errorReply(E.EIO, u)));
+  assert.is(h.logs.length, uniques.length, 'one log line per bad result');
+  const ops = ['READ', 'WRITE', 'WRITE', 'GETATTR', 'GETATTR', 'GETATTR', 'GETATTR', 'LSEEK'];
+  h.logs.forEach((l, i) => assert.ok(l.includes(ops[i]), l));
+  assert.is(h.server.stats().malformed, 0, 'a bad result is not a malformed request');
+});
+
+test('an entry whose result fails to encode replies EIO and undoes its lookup (fs.forget(nodeid, 1))', () => {
+  const forgets: number[][] = [];
+  const h = harness({
+    lookup: (_c, _p, name) => (name === 'bad-attr'
+      ? { nodeid: 80, attr: { ino: 'x' as never, mode: 0o100644 } }
+      : { nodeid: 2 ** 53, attr: simpleAttr }), // a node id no kernel can hold: refused, nothing to undo
+    forget: (n, k) => { forgets.push([n, k]); },
+  });
+  h.send(request(LOOKUP, 157n, 1, cstr('bad-attr')));
+  h.send(request(LOOKUP, 158n, 1, cstr('bad-nodeid')));
+  assert.is(hex(h.replies[0].bytes), errorReply(E.EIO, 157n));
+  assert.is(hex(h.replies[1].bytes), errorReply(E.EIO, 158n));
+  assert.equal(forgets, [[80, 1]]);
+  assert.is(h.logs.length, 2);
+});
+
 // ---- READDIR ----
 
 test('READDIR packs 8-byte-aligned fuse_dirent records and add() returns false once the requested size is full', () => {
   const results: boolean[] = [];
   const h = harness({
     readdir(_c, _n, _fh, _off, out: DirentSink) {
-      results.push(out.add('a', 5, 8, 1));
-      results.push(out.add('bcdefghij', TWO32 + 6, 4, 2));
-      results.push(out.add('x', 7, 8, 3));
+      results.push(out.add('a', 5, 8, 1n));
+      results.push(out.add('bcdefghij', TWO32 + 6, 4, 2n));
+      results.push(out.add('x', 7, 8, 3n));
     },
   });
   h.send(request(READDIR, 161n, 1, rwIn(0, 0n, 80)));
@@ -718,10 +833,101 @@ test('READDIR packs 8-byte-aligned fuse_dirent records and add() returns false o
 
 test('READDIR with a record that fills the size exactly accepts it', () => {
   const results: boolean[] = [];
-  const h = harness({ readdir(_c, _n, _fh, _off, out) { results.push(out.add('abcdefgh', 1, 8, 1), out.add('b', 2, 8, 2)); } });
+  const h = harness({ readdir(_c, _n, _fh, _off, out) { results.push(out.add('abcdefgh', 1, 8, 1n), out.add('b', 2, 8, 2n)); } });
   h.send(request(READDIR, 162n, 1, rwIn(0, 0n, 32)));
   assert.equal(results, [true, false]);
   assert.is(readHeader(h.replies[0]).len, 16 + 32);
+});
+
+test('READDIR passes the offset as an exact bigint; add() takes byte names and bigint ino/offsets beyond 2^53', () => {
+  const offsets: bigint[] = [];
+  const h = harness({
+    readdir(_c, _n, _fh, off, out) {
+      offsets.push(off);
+      out.add(Uint8Array.of(0xff, 0xfe), 2n ** 64n - 1n, 8, 2n ** 63n + 7n);
+      out.add('\udcff', 2n ** 53n + 1n, 4, 0xffff_ffff_ffff_fff0n);
+    },
+  });
+  h.send(request(READDIR, 163n, 1, rwIn(0, 0xffff_ffff_ffff_ffefn, 4096)));
+  assert.equal(offsets, [0xffff_ffff_ffff_ffefn]);
+  const rec = (ino: bigint, off: bigint, type: number, name: number[]) => {
+    const b = Buffer.alloc(32);
+    b.writeBigUInt64LE(ino, 0);
+    b.writeBigUInt64LE(off, 8);
+    b.writeUInt32LE(name.length, 16);
+    b.writeUInt32LE(type, 20);
+    Buffer.from(name).copy(b, 24);
+    return b;
+  };
+  const records = Buffer.concat([rec(2n ** 64n - 1n, 2n ** 63n + 7n, 8, [0xff, 0xfe]), rec(2n ** 53n + 1n, 0xffff_ffff_ffff_fff0n, 4, [0xff])]);
+  assert.is(hex(h.replies[0].bytes), hex(Buffer.concat([outHeader(16 + 64, 0, 163n), records])));
+});
+
+test('READDIR whose handler adds an invalid name (with a slash) replies EIO and logs it', () => {
+  const h = harness({ readdir(_c, _n, _fh, _off, out) { out.add('a/b', 1, 8, 1n); } });
+  h.send(request(READDIR, 164n, 1, rwIn(0, 0n, 4096)));
+  assert.is(hex(h.replies[0].bytes), errorReply(E.EIO, 164n));
+  assert.is(h.logs.length, 1);
+  assert.ok(h.logs[0].includes('READDIR'), h.logs[0]);
+});
+
+test('an undelivered READDIRPLUS reply forgets the entries it handed out, but never "." or ".." (as strings or as bytes)', () => {
+  const READDIRPLUS = 44;
+  const forgets: number[][] = [];
+  const entry = (nodeid: number): Entry => ({ nodeid, attr: { ino: nodeid, mode: 0o40755 } });
+  const h = harness({
+    readdirplus(_c, _n, _fh, _off, out) {
+      out.add('.', entry(1), 1n);
+      out.add('..', entry(1), 2n);
+      out.add(Uint8Array.of(0x2e), entry(1), 3n); // "." given as bytes
+      out.add(Uint8Array.of(0x2e, 0x2e), entry(1), 4n); // ".." given as bytes
+      out.add('child', entry(50), 5n);
+      out.add(Uint8Array.of(0x63, 0xff), entry(51), 6n);
+    },
+    forget: (n, k) => { forgets.push([n, k]); },
+  });
+  h.setWriteResult(() => -2);
+  h.send(request(READDIRPLUS, 165n, 1, rwIn(0, 0n, 4096)));
+  assert.is(readHeader(h.replies[0]).len, 16 + 6 * 160);
+  assert.equal(forgets, [[50, 1], [51, 1]]);
+});
+
+// ---- locks ----
+
+/** fuse_lk_in: fh @0, owner @8, lk { start @16, end @24, type @32, pid @36 }, lk_flags @40, padding @44. */
+function lkIn(fh: number, owner: bigint, start: bigint, end: bigint, type: number, pid: number, lkFlags = 0): Buffer {
+  return Buffer.concat([u64(fh), u64(owner), u64(start), u64(end), u32(type), u32(pid), u32(lkFlags), u32(0)]);
+}
+
+test('SETLK/GETLK: lock ranges and owners are exact bigints; an end of OFFSET_MAX is LOCK_TO_EOF both ways', () => {
+  const calls: unknown[][] = [];
+  const h = harness({
+    setlk: (_c, n, fh, owner, lock, wait, flock) => { calls.push([n, fh, owner, lock, wait, flock]); },
+    getlk: (_c, _n, _fh, _owner, lock) => { calls.push(['getlk', lock]); return { start: 2n ** 53n + 1n, end: LOCK_TO_EOF, type: 1, pid: 77 }; },
+  });
+  const owner = 0xfedc_ba98_7654_3211n;
+  h.send(request(SETLK, 221n, 3, lkIn(9, owner, 2n ** 53n + 1n, 2n ** 63n - 1n, 1, 42)));
+  h.send(request(GETLK, 222n, 3, lkIn(9, owner, 0n, 2n ** 62n, 0, 42)));
+  const setLock: Lock = { start: 2n ** 53n + 1n, end: LOCK_TO_EOF, type: 1, pid: 42 };
+  assert.equal(calls, [[3, 9, owner, setLock, false, false], ['getlk', { start: 0n, end: 2n ** 62n, type: 0, pid: 42 }]]);
+  assert.is(LOCK_TO_EOF, 2n ** 63n - 1n);
+  assert.is(hex(h.replies[0].bytes), hex(outHeader(16, 0, 221n)));
+  const lkOut = Buffer.concat([u64(2n ** 53n + 1n), u64(2n ** 63n - 1n), u32(1), u32(77)]);
+  assert.is(hex(h.replies[1].bytes), hex(Buffer.concat([outHeader(40, 0, 222n), lkOut])));
+});
+
+test('GETLK returning a Lock with number offsets (or a range past OFFSET_MAX) replies EIO and logs', () => {
+  const h = harness({
+    setlk: () => {},
+    getlk: (_c, n) => (n === 1
+      ? { start: 0, end: 10, type: 1, pid: 1 } as unknown as Lock
+      : { start: 0n, end: 2n ** 63n, type: 1, pid: 1 }),
+  });
+  h.send(request(GETLK, 223n, 1, lkIn(1, 0n, 0n, 0n, 0, 1)));
+  h.send(request(GETLK, 224n, 2, lkIn(1, 0n, 0n, 0n, 0, 1)));
+  assert.is(hex(h.replies[0].bytes), errorReply(E.EIO, 223n));
+  assert.is(hex(h.replies[1].bytes), errorReply(E.EIO, 224n));
+  assert.is(h.logs.length, 2);
 });
 
 // ---- entry undo ----
