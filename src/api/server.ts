@@ -62,6 +62,12 @@ function uniqueKey(lo: number, hi: number): number {
   return lo + (hi & 0x1fffff) * TWO32;
 }
 
+/** "." or "..", as a string or as bytes: never counted as a lookup (the kernel does not). */
+function isDotName(name: string | Uint8Array): boolean {
+  if (typeof name === 'string') return name === '.' || name === '..';
+  return (name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e);
+}
+
 function isPromise(v: unknown): v is Promise<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
@@ -325,7 +331,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
       ? {
         add: (name: string | Uint8Array, e: Entry, off: U64) => {
           const ok = w.addPlus(entryOut(e, this.entryTimeout, this.attrTimeout), name, e.attr?.ino ?? 0, ((e.attr?.mode ?? 0) >>> 12) & 15, off);
-          if (ok && e.nodeid && name !== '.' && name !== '..') nodeids.push(e.nodeid);
+          if (ok && e.nodeid && !isDotName(name)) nodeids.push(e.nodeid);
           return ok;
         },
       }
