@@ -171,6 +171,15 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
 // n > 0 the request length or n < 0 a read error (-errno). onRead returning
 // false stops this round. The buffer is borrowed: its content is valid only
 // during the onRead call.
+//
+// Lifetime: only a started Reader is reachable from a GC root. Between start()
+// and stop() it holds itself, the buffer and onRead strongly (the loop may call
+// it at any time); otherwise all three references are weak. They must be: onRead
+// is normally a closure over the session that owns this Reader, so a strong
+// reference from here is a cycle through a root that the GC can never break, and
+// every Server, FileSystem and read buffer of every past mount would stay alive.
+// stop() is idempotent, may be called from inside onRead, and nothing is called
+// after it (the read loop checks handle_ after every call).
 class Reader : public Napi::ObjectWrap<Reader> {
  public:
   static constexpr int kBudget = 256;
@@ -190,12 +199,17 @@ class Reader : public Napi::ObjectWrap<Reader> {
     Napi::Uint8Array b = info[1].As<Napi::Uint8Array>();
     buf_ = b.Data();
     cap_ = b.ByteLength();
-    bufRef_ = Napi::Persistent(b.As<Napi::Object>());
-    cb_ = Napi::Persistent(info[2].As<Napi::Function>());
+    bufRef_ = Napi::Weak(b.As<Napi::Object>());
+    cb_ = Napi::Weak(info[2].As<Napi::Function>());
     ctx_ = new Napi::AsyncContext(info.Env(), "tsfuse.Reader");
   }
 
-  ~Reader() override { delete ctx_; }
+  // Normally stopped by now (a started Reader is not collected); at environment
+  // teardown it may not be: detach the poll handle so it never calls back.
+  ~Reader() override {
+    CloseHandle();
+    delete ctx_;
+  }
 
  private:
   struct Handle {
@@ -205,19 +219,30 @@ class Reader : public Napi::ObjectWrap<Reader> {
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
     if (handle_) return info.Env().Undefined();
+    if (bufRef_.Value().IsEmpty() || cb_.Value().IsEmpty()) {
+      Napi::Error::New(info.Env(), "Reader.start: the buffer or callback was garbage-collected").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
     uv_loop_t* loop;
     napi_get_uv_event_loop(info.Env(), &loop);
     handle_ = new Handle{};
     handle_->owner = this;
     handle_->poll.data = handle_;
     int r = uv_poll_init(loop, &handle_->poll, fd_);
-    if (r == 0) r = uv_poll_start(&handle_->poll, UV_READABLE, OnPoll);
-    if (r != 0) {
+    if (r != 0) {  // no handle was registered with the loop
       delete handle_;
       handle_ = nullptr;
+      return ThrowErrno(info.Env(), -r, "uv_poll_init");
+    }
+    r = uv_poll_start(&handle_->poll, UV_READABLE, OnPoll);
+    if (r != 0) {  // an initialised handle is freed only through uv_close
+      CloseHandle();
       return ThrowErrno(info.Env(), -r, "uv_poll_start");
     }
-    Ref();  // stay alive while the loop may call us
+    // Strong while the loop may call us (see "Lifetime" above).
+    Ref();
+    bufRef_.Ref();
+    cb_.Ref();
     return info.Env().Undefined();
   }
 
@@ -228,12 +253,21 @@ class Reader : public Napi::ObjectWrap<Reader> {
 
   void StopPolling() {
     if (!handle_) return;
-    uv_poll_stop(&handle_->poll);
-    handle_->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll),
-             [](uv_handle_t* h) { delete static_cast<Handle*>(h->data); });
-    handle_ = nullptr;
+    CloseHandle();
+    cb_.Unref();
+    bufRef_.Unref();
     Unref();
+  }
+
+  // Stops and closes the poll handle; the Handle is freed by uv_close's callback,
+  // and does not point back at this Reader any more.
+  void CloseHandle() {
+    if (!handle_) return;
+    Handle* h = handle_;
+    handle_ = nullptr;
+    h->owner = nullptr;
+    uv_poll_stop(&h->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), [](uv_handle_t* p) { delete static_cast<Handle*>(p->data); });
   }
 
   static void OnPoll(uv_poll_t* p, int status, int /*events*/) {
@@ -241,11 +275,16 @@ class Reader : public Napi::ObjectWrap<Reader> {
     if (!r) return;
     napi_env env = r->Env();
     Napi::HandleScope scope(env);
+    // onRead may stop us (weakening every reference); this local keeps the Reader,
+    // and so ctx_, alive until the scope closes, after the callback scope below.
+    [[maybe_unused]] Napi::Object self = r->Value();
     // One callback scope per wake-up: microtasks (promise replies) run when it closes.
     Napi::CallbackScope cbscope(env, *r->ctx_);
     // Raw N-API on the per-request path: no handle scope, vector or escape per call.
     napi_value fn, recv;
-    if (napi_get_reference_value(env, r->cb_, &fn) != napi_ok || napi_get_undefined(env, &recv) != napi_ok) return;
+    if (napi_get_reference_value(env, r->cb_, &fn) != napi_ok || fn == nullptr ||
+        napi_get_undefined(env, &recv) != napi_ok)
+      return;
     for (int i = 0; i < kBudget && r->handle_; i++) {
       ssize_t n = read(r->fd_, r->buf_, r->cap_);
       int32_t res;
@@ -277,9 +316,11 @@ class Reader : public Napi::ObjectWrap<Reader> {
   int fd_ = -1;
   uint8_t* buf_ = nullptr;
   size_t cap_ = 0;
+  // Weak unless started (see "Lifetime" above).
   Napi::ObjectReference bufRef_;
   Napi::FunctionReference cb_;
   Napi::AsyncContext* ctx_ = nullptr;
+  // Set exactly while started; owned by this Reader until CloseHandle hands it to uv_close.
   Handle* handle_ = nullptr;
 };
 

@@ -65,7 +65,12 @@ export interface ConnectionHandler {
 export class Channel {
   readonly bytes: Uint8Array;
   readonly view: DataView;
+  /** Owned by the Connection: set while the channel is read, dropped when the session ends. */
   reader: NativeReader | undefined;
+  /** Set by the Connection when the session ended and `fd` was closed. The number may
+   * then belong to another file (even another session's /dev/fuse), so nothing is
+   * written to it any more: a late reply gets -ENODEV. */
+  closed = false;
   constructor(readonly fd: number, bufferSize: number) {
     this.bytes = new Uint8Array(bufferSize);
     this.view = new DataView(this.bytes.buffer);
@@ -80,6 +85,11 @@ export class ConnectionError extends Error {
 }
 
 type Log = (line: string) => void;
+
+/** Takes the handler's place once the session ended, so that a Connection someone
+ * still holds (a FuseSession kept in a list, a late reply's closure) no longer keeps
+ * the Server, and through it the FileSystem and its inodes, alive. */
+const DETACHED: ConnectionHandler = { init: () => 0, request: () => {}, end: () => {} };
 
 export class Connection {
   readonly mountpoint: string;
@@ -96,8 +106,11 @@ export class Connection {
   private resolveClosed!: (e: Error | null) => void;
   private initWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private readonly initBuf = new Uint8Array(OUT_HEADER_SIZE + structs.fuse_init_out.size);
+  /** The layer above; DETACHED once the session ended (see end()). */
+  private handler: ConnectionHandler;
 
-  private constructor(dev: MountedDevice, options: ResolvedMountOptions, private readonly handler: ConnectionHandler, private readonly log: Log) {
+  private constructor(dev: MountedDevice, options: ResolvedMountOptions, handler: ConnectionHandler, private readonly log: Log) {
+    this.handler = handler;
     this.mountpoint = dev.mountpoint;
     this.method = dev.method;
     this.options = options;
@@ -142,6 +155,7 @@ export class Connection {
    * and buffer, served by the same loop). Returns the number of channels.
    */
   clone(): number {
+    if (this.state === 'ended') throw new ConnectionError('ENODEV', -ENODEV, 'ioctl', `the session on ${this.mountpoint} has ended`);
     const fd = native.cloneDevice(this.channels[0].fd);
     this.addChannel(fd);
     return this.channels.length;
@@ -210,6 +224,8 @@ export class Connection {
   }
 
   private answerInit(ch: Channel, lo: number, hi: number, offer: KernelOffer, minor: number, want: number): void {
+    // handler.init may be asynchronous: the session can have ended (INIT timed out, unmounted) meanwhile.
+    if (this.state !== 'init') return;
     const o = this.options;
     let flags = intersect(offer.flags, want);
     if (offer.flags & InitFlag.INIT_EXT) flags = union(flags, InitFlag.INIT_EXT);
@@ -248,6 +264,7 @@ export class Connection {
 
   /** Writes a reply; returns bytes written or -errno (ENOENT: the request was interrupted). */
   write(ch: Channel, bytes: Uint8Array, len: number): number {
+    if (ch.closed) return -ENODEV;
     const r = native.write(ch.fd, bytes, len);
     if (r < 0) this.writeFailed(r);
     return r;
@@ -255,6 +272,7 @@ export class Connection {
 
   /** Writes a reply from several chunks (header, then data). */
   writev(ch: Channel, chunks: Uint8Array[]): number {
+    if (ch.closed) return -ENODEV;
     const r = native.writev(ch.fd, chunks);
     if (r < 0) this.writeFailed(r);
     return r;
@@ -284,17 +302,26 @@ export class Connection {
     this.end(null, false);
   }
 
+  /**
+   * Ends the session once: stops the readers (the addon then no longer holds the
+   * callbacks and buffers, see native/tsfuse.cc "Lifetime"), closes the fds and
+   * lets go of the handler, so nothing of a past session stays reachable from here.
+   */
   private end(error: Error | null, notify = true): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
     this.notifier.close();
     for (const ch of this.channels) {
       ch.reader?.stop();
+      ch.reader = undefined;
+      ch.closed = true;
       try { closeSync(ch.fd); } catch { /* already closed */ }
     }
     this.channels = [];
     this.initWaiter?.reject(error ?? new ConnectionError('ENODEV', -ENODEV, 'read', 'the mount went away before INIT completed'));
-    if (notify) this.handler.end(error);
+    const handler = this.handler;
+    this.handler = DETACHED;
+    if (notify) handler.end(error);
     this.resolveClosed(error);
   }
 
