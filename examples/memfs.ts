@@ -3,7 +3,7 @@
 import { constants as B } from 'node:buffer';
 import { constants as C } from 'node:fs';
 import {
-  FuseError, FuseInode, InodeTree, mount, type Attr, type Context, type Created, type SetattrChanges,
+  FuseError, FuseInode, InodeTree, mount, nameToBytes, type Attr, type Context, type Created, type SetattrChanges,
 } from '../src/index.js';
 
 const TYPE = C.S_IFMT;
@@ -100,7 +100,7 @@ class MemFile extends MemNode {
 
 class MemSymlink extends MemNode {
   constructor(public target: string, ctx: Context) { super(C.S_IFLNK | 0o777, ctx); }
-  override size(): number { return Buffer.byteLength(this.target); }
+  override size(): number { return nameToBytes(this.target).length; } // the target's bytes
   override readlink(): string { return this.target; }
 }
 

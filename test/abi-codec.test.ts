@@ -13,7 +13,7 @@ import {
 } from '../src/abi/index.js';
 import { opcodeRow, type OpRow } from '../src/api/ops.js';
 
-const { EIO, EINVAL, ENOSYS, ESTALE } = constants.errno;
+const { EIO, EINVAL, ENAMETOOLONG, ENOSYS, ESTALE } = constants.errno;
 const TWO32 = 4294967296;
 
 type AnyStruct = StructDef<readonly FieldSpec[]>;
@@ -700,6 +700,19 @@ test('BATCH_FORGET: fuse_batch_forget_in then count × fuse_forget_one as data',
   assert.is(hex(r.dataView), hex(one));
   assert.equal(structs.fuse_forget_one.decode(new DataView(r.dataView.buffer, r.dataView.byteOffset), 16),
     { nodeid: 6, nlookup: 1 });
+});
+
+test('names: 255 bytes decode, 256 are ENAMETOOLONG (an answer, not a malformed request); a symlink target may be longer', () => {
+  const n255 = Buffer.alloc(255, 0xe9);
+  assert.is(dec(request(Opcode.LOOKUP, [n255, Buffer.of(0)])).name.length, 255);
+  const e = decodeFails(request(Opcode.LOOKUP, [Buffer.alloc(256, 0x61), Buffer.of(0)]));
+  assert.is(e.errno, ENAMETOOLONG);
+  assert.ok(e.answer, 'refused by policy: answered quietly');
+  const e2 = decodeFails(request(Opcode.RENAME, [u64(1n), Buffer.from('a\0'), Buffer.alloc(256, 0x62), Buffer.of(0)]));
+  assert.is(e2.errno, ENAMETOOLONG, 'the new name of a rename too');
+  const target = Buffer.alloc(1000, 0x74);
+  const r = dec(request(Opcode.SYMLINK, [Buffer.from('l\0'), target, Buffer.of(0)]));
+  assert.is(r.name2.length, 1000, 'a symlink target is a path: up to PATH_MAX');
 });
 
 test.run();

@@ -1,7 +1,7 @@
 /**
  * Request decoding and reply framing: bytes in, plain objects out. No I/O.
  */
-import { EINVAL, EIO, ENOSYS, ESTALE } from './errno.js';
+import { EINVAL, EIO, ENAMETOOLONG, ENOSYS, ESTALE } from './errno.js';
 import { nameFromBytes } from './names.js';
 import type { Decoded, StructDef } from './struct.js';
 import { fuse_in_header, fuse_init_in, fuse_out_header, fuse_setxattr_in } from './structs.js';
@@ -12,7 +12,9 @@ export const OUT_HEADER_SIZE = fuse_out_header.size; // 16
 
 /** A request the kernel should not have sent: answered with `errno`, logged loudly. */
 export class ProtocolError extends Error {
-  constructor(readonly errno: number, message: string) {
+  /** `answer`: a well-formed request refused by policy (a name longer than NAME_MAX): an
+   * ordinary error reply, not logged as malformed. */
+  constructor(readonly errno: number, message: string, readonly answer = false) {
     super(message);
     this.name = 'ProtocolError';
   }
@@ -31,8 +33,10 @@ export interface WireSpec<B = unknown> {
   /** The body size the kernel sends when it is shorter than `body` (compat forms:
    * SETXATTR without FUSE_SETXATTR_EXT, INIT before 7.36); the rest decodes as 0. */
   readonly bodySize?: (opts: DecodeOptions, available: number) => number;
-  /** How many NUL-terminated names follow the body. */
+  /** How many NUL-terminated names follow the body (each at most NAME_MAX bytes). */
   readonly names: 0 | 1 | 2;
+  /** The second "name" is a path (SYMLINK's target), not limited to NAME_MAX. */
+  readonly secondIsPath?: boolean;
   /** Raw bytes after the names: how many the body announces ('rest': all that follow). */
   readonly data?: (body: B) => number | 'rest';
   /** false for FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY: never answered. */
@@ -79,9 +83,15 @@ export function peekUnique(view: DataView, n: number): [number, number] | undefi
   return [view.getUint32(8, true), view.getUint32(12, true)];
 }
 
-function readName(bytes: Uint8Array, from: number, end: number, what: string, op: string): [string, number] {
+/** Linux's NAME_MAX. The kernel passes longer names (up to FUSE_NAME_MAX, 1024, or
+ * PATH_MAX since 6.14), but every Linux filesystem refuses them, statfs reports 255,
+ * and a directory entry longer than that could not be listed back: ENAMETOOLONG. */
+export const NAME_MAX = 255;
+
+function readName(bytes: Uint8Array, from: number, end: number, what: string, op: string, max: number): [string, number] {
   const nul = bytes.indexOf(0, from);
   if (nul < 0 || nul >= end) throw new ProtocolError(EINVAL, `${op}: ${what} is not NUL-terminated`);
+  if (nul - from > max) throw new ProtocolError(ENAMETOOLONG, `${op}: ${what} is ${nul - from} bytes, more than ${max}`, true);
   return [nameFromBytes(bytes.subarray(from, nul)), nul + 1];
 }
 
@@ -141,8 +151,8 @@ export function decodeRequest<R extends WireSpec<any> = WireSpec<any>>(
   }
   let name = '';
   let name2 = '';
-  if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name);
-  if (row.names === 2) [name2, pos] = readName(bytes, pos, end, 'second name', row.name);
+  if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name, NAME_MAX);
+  if (row.names === 2) [name2, pos] = readName(bytes, pos, end, 'second name', row.name, row.secondIsPath ? Infinity : NAME_MAX);
   let dataView: Uint8Array = EMPTY;
   if (row.data) {
     const want = row.data(body);

@@ -193,7 +193,7 @@ const ROWS: OpRow[] = [
     encode: (_t, v) => (typeof v === 'string' ? nameToBytes(v) : bytes(v, 'readlink')),
   }),
   op(O.SYMLINK, undefined, { // name, then the link target
-    names: 2, out: S.fuse_entry_out, method: 'symlink',
+    names: 2, secondIsPath: true, out: S.fuse_entry_out, method: 'symlink',
     call: (fs, c, r) => fs.symlink!(c, r.nodeid, r.name, r.name2), encode: entry, entries: entryIds,
   }),
   op(O.MKNOD, S.fuse_mknod_in, {

@@ -302,6 +302,13 @@ export class Server implements ConnectionHandler, ReplyTarget {
   }
 
   private malformedRequest(view: DataView, n: number, ch: Channel, e: unknown): void {
+    const u0 = peekUnique(view, n);
+    if (e instanceof ProtocolError && e.answer && u0) { // refused by policy: an ordinary answer
+      const op = view.getUint32(4, true);
+      this.errorCounts.set(op, (this.errorCounts.get(op) ?? 0) + 1);
+      if (this.debug) this.log(`← ${u0[0]} ${opcodeName(op)} ${errnoName(e.errno)} (${e.message})`);
+      return this.writeError(ch, u0[0], u0[1], e.errno);
+    }
     this.malformed++;
     const errno = e instanceof ProtocolError ? e.errno : toErrno(e).errno;
     const op = n >= 8 ? view.getUint32(4, true) : -1;
