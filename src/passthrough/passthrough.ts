@@ -483,14 +483,15 @@ function openAnyMode(path: string): number {
 
 /** The passthrough FileSystem: `mount(mnt, new Passthrough(src), opts)`. */
 export class Passthrough extends InodeTree {
-  readonly source: string;
+  /** The source directory: a path, or its bytes (a path need not be UTF-8). */
+  readonly source: string | Uint8Array;
   private readonly mode: InodeHandleMode;
   private readonly asCallerOn: boolean;
   private readonly mountFds = new Map<number, number>();
   private readBuf = Buffer.alloc(0);
   readonly nofile: number;
 
-  constructor(source: string, opts: PassthroughOptions = {}) {
+  constructor(source: string | Uint8Array, opts: PassthroughOptions = {}) {
     if (opts.inodeHandles !== undefined && !['never', 'prefer', 'mandatory'].includes(opts.inodeHandles)) {
       throw new TypeError(`Passthrough: option inodeHandles must be 'never', 'prefer' or 'mandatory', not ${JSON.stringify(opts.inodeHandles)}`);
     }

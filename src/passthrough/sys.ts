@@ -97,8 +97,3 @@ export const L = {
   LOCK_SH: 1, LOCK_EX: 2, LOCK_NB: 4, LOCK_UN: 8,
   F_RDLCK: 0, F_WRLCK: 1, F_UNLCK: 2,
 } as const;
-
-/** dev_t from major/minor (glibc's makedev). */
-export function makedev(major: number, minor: number): number {
-  return ((major & 0xfff) << 8) + (minor & 0xff) + ((minor & ~0xff) * 2 ** 12) + ((major & ~0xfff) * 2 ** 32);
-}

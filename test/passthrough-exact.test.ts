@@ -1,0 +1,440 @@
+// End-to-end: the passthrough is exact and leaves the process alone.
+//
+// - Names are bytes: any byte but '/' and NUL, valid UTF-8 or not, lists,
+//   creates, renames, links, unlinks, symlinks (targets too) and xattr names
+//   reach the source as exactly those bytes — a name that is not UTF-8 never
+//   collides with U+FFFD or another undecodable name.
+// - 64-bit values: writes and reads at offsets a double cannot hold (2^53+2,
+//   2^60+1) land at exactly that offset of the source (a tmpfs: its maximum
+//   file size is 2^63-1); sizes, fallocate, SEEK_DATA/SEEK_HOLE,
+//   copy_file_range and lock ranges keep every bit; what the source cannot
+//   take fails as it fails natively.
+// - Inode numbers above 2^53 (a FUSE source, test/fixtures/serve-bigino.ts,
+//   whose files are st_ino 2^60+1 and 2^60+2) stay two files with their exact
+//   numbers.
+// - The server's umask never changes (creations run under the caller's umask
+//   on the addon's creator thread); a parent's default ACL wins over it.
+//
+// The server is test/fixtures/serve-passthrough.ts in a child process; client
+// syscalls run in python3 children (Node's fs cannot express those offsets)
+// or in this process; results are checked on the source directly.
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Passthrough } from '../src/passthrough/index.js';
+import { cleanup, forceUnmount, run, startNode, stop, tempDir, timed } from './helpers.js';
+import { bases, serverLog, withPt, type Fixture } from './pt-helpers.js';
+
+// ---- helpers --------------------------------------------------------------------------------
+
+const PRELUDE = String.raw`
+import ctypes, errno, fcntl, json, os, stat, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a = [os.fsencode(x) for x in sys.argv[1:]]
+def out(v):
+    print(json.dumps(v), flush=True)
+def err(f, *x, **k):
+    try:
+        f(*x, **k)
+        return None
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+def chk(r):
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+def fallocate(fd, mode, off, n):
+    chk(libc.fallocate(fd, mode, off, n))
+FLOCK = '=hh4xqqi4x'
+def getlk(fd, start, n):
+    t, _, s, l, pid = struct.unpack(FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(FLOCK, fcntl.F_WRLCK, 0, start, n, 0)))
+    return [t, str(s), str(l), pid]
+def setlk(fd, t, start, n):
+    fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack(FLOCK, t, 0, start, n, 0))
+U = 0xffffffff
+def acl(*ents):
+    return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in ents)
+`;
+
+function dedent(s: string): string {
+  const lines = s.replace(/^\n/, '').split('\n');
+  const ind = Math.min(...lines.filter((l) => l.trim()).map((l) => /^ */.exec(l)![0].length));
+  return lines.map((l) => l.slice(ind)).join('\n');
+}
+
+/** Runs `body` in python3 (argv as bytes in `a`); its last line of output is JSON. */
+async function py<T = any>(body: string, args: string[], ms = 20_000): Promise<T> {
+  const r = await run('python3', ['-I', '-u', '-c', `${PRELUDE}\n${dedent(body)}`, ...args], ms);
+  if (r.code !== 0) throw new Error(`python3 exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+/** `dir/name` as bytes (Node's fs takes Buffer paths as they are). */
+const at = (dir: string, ...names: Buffer[]) => Buffer.concat([Buffer.from(dir), ...names.flatMap((n) => [Buffer.from('/'), n])]);
+const b = (...bytes: number[]) => Buffer.from(bytes);
+const sortedHex = (names: Buffer[]) => names.map((n) => n.toString('hex')).sort();
+const listHex = (dir: string | Buffer) => sortedHex(readdirSync(dir, { encoding: 'buffer' }));
+
+async function cleanLog(fx: Fixture): Promise<void> {
+  assert.is(await serverLog(fx), '', 'server log');
+}
+
+/** The Umask line of /proc/PID/status (the thread group leader's, i.e. the process umask). */
+function umaskOf(pid: number | 'self'): string {
+  return /^Umask:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+}
+
+// ---- 1. names are bytes ------------------------------------------------------------------
+
+/** 255 bytes: a prefix, then every invalid-alone byte 0x80…0xff over and over. */
+const LONG = Buffer.concat([Buffer.from('long-'), Buffer.from(Array.from({ length: 250 }, (_, i) => 0x80 + (i % 128)))]);
+const NAMES: Buffer[] = [
+  b(0xff),
+  b(0xef, 0xbf, 0xbd), // U+FFFD itself, as valid UTF-8: what a lossy decoder turns \xff into
+  b(0xfe),
+  Buffer.from('caf\xe9 na\xefve', 'latin1'),
+  b(0xed, 0xa0, 0x80), // a UTF-8-encoded surrogate: invalid UTF-8
+  b(0xc0, 0xaf), // an overlong '/': must stay these two bytes
+  Buffer.from('é😀'),
+  LONG,
+];
+
+test('readdir through the mount lists exactly the bytes of SRC\'s names, and each name opens its own file', timed(30_000, () =>
+  withPt({}, async ({ src, mnt, fx }) => {
+    assert.is(LONG.length, 255);
+    NAMES.forEach((n, i) => writeFileSync(at(src, n), `file ${i}\n`));
+    mkdirSync(at(src, b(0xff, 0x2e)));
+    writeFileSync(at(src, b(0xff, 0x2e), b(0x80)), 'deep\n');
+    assert.equal(listHex(mnt), listHex(src), 'MNT lists the bytes SRC holds');
+    assert.equal(listHex(at(mnt, b(0xff, 0x2e))), [b(0x80).toString('hex')], 'and so does a subdirectory');
+    NAMES.forEach((n, i) => assert.is(readFileSync(at(mnt, n), 'utf8'), `file ${i}\n`, `MNT/${n.toString('hex')} is its own file`));
+    assert.is(readFileSync(at(mnt, b(0xff, 0x2e), b(0x80)), 'utf8'), 'deep\n');
+    // `ls -b` (octal escapes for every non-printable byte) agrees too.
+    const ls = async (d: string) => (await run('ls', ['-b', '-a', d], 10_000, { env: { ...process.env, LC_ALL: 'C' } })).stdout;
+    assert.is(await ls(mnt), await ls(src), 'ls -b of MNT equals that of SRC');
+    await cleanLog(fx);
+  })));
+
+test('create, rename, link, unlink, mkdir and symlink through the mount hit exactly those bytes in SRC', timed(30_000, () =>
+  withPt({}, async ({ src, mnt, fx }) => {
+    const FFFD = b(0xef, 0xbf, 0xbd);
+    writeFileSync(at(src, FFFD), 'keep\n');
+    writeFileSync(at(src, Buffer.from('a')), 'moved\n');
+    // create
+    NAMES.filter((n) => !n.equals(FFFD)).forEach((n, i) => writeFileSync(at(mnt, n), `new ${i}\n`));
+    assert.equal(listHex(src), sortedHex([...NAMES, Buffer.from('a')]), 'the created names are in SRC, byte for byte');
+    assert.is(readFileSync(at(src, FFFD), 'utf8'), 'keep\n', 'creating \\xff did not touch the U+FFFD file');
+    for (const n of NAMES.filter((x) => !x.equals(FFFD))) unlinkSync(at(mnt, n));
+    assert.equal(listHex(src), sortedHex([FFFD, Buffer.from('a')]), 'unlink removed exactly those names');
+    // rename a → \xff, then \xff → \xfe: never onto U+FFFD
+    renameSync(at(mnt, Buffer.from('a')), at(mnt, b(0xff)));
+    assert.equal(listHex(src), sortedHex([FFFD, b(0xff)]), 'mv a $\'\\xff\' made \\xff in SRC');
+    renameSync(at(mnt, b(0xff)), at(mnt, b(0xfe)));
+    assert.equal(listHex(src), sortedHex([FFFD, b(0xfe)]));
+    assert.is(readFileSync(at(src, b(0xfe)), 'utf8'), 'moved\n');
+    assert.is(readFileSync(at(src, FFFD), 'utf8'), 'keep\n', 'the U+FFFD file was never overwritten');
+    // link
+    linkSync(at(mnt, b(0xfe)), at(mnt, b(0x6c, 0xfe, 0x80)));
+    assert.is(statSync(at(src, b(0x6c, 0xfe, 0x80))).ino, statSync(at(src, b(0xfe))).ino, 'the new link names the same file in SRC');
+    unlinkSync(at(mnt, b(0xfe)));
+    assert.equal(listHex(src), sortedHex([FFFD, b(0x6c, 0xfe, 0x80)]), 'unlink \\xfe left the link and U+FFFD');
+    // mkdir, and a file inside named by an overlong '/'
+    mkdirSync(at(mnt, b(0x64, 0xff)));
+    writeFileSync(at(mnt, b(0x64, 0xff), b(0xc0, 0xaf)), 'inside\n');
+    assert.equal(listHex(at(src, b(0x64, 0xff))), [b(0xc0, 0xaf).toString('hex')], 'SRC/d\\xff holds \\xc0\\xaf');
+    assert.is(readFileSync(at(src, b(0x64, 0xff), b(0xc0, 0xaf)), 'utf8'), 'inside\n');
+    // symlink: the target's bytes are kept, through the mount and in SRC
+    const target = Buffer.from([0x2e, 0x2e, 0x2f, 0x74, 0xff, 0x2f, 0x80, 0x78, 0xef, 0xbf, 0xbd]);
+    symlinkSync(target, at(mnt, b(0x73, 0xff)));
+    assert.is(readlinkSync(at(src, b(0x73, 0xff)), { encoding: 'buffer' }).toString('hex'), target.toString('hex'), 'SRC\'s link target is those bytes');
+    assert.is(readlinkSync(at(mnt, b(0x73, 0xff)), { encoding: 'buffer' }).toString('hex'), target.toString('hex'), 'and readlink through the mount answers them');
+    // the 255-byte name: created, listed, removed
+    closeSync(openSync(at(mnt, LONG), 'w'));
+    assert.ok(listHex(src).includes(LONG.toString('hex')), 'the 255-byte name is in SRC');
+    unlinkSync(at(mnt, LONG));
+    assert.ok(!listHex(src).includes(LONG.toString('hex')));
+    await cleanLog(fx);
+  })));
+
+test('xattr names and values through the mount are SRC\'s bytes (set, get, list, remove)', timed(30_000, () =>
+  withPt({}, async ({ src, mnt, fx }) => {
+    writeFileSync(at(src, b(0xff)), 'x\n');
+    const r = await py(`
+      m, s = a[0] + b'/\\xff', a[1] + b'/\\xff'
+      names = [b'user.\\xff\\xfe', b'user.\\xef\\xbf\\xbd', b'user.caf\\xe9', b'user.\\xed\\xa0\\x80']
+      for i, n in enumerate(names):
+          os.setxattr(m, n, b'\\x00\\xff' + bytes([i]))
+      r = {'src': {n.hex(): os.getxattr(s, n).hex() for n in names},
+           'mnt': {n.hex(): os.getxattr(m, n).hex() for n in names},
+           'listMnt': sorted(os.fsencode(x).hex() for x in os.listxattr(m) if os.fsencode(x).startswith(b'user.')),
+           'listSrc': sorted(os.fsencode(x).hex() for x in os.listxattr(s) if os.fsencode(x).startswith(b'user.'))}
+      os.removexattr(m, names[0])
+      r['removed'] = err(os.getxattr, s, names[0])
+      r['kept'] = os.getxattr(s, names[1]).hex()
+      out(r)
+    `, [mnt, src]);
+    const names = ['user.\xff\xfe', 'user.\xef\xbf\xbd', 'user.caf\xe9', 'user.\xed\xa0\x80'].map((n) => Buffer.from(n, 'latin1').toString('hex'));
+    names.forEach((n, i) => {
+      assert.is(r.src[n], `00ff0${i}`, `SRC holds xattr ${n} with its value`);
+      assert.is(r.mnt[n], `00ff0${i}`, `getxattr ${n} through the mount`);
+    });
+    assert.equal(r.listSrc, [...names].sort(), 'SRC lists exactly those names');
+    assert.equal(r.listMnt, r.listSrc, 'and listxattr through the mount answers the same bytes');
+    assert.is(r.removed, 'ENODATA', 'removexattr \\xff\\xfe removed it in SRC');
+    assert.is(r.kept, '00ff01', 'and left the U+FFFD one');
+    await cleanLog(fx);
+  })));
+
+// ---- 2. offsets and sizes keep 64 bits -------------------------------------------------------
+
+test('writes and reads at 2^53+2 and 2^60+1 land at exactly those offsets of SRC; sizes, truncate and EFBIG are exact', timed(60_000, () =>
+  withPt({ entryTimeout: 0, attrTimeout: 0 }, async ({ src, mnt, fx }) => {
+    const r = await py(`
+      m, s = a[0], a[1]
+      P53, P60 = 2**53 + 2, 2**60 + 1
+      fd = os.open(m + b'/big', os.O_CREAT | os.O_RDWR, 0o644)
+      os.pwrite(fd, b'head', 0)
+      w = [os.pwrite(fd, b'Y', P53), os.pwrite(fd, b'Z', P60)]
+      sfd = os.open(s + b'/big', os.O_RDWR)
+      r = {'w': w, 'head': os.pread(sfd, 4, 0).hex(), 'at53': os.pread(sfd, 3, P53 - 1).hex(), 'at60': os.pread(sfd, 3, P60 - 1).hex(),
+           'srcSize': str(os.fstat(sfd).st_size), 'mntSize': str(os.stat(m + b'/big').st_size)}
+      # Written on SRC behind the mount, read through it with O_DIRECT (READ at the exact offset).
+      os.pwrite(sfd, b'Q', 2**61 + 3)
+      dfd = os.open(m + b'/big', os.O_RDONLY | os.O_DIRECT)
+      r['readQ'] = os.pread(dfd, 3, 2**61 + 2).hex()
+      r['readZ'] = os.pread(dfd, 3, P60 - 1).hex()
+      r['readY'] = os.pread(dfd, 3, P53 - 1).hex()
+      r['sizeQ'] = str(os.fstat(fd).st_size)
+      # The largest size tmpfs takes, then one byte past the end of the largest file: as natively.
+      nfd = os.open(s + b'/native', os.O_CREAT | os.O_RDWR, 0o644)
+      r['truncMnt'] = err(os.ftruncate, fd, 2**63 - 1)
+      r['truncSrc'] = err(os.ftruncate, nfd, 2**63 - 1)
+      r['sizeMax'] = [str(os.stat(m + b'/big').st_size), str(os.fstat(sfd).st_size)]
+      r['efbigMnt'] = err(os.pwrite, fd, b'x', 2**63 - 1)
+      r['efbigSrc'] = err(os.pwrite, nfd, b'x', 2**63 - 1)
+      r['lastMnt'] = os.pwrite(fd, b'L', 2**63 - 2)
+      r['last'] = os.pread(sfd, 1, 2**63 - 2).hex()
+      r['head2'] = os.pread(sfd, 4, 0).hex()
+      out(r)
+    `, [mnt, src]);
+    assert.equal(r.w, [1, 1], 'both writes wrote one byte');
+    assert.is(r.head, Buffer.from('head').toString('hex'), 'offset 0 was not overwritten');
+    assert.is(r.at53, '005900', 'Y is at exactly 2^53+2 in SRC');
+    assert.is(r.at60, '005a', 'Z is at exactly 2^60+1 in SRC (the last byte)');
+    assert.is(r.srcSize, String(2n ** 60n + 2n));
+    assert.is(r.mntSize, r.srcSize, 'stat through the mount: the exact size');
+    assert.is(r.readQ, '0051', 'O_DIRECT read at 2^61+2 through the mount (Q, the last byte, at 2^61+3)');
+    assert.is(r.readZ, '005a00');
+    assert.is(r.readY, '005900');
+    assert.is(r.sizeQ, String(2n ** 61n + 4n));
+    assert.is(r.truncMnt, r.truncSrc, 'ftruncate to 2^63-1: as natively');
+    assert.is(r.truncSrc, null);
+    assert.equal(r.sizeMax, [String(2n ** 63n - 1n), String(2n ** 63n - 1n)], 'the size 2^63-1 exactly');
+    assert.is(r.efbigMnt, r.efbigSrc, 'a write past the largest file fails as natively');
+    assert.is(r.efbigSrc, 'EINVAL', '(pos + count overflows a loff_t)');
+    assert.is(r.lastMnt, 1, 'the last byte a file can hold is written');
+    assert.is(r.last, '4c');
+    assert.is(r.head2, Buffer.from('head').toString('hex'));
+    await cleanLog(fx);
+  }, { tmpfs: true })));
+
+test('beyond the source\'s maximum file size (ext4: 16 TiB) a write or truncate is EFBIG, as natively', timed(30_000, () =>
+  withPt({}, async ({ src, mnt, fx }) => {
+    const type = (await run('stat', ['-f', '-c', '%T', src], 10_000)).stdout.trim();
+    if (type !== 'ext2/ext3') {
+      console.log(`  EFBIG: skipped, SRC is on ${type}, not ext4`);
+      return;
+    }
+    const r = await py(`
+      m, s = a[0], a[1]
+      fd = os.open(m + b'/f', os.O_CREAT | os.O_RDWR, 0o644)
+      nfd = os.open(s + b'/native', os.O_CREAT | os.O_RDWR, 0o644)
+      r = {}
+      for off in (2**50, 2**53 + 2, 2**62):
+          r[str(off)] = [err(os.pwrite, fd, b'x', off), err(os.pwrite, nfd, b'x', off), err(os.ftruncate, fd, off), err(os.ftruncate, nfd, off)]
+      r['size'] = os.fstat(os.open(s + b'/f', os.O_RDONLY)).st_size
+      out(r)
+    `, [mnt, src]);
+    for (const off of [2n ** 50n, 2n ** 53n + 2n, 2n ** 62n]) {
+      assert.equal(r[String(off)], ['EFBIG', 'EFBIG', 'EFBIG', 'EFBIG'], `pwrite and ftruncate at ${off}: through the mount as natively`);
+    }
+    assert.is(r.size, 0, 'nothing was written anywhere (no write at the file position)');
+    await cleanLog(fx);
+  })));
+
+test('fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range and lock ranges above 2^53 answer what SRC answers', timed(60_000, () =>
+  withPt({ entryTimeout: 0, attrTimeout: 0 }, async ({ src, mnt, fx }) => {
+    const r = await py(`
+      m, s = a[0], a[1]
+      P = 2**60 + 4096
+      fd = os.open(m + b'/f', os.O_CREAT | os.O_RDWR, 0o644)
+      sfd = os.open(s + b'/f', os.O_RDWR)
+      os.pwrite(fd, b'Z', P + 1)
+      fallocate(fd, 0, 2**61, 8192)
+      r = {'size': [str(os.fstat(fd).st_size), str(os.fstat(sfd).st_size)],
+           'blocks': os.fstat(sfd).st_blocks}
+      fallocate(fd, 1, 2**62 + 1, 4096)  # FALLOC_FL_KEEP_SIZE
+      r['keep'] = [str(os.fstat(fd).st_size), str(os.fstat(sfd).st_size), os.fstat(sfd).st_blocks > r['blocks']]
+      def seek(f, o, w):
+          try:
+              return str(os.lseek(f, o, w))
+          except OSError as e:
+              return errno.errorcode[e.errno]
+      seeks = [(2**59, os.SEEK_DATA), (P + 2, os.SEEK_HOLE), (P + 4096, os.SEEK_DATA), (2**61 + 100, os.SEEK_HOLE),
+               (2**62, os.SEEK_DATA), (2**61 + 8192, os.SEEK_HOLE)]
+      r['seekMnt'] = [seek(fd, o, w) for o, w in seeks]
+      r['seekSrc'] = [seek(sfd, o, w) for o, w in seeks]
+      # copy_file_range between two files of the mount, at offsets above 2^60
+      gfd = os.open(m + b'/g', os.O_CREAT | os.O_RDWR, 0o644)
+      r['copied'] = os.copy_file_range(fd, gfd, 3, P, 2**61 + 5)
+      g = os.open(s + b'/g', os.O_RDONLY)
+      r['copy'] = os.pread(g, 3, 2**61 + 5).hex()
+      r['gsize'] = str(os.fstat(g).st_size)
+      # A lock far out, held by this process, seen by another open file's F_GETLK (in a child).
+      setlk(fd, fcntl.F_WRLCK, 2**62 + 1, 10)
+      rd, wr = os.pipe()
+      pid = os.fork()
+      if pid == 0:
+          c = os.open(m + b'/f', os.O_RDWR)
+          os.write(wr, json.dumps([getlk(c, 0, 0), getlk(c, 2**62 + 11, 0)]).encode())
+          os._exit(0)
+      os.waitpid(pid, 0)
+      r['getlk'] = json.loads(os.read(rd, 4096))
+      r['pid'] = os.getpid()
+      out(r)
+    `, [mnt, src]);
+    const P = 2n ** 60n + 4096n;
+    assert.equal(r.size, [String(2n ** 61n + 8192n), String(2n ** 61n + 8192n)], 'fallocate at 2^61 grew the file to exactly its end');
+    assert.equal(r.keep, [String(2n ** 61n + 8192n), String(2n ** 61n + 8192n), true], 'KEEP_SIZE at 2^62+1 allocated without growing');
+    assert.equal(r.seekMnt, r.seekSrc, 'SEEK_DATA/SEEK_HOLE through the mount answer what SRC answers');
+    assert.is(r.seekSrc[0], String(P), 'the data page at 2^60+4096');
+    assert.is(r.seekSrc[4], 'ENXIO', 'SEEK_DATA past the end: ENXIO, through the mount too');
+    assert.is(r.copied, 3);
+    assert.is(r.copy, '005a00', 'copy_file_range copied from 2^60+4096 to 2^61+5');
+    assert.is(r.gsize, String(2n ** 61n + 8n));
+    const [whole, after] = r.getlk as [number, string, string, number][][];
+    assert.equal(whole, [1, String(2n ** 62n + 1n), '10', r.pid], 'F_GETLK names the lock at 2^62+1 exactly, and its holder');
+    assert.is(after[0], 2, 'nothing locked past it (F_UNLCK)');
+    await cleanLog(fx);
+  }, { tmpfs: true })));
+
+// ---- 3. inode numbers above 2^53 ---------------------------------------------------------------
+
+test('a source whose inode numbers round to one double (2^60+1, 2^60+2) keeps two files with their exact st_ino', timed(30_000, async () => {
+  const base = tempDir('tsfuse-test-bigino-');
+  bases.push(base);
+  const bigsrc = join(base, 'src');
+  mkdirSync(bigsrc);
+  const server = startNode('test/fixtures/serve-bigino.js', [bigsrc]);
+  try {
+    await server.waitFor('READY\n');
+    await withPt({}, async ({ mnt, fx }) => {
+      const r = await py(`
+        m, s = a[0], a[1]
+        def view(d):
+            return {'stat': {n: str(os.stat(d + b'/' + n.encode()).st_ino) for n in 'abc'},
+                    'dino': {e.name: str(e.inode()) for e in os.scandir(d.decode())},
+                    'data': {n: open(d + b'/' + n.encode(), 'rb').read().decode() for n in 'abc'}}
+        fa, fb = os.open(m + b'/a', os.O_RDONLY), os.open(m + b'/b', os.O_RDONLY)
+        both = [os.read(fa, 10).decode(), os.read(fb, 10).decode()]
+        out({'src': view(s), 'mnt': view(m), 'both': both})
+      `, [mnt, bigsrc]);
+      const want = { a: String(2n ** 60n + 1n), b: String(2n ** 60n + 2n), c: String(2n ** 53n + 1n) };
+      assert.equal(r.src.stat, want, 'the source fixture reports the huge numbers');
+      assert.equal(r.mnt.stat, want, 'stat through the passthrough shows the source\'s exact st_ino');
+      assert.equal(r.mnt.dino, want, 'and readdir\'s d_ino too');
+      assert.equal(r.mnt.data, { a: 'A\n', b: 'B\n', c: 'C\n' }, 'a and b stay two files');
+      assert.equal(r.both, ['A\n', 'B\n'], 'open at once, each reads its own content');
+      await cleanLog(fx);
+    }, { src: bigsrc });
+  } finally {
+    await stop(server);
+    forceUnmount(bigsrc);
+    cleanup(base);
+  }
+}));
+
+// ---- 4. the umask ------------------------------------------------------------------------------
+
+test('constructing a Passthrough leaves the process umask alone', timed(10_000, async () => {
+  const dir = tempDir('tsfuse-test-umask-');
+  try {
+    const before = umaskOf('self');
+    const fs = new Passthrough(dir, { nofile: 1 });
+    assert.is(umaskOf('self'), before);
+    fs.destroy();
+  } finally {
+    cleanup(dir);
+  }
+}));
+
+for (const dp of [true, false]) {
+  test(`creations get mode & ~(caller's umask) and the server's umask never changes (default_permissions ${dp ? 'on: DONT_MASK' : 'off: the kernel masks'})`, timed(30_000, () =>
+    withPt({ defaultPermissions: dp }, async ({ src, mnt, fx }) => {
+      const mine = umaskOf('self');
+      const pid = fx.child.pid!;
+      assert.is(umaskOf(pid), mine, 'the server runs with the umask it inherited');
+      await py(`
+        m = a[0]
+        for mask in (0o027, 0o000, 0o777):
+            os.umask(mask)
+            k = b'%o' % mask
+            os.close(os.open(m + b'/f' + k, os.O_CREAT | os.O_WRONLY, 0o666))
+            os.mkdir(m + b'/d' + k, 0o777)
+            os.mkfifo(m + b'/p' + k, 0o666)
+            t = os.open(m, os.O_TMPFILE | os.O_WRONLY, 0o666)
+            chk(libc.linkat(-100, b'/proc/self/fd/%d' % t, -100, m + b'/t' + k, 0x400))  # AT_SYMLINK_FOLLOW
+            os.close(t)
+        out(None)
+      `, [mnt]);
+      for (const [mask, k] of [[0o027, '27'], [0o000, '0'], [0o777, '777']] as const) {
+        const mode = (n: string) => statSync(join(src, n + k)).mode & 0o7777;
+        assert.is(mode('f').toString(8), (0o666 & ~mask).toString(8), `create under umask ${k}`);
+        assert.is(mode('d').toString(8), (0o777 & ~mask).toString(8), `mkdir under umask ${k}`);
+        assert.is(mode('p').toString(8), (0o666 & ~mask).toString(8), `mkfifo under umask ${k}`);
+        assert.is(mode('t').toString(8), (0o666 & ~mask).toString(8), `O_TMPFILE under umask ${k}`);
+      }
+      assert.is(umaskOf(pid), mine, 'the server\'s umask is unchanged after the creations');
+      await cleanLog(fx);
+    })));
+}
+
+test('with default_permissions (POSIX ACLs, DONT_MASK) a parent\'s default ACL wins over the caller\'s umask', timed(30_000, () =>
+  withPt({ defaultPermissions: true }, async ({ src, mnt, fx }) => {
+    mkdirSync(join(src, 'acl'));
+    mkdirSync(join(src, 'plain'));
+    const probe = await py(`
+      out(err(os.setxattr, a[0], 'system.posix_acl_default', acl((1, 7, U), (4, 7, U), (0x20, 7, U))))
+    `, [join(src, 'acl')]);
+    if (probe !== null) {
+      console.log(`  default ACL: skipped, the source filesystem refuses POSIX ACLs (${probe})`);
+      return;
+    }
+    await py(`
+      m = a[0]
+      os.umask(0o077)
+      for d in (b'/acl', b'/plain'):
+          os.close(os.open(m + d + b'/f', os.O_CREAT | os.O_WRONLY, 0o666))
+          os.mkdir(m + d + b'/d', 0o777)
+      out(None)
+    `, [mnt]);
+    const mode = (p: string) => (statSync(join(src, p)).mode & 0o7777).toString(8);
+    assert.is(mode('acl/f'), '666', 'a file below the default ACL (rwx for all) ignores umask 077');
+    assert.is(mode('acl/d'), '777', 'so does a directory');
+    assert.is(mode('plain/f'), '600', 'without a default ACL the umask applies');
+    assert.is(mode('plain/d'), '700');
+    await cleanLog(fx);
+  })));
+
+// ---- leftovers -------------------------------------------------------------------------------
+
+test('nothing of ours is left mounted', timed(10_000, () => {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
+  const left = mounts.filter((m) => bases.some((x) => m.startsWith(x)));
+  assert.equal(left, []);
+}));
+
+test.run();
