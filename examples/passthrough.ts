@@ -9,7 +9,7 @@ if (!src || !mnt) {
   console.error('usage: node dist/examples/passthrough.js SRC MNT [never|prefer|mandatory]');
   process.exit(2);
 }
-const session = await mount(mnt, new Passthrough(src, { inodeHandles: handles as InodeHandleMode }), {
+const session = await mount(mnt, new Passthrough(src, { inodeHandles: handles as InodeHandleMode, nofile: 1 << 20 }), {
   fsname: src, subtype: 'passthrough', defaultPermissions: true, allowOther: process.geteuid?.() === 0,
 });
 console.log(`mounted ${src} on ${session.mountpoint}`);

@@ -278,6 +278,8 @@ function globals() {
     groups: process.getgroups!().join(','),
     fsids: [/^Uid:.*$/m.exec(status)?.[0], /^Gid:.*$/m.exec(status)?.[0]],
     cwd: process.cwd(),
+    // RLIMIT_NOFILE: a library raises it only when asked (Passthrough's `nofile` option).
+    nofile: /^Max open files.*$/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[0],
     listeners: Object.fromEntries(events.map((e) => [e, process.listenerCount(e)])),
     // Timers or other handles a finished session left running (Node-owned resources).
     resources: process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').sort().join(','),
@@ -305,14 +307,16 @@ test('mounting and unmounting (FileSystem object and InodeTree) leaves umask, id
     }
   }));
 
-test('constructing, mounting and unmounting a Passthrough leaves the umask unchanged', timed(60_000, async () => {
+test('constructing, mounting and unmounting a Passthrough leaves the umask and RLIMIT_NOFILE unchanged', timed(60_000, async () => {
   const { Passthrough } = await import('../src/passthrough/index.js');
   const src = tempDir('tsfuse-global-src-');
   const mnt = tempDir('tsfuse-global-');
   const before = globals().umask;
+  const nofile = globals().nofile;
   try {
     const fs = new Passthrough(src);
     assert.is(globals().umask, before, 'umask after new Passthrough()');
+    assert.is(globals().nofile, nofile, 'RLIMIT_NOFILE after new Passthrough() (not asked to raise it)');
     await withMount(mnt, fs, async () => {
       await client('sh', ['-c', `umask 022 && echo hi > ${join(mnt, 'f')}`]);
     });

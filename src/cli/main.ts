@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
       if (!mnt) { mnt = join(tmpdir(), 'tsfuse-demo'); mkdirSync(mnt, { recursive: true }); }
       let fs: Passthrough;
       try {
-        fs = new Passthrough(src, { inodeHandles: p.handles });
+        fs = new Passthrough(src, { inodeHandles: p.handles, nofile: 1 << 20 });
       } catch (e) {
         process.stderr.write(`tsfuse: cannot use source directory ${src}: ${(e as Error).message}\n`);
         return 1;

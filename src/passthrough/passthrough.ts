@@ -53,7 +53,9 @@ export interface PassthroughOptions {
   inodeHandles?: InodeHandleMode;
   /** Serve requests as the calling uid/gid (needs root). Default: true when running as root. */
   asCaller?: boolean;
-  /** Raise RLIMIT_NOFILE to this (up to the hard limit) at start. Default 1048576. */
+  /** Raise RLIMIT_NOFILE to this (up to the hard limit) at start: one fd per inode the kernel
+   * holds adds up. Default: leave it alone (a library changes no process-wide state unless
+   * asked); the `tsfuse` command and examples/passthrough.ts ask for 1048576. */
   nofile?: number;
 }
 
@@ -508,7 +510,7 @@ export class Passthrough extends InodeTree {
     this.mode = opts.inodeHandles ?? 'never';
     this.asCallerOn = opts.asCaller ?? process.geteuid?.() === 0;
     this.mountFds.set(mntId, mountFd);
-    this.nofile = sys.raiseNofile(opts.nofile ?? 1 << 20);
+    this.nofile = sys.raiseNofile(opts.nofile ?? 0); // 0: no change, just read the limit
     if (this.mode === 'mandatory') sys.nameToHandleAt(rootFd, '', L.AT_EMPTY_PATH); // fails early if unsupported
   }
 
