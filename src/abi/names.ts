@@ -14,7 +14,8 @@
  * names no byte string: `nameToBytes` refuses it with a RangeError.
  */
 
-const fatal = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading EF BB BF is part of the name, not a byte-order mark to drop.
+const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const SURROGATE = /[\ud800-\udfff]/;
 
 /** The name for the bytes `b` (lossless; see above). */

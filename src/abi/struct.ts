@@ -89,8 +89,7 @@ function writeStmt(t: Scalar, at: string, v: string, label: string): string {
     case 'u32': return `dv.setUint32(${at},int(${v},0,4294967295,${f}),true);`;
     case 'i32': return `dv.setInt32(${at},int(${v},-2147483648,2147483647,${f}),true);`;
     case 'id': return `{const x=int(${v},0,${Number.MAX_SAFE_INTEGER},${f}),h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.setUint32(${at}+4,h,true);}`;
-    case 'time64':
-      return `{const x=int(${v},${Number.MIN_SAFE_INTEGER},${Number.MAX_SAFE_INTEGER},${f}),h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.setInt32(${at}+4,h,true);}`;
+    case 'time64': return `time(dv,${at},${v},${f});`;
     case 'u64': return `big(dv,${at},${v},false,${f});`;
     case 'i64': return `big(dv,${at},${v},true,${f});`;
   }
@@ -125,6 +124,19 @@ function writeBig(dv: DataView, at: number, x: unknown, signed: boolean, label: 
   }
   if (signed) dv.setBigInt64(at, b, true);
   else dv.setBigUint64(at, b, true);
+}
+/** Seconds (time64): any integer in the i64 range, a number beyond 2^53 included (a time a
+ * source filesystem holds that far out is an integer double: written as that value). */
+function writeTime(dv: DataView, at: number, x: unknown, label: string): void {
+  if (typeof x === 'number' && Number.isSafeInteger(x)) {
+    const h = Math.floor(x / TWO32);
+    dv.setUint32(at, x - h * TWO32, true);
+    dv.setInt32(at + 4, h, true);
+  } else if (typeof x === 'number' && Number.isInteger(x) && x >= -(2 ** 63) && x < 2 ** 63) {
+    dv.setBigInt64(at, BigInt(x), true);
+  } else {
+    writeBig(dv, at, x, true, label);
+  }
 }
 function describe(x: unknown): string {
   return typeof x === 'string' ? JSON.stringify(x) : typeof x === 'object' ? Object.prototype.toString.call(x) : String(x);
@@ -165,7 +177,7 @@ export function struct<const F extends readonly FieldSpec[]>(name: string, field
     off += sizeOf(type);
   }
   const size = Math.ceil(off / align) * align;
-  const decode = new Function('n', 'int', 'big', `return function decode_${name}(dv,o){return {${dec.join(',')}};}`)(nested, checkInt, writeBig);
-  const encode = new Function('n', 'int', 'big', `return function encode_${name}(dv,o,v){${enc.join('')}}`)(nested, checkInt, writeBig);
+  const decode = new Function('n', 'int', 'big', 'time', `return function decode_${name}(dv,o){return {${dec.join(',')}};}`)(nested, checkInt, writeBig, writeTime);
+  const encode = new Function('n', 'int', 'big', 'time', `return function encode_${name}(dv,o,v){${enc.join('')}}`)(nested, checkInt, writeBig, writeTime);
   return Object.freeze({ name, fields, size, align, offsets: Object.freeze(offsets), ids: Object.freeze(ids), decode, encode });
 }

@@ -15,6 +15,7 @@ export function msToTimespec(ms: number): [number, number] {
 }
 function negTimespec(ms: number): [number, number] {
   const sec = Math.floor(ms / 1000);
+  if (sec < -(2 ** 63)) return [-(2 ** 63), 0]; // the i64 floor of a time64
   return [sec, Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6))];
 }
 export function timespecToMs(sec: number, nsec: number): number {

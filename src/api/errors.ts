@@ -32,6 +32,28 @@ export class FuseError extends Error {
  * (true for values that are not errno-shaped: bugs, not answers).
  */
 export function toErrno(e: unknown): { errno: number; unexpected: boolean } {
+  try {
+    return errnoOfThrown(e);
+  } catch {
+    return { errno: EIO, unexpected: true }; // a hostile value (revoked proxy, throwing getter)
+  }
+}
+
+/** A thrown value as text for a log line; never throws (Symbols, revoked proxies, getters). */
+export function describeThrown(e: unknown, stack = true): string {
+  try {
+    if (e instanceof Error) return (stack ? e.stack : undefined) ?? `${e.name}: ${e.message}`;
+    return typeof e === 'symbol' ? e.toString() : String(e);
+  } catch {
+    try {
+      return `a thrown ${typeof e}`;
+    } catch {
+      return 'a thrown value';
+    }
+  }
+}
+
+function errnoOfThrown(e: unknown): { errno: number; unexpected: boolean } {
   if (e instanceof FuseError) {
     // A subclass may have changed errno after construction: check again.
     if (Number.isInteger(e.errno) && e.errno >= 1 && e.errno <= MAX_ERRNO) return { errno: e.errno, unexpected: false };

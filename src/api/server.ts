@@ -16,7 +16,7 @@ import type { Channel, ConnectionHandler, KernelOffer, Negotiated, Notifier } fr
 import { has } from '../transport/index.js';
 import { RequestContext } from './context.js';
 import { entryOut } from './convert.js';
-import { toErrno } from './errors.js';
+import { describeThrown, toErrno } from './errors.js';
 import type { FileSystem } from './filesystem.js';
 import { opcodeName, opcodeRow, wantedInitFlags, type Body, type DirentResult, type OpRow, type ReplyTarget } from './ops.js';
 import type { DirentPlusSink, DirentSink, Entry, InitInfo, U64 } from './types.js';
@@ -57,9 +57,12 @@ const H = OUT_HEADER_SIZE;
 const MAX_PENDING_INTERRUPTS = 256;
 const TWO32 = 4294967296;
 
-/** Key of a request's unique: 53 bits are plenty (the kernel counts up from 1; bit 63 = resent). */
+/** Key of a request's unique: 53 bits are plenty (the kernel counts up from 1); a resent
+ * request (bit 63, FUSE_UNIQUE_RESEND) gets a negative key of its own, and its INTERRUPT
+ * names it with the same bit. */
 function uniqueKey(lo: number, hi: number): number {
-  return lo + (hi & 0x1fffff) * TWO32;
+  const k = lo + (hi & 0x1fffff) * TWO32;
+  return hi & 0x80000000 ? -k - 1 : k;
 }
 
 /** "." or "..", as a string or as bytes: never counted as a lookup (the kernel does not). */
@@ -162,7 +165,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
       try {
         row.notice(this, req);
       } catch (e) {
-        this.log(`${row.name} failed: ${(e as Error)?.stack ?? String(e)}`);
+        this.log(`${row.name} failed: ${describeThrown(e)}`);
       }
       return;
     }
@@ -183,10 +186,13 @@ export class Server implements ConnectionHandler, ReplyTarget {
     }
     if (!isPromise(result)) return this.finish(ch, req, result, ctx);
     this.inflight.set(key, ctx);
-    result.then(
-      (r) => { this.inflight.delete(key); this.finish(ch, req, r, ctx); },
-      (e) => { this.inflight.delete(key); this.failWith(ch, req, e); },
-    ).catch((e) => this.log(`${row.name}: reply failed: ${(e as Error)?.stack ?? String(e)}`));
+    const done = () => { if (this.inflight.get(key) === ctx) this.inflight.delete(key); };
+    // Promise.resolve adopts any thenable safely: a `then` that throws, calls back twice
+    // or synchronously becomes one settlement, in a later job.
+    Promise.resolve(result).then(
+      (r) => { done(); this.finish(ch, req, r, ctx); },
+      (e) => { done(); this.failWith(ch, req, e); },
+    ).catch((e) => this.log(`${row.name}: reply failed: ${describeThrown(e)}`));
   }
 
   // ---- the no-reply opcodes (ReplyTarget) ----
@@ -195,7 +201,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
     try {
       this.fs.forget?.(nodeid, nlookup);
     } catch (e) {
-      this.log(`FORGET of node ${nodeid} threw: ${(e as Error)?.message ?? String(e)}`);
+      this.log(`FORGET of node ${nodeid} threw: ${describeThrown(e, false)}`);
     }
   }
 
@@ -252,7 +258,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
   }
 
   private releaseUnsent(row: OpRow, ctx: RequestContext, req: Request, result: unknown): void {
-    const failed = (e: unknown) => this.log(`${row.name}: releasing the handle of an undelivered reply failed: ${(e as Error)?.message ?? e}`);
+    const failed = (e: unknown) => this.log(`${row.name}: releasing the handle of an undelivered reply failed: ${describeThrown(e, false)}`);
     try {
       const p = row.unsent!(this.fs, ctx, req, result);
       if (isPromise(p)) p.catch(failed);
@@ -273,7 +279,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
       writeOutHeader(this.hdrView, H + body.length, 0, req.uniqueLo, req.uniqueHi);
       return this.sink.writev(ch, [this.hdr, body]);
     } catch (e) {
-      this.log(`${req.row.name}: writing the reply failed: ${(e as Error)?.message ?? String(e)}`);
+      this.log(`${req.row.name}: writing the reply failed: ${describeThrown(e, false)}`);
       return -1;
     }
   }
@@ -281,7 +287,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
   private failWith(ch: Channel, req: Request, e: unknown, what = 'failed'): void {
     const { errno, unexpected } = toErrno(e);
     if (unexpected) {
-      this.log(`${req.row.name} on node ${req.nodeid} ${what}: ${(e as Error)?.stack ?? String(e)} → EIO`);
+      this.log(`${req.row.name} on node ${req.nodeid} ${what}: ${describeThrown(e)} → EIO`);
     }
     this.fail(ch, req, errno);
   }
@@ -297,7 +303,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
     try {
       this.sink?.write(ch, this.hdr, H);
     } catch (e) {
-      this.log(`writing an error reply failed: ${(e as Error)?.message ?? String(e)}`);
+      this.log(`writing an error reply failed: ${describeThrown(e, false)}`);
     }
   }
 
@@ -312,7 +318,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
     this.malformed++;
     const errno = e instanceof ProtocolError ? e.errno : toErrno(e).errno;
     const op = n >= 8 ? view.getUint32(4, true) : -1;
-    this.log(`malformed request (${n} bytes, ${op >= 0 ? opcodeName(op) : 'no header'}): ${(e as Error)?.message ?? String(e)}`);
+    this.log(`malformed request (${n} bytes, ${op >= 0 ? opcodeName(op) : 'no header'}): ${describeThrown(e, false)}`);
     const u = peekUnique(view, n);
     if (!u) return; // not even a unique to answer to
     // No-reply opcodes must stay unanswered even when malformed.
