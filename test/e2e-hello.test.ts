@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hello } from '../examples/hello.js';
 import { mount, unmount, type SessionOptions } from '../src/index.js';
-import { cleanup, DIST, isMounted, run, startNode, stop, tempDir as newTempDir, timed, type Proc } from './helpers.js';
+import { cleanup, DIST, isMounted, run, startNode, stop, tempDir as newTempDir, timed, type Proc, errCode } from './helpers.js';
 
 const FIXTURE = 'test/fixtures/serve-hello.js';
 const CLI = 'src/cli/main.js';
@@ -91,14 +91,6 @@ function procMount(mnt: string): string[] | undefined {
   return readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === mnt);
 }
 
-function errCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code;
-  }
-  return undefined;
-}
 
 /** Resolves with the process's exit, or rejects after `ms`. */
 function exitWithin(p: Proc, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

@@ -133,3 +133,13 @@ export async function runNode<T>(code: string, args: string[], ms = 30_000): Pro
     throw new Error(`child node printed no JSON: ${r.stdout} ${r.stderr}`);
   }
 }
+
+/** The error code `f` throws (e.g. 'ENOENT'), or undefined when it does not throw. */
+export function errCode(f: () => unknown): string | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+}

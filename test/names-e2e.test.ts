@@ -14,7 +14,7 @@ import {
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nameFromBytes } from '../src/index.js';
-import { run, timed } from './helpers.js';
+import { run, timed, errCode } from './helpers.js';
 import { ourMounts, withFixture, type Fixture } from './inode-fixture.js';
 import { hexArg, show, sys } from './fixtures/syscall-client.js';
 
@@ -38,14 +38,6 @@ const at = (mnt: string, ...names: Buffer[]) => Buffer.concat([Buffer.from(mnt),
 const hexes = (names: Buffer[]) => names.map((n) => n.toString('hex')).sort();
 const listing = (dir: Buffer | string) => hexes(readdirSync(dir, { encoding: 'buffer' }));
 
-function errCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code;
-  }
-  return undefined;
-}
 
 const withMemfs = (fn: (f: Fixture, mnt: string) => Promise<void> | void) => withFixture('memfs', undefined, async (f, mnt) => { await fn(f, mnt); });
 

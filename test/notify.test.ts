@@ -14,7 +14,7 @@ import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } 
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sleep, timed } from './helpers.js';
+import { sleep, timed, errCode } from './helpers.js';
 import { Fixture, withFixture, ourMounts } from './inode-fixture.js';
 import type { Answer } from './fixture.js';
 
@@ -28,9 +28,6 @@ function pread(fd: number, offset = 0): string {
   return b.subarray(0, readSync(fd, b, 0, b.length, offset)).toString();
 }
 
-function errCode(fn: () => unknown): string {
-  try { fn(); return 'ok'; } catch (e) { return (e as NodeJS.ErrnoException).code ?? String(e); }
-}
 
 const reads = async (f: Fixture) => (await f.stats()).stats.requests.READ ?? 0;
 

@@ -20,7 +20,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RequestContext } from '../src/index.js';
 import { Passthrough } from '../src/passthrough/index.js';
-import { cleanup, DIST, forceUnmount, isMounted, run, runNode, sleep, tempDir, timed } from './helpers.js';
+import { cleanup, DIST, forceUnmount, isMounted, run, runNode, sleep, tempDir, timed, errCode } from './helpers.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-passthrough.js');
 
@@ -85,14 +85,6 @@ async function withMount(opts: object, prepare: (l: Layout) => void, fn: (l: Lay
 }
 
 
-function errCode(f: () => unknown): string | undefined {
-  try {
-    f();
-    return undefined;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e);
-  }
-}
 
 /** All paths below `dir`, without following symlinks. */
 function walk(dir: string, prefix = ''): string[] {

@@ -16,8 +16,8 @@ import {
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, DIST, dropCaches, forceUnmount, isMounted, poll, run, runNode, sleep, tempDir, timed } from './helpers.js';
-import { bases, errCode, type Fixture, type PtOptions, serverLog, withPt } from './pt-helpers.js';
+import { cleanup, DIST, dropCaches, forceUnmount, isMounted, poll, run, runNode, sleep, tempDir, timed, errCode } from './helpers.js';
+import { bases, type Fixture, type PtOptions, serverLog, withPt } from './pt-helpers.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
 const MiB = 1 << 20;

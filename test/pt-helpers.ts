@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, DIST, forceUnmount, isMounted, sleep, tempDir } from './helpers.js';
+import { cleanup, DIST, forceUnmount, isMounted, sleep, tempDir, errCode } from './helpers.js';
 import { JsonFixture, type Answer, type ServerStats } from './fixture.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-passthrough.js');
@@ -79,13 +79,5 @@ export async function serverLog(fx: Fixture): Promise<string> {
   return fx.errors();
 }
 
-export function errCode(f: () => unknown): string | undefined {
-  try {
-    f();
-    return undefined;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e);
-  }
-}
 
 
