@@ -145,9 +145,8 @@ export function decodeRequest<R extends WireSpec<any> = WireSpec<any>>(
       body = def.decode(view, pos);
     }
     pos += need;
-    for (const k of def.ids) {
-      if (body[k] > Number.MAX_SAFE_INTEGER) throw new ProtocolError(ESTALE, `${row.name}: ${k} ${body[k]} was never handed out`);
-    }
+    const bad = def.badId(body);
+    if (bad !== undefined) throw new ProtocolError(ESTALE, `${row.name}: ${bad} ${body[bad]} was never handed out`);
   }
   let name = '';
   let name2 = '';

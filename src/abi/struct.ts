@@ -50,6 +50,8 @@ export interface StructDef<F extends readonly FieldSpec[]> {
   /** Fields of type `id` (framework-allocated node ids and handles) other than lookup
    * counts: a request carrying one at or above 2^53 names nothing we handed out. */
   readonly ids: readonly string[];
+  /** The first of `ids` at or above 2^53 in a decoded value, or undefined (compiled). */
+  readonly badId: (value: Decoded<F>) => string | undefined;
   /** Decodes the struct at `offset` of `view`. */
   decode(view: DataView, offset: number): Decoded<F>;
   /** Encodes `value` at `offset` of `view`; missing fields are written as 0. */
@@ -80,18 +82,25 @@ function readExpr(t: Scalar, at: string): string {
   }
 }
 
-/** JavaScript statements that write scalar expression `v` at byte expression `at`. */
+/**
+ * JavaScript statements that write scalar expression `v` at byte expression `at`.
+ * The common case (a number of the right kind) is checked inline with one
+ * comparison; anything else (undefined → 0, a bigint, a bad value → RangeError)
+ * goes through a helper call.
+ */
 function writeStmt(t: Scalar, at: string, v: string, label: string): string {
   const f = JSON.stringify(label);
+  const MAX = Number.MAX_SAFE_INTEGER;
+  const halves = (hi: string) => `{const h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.${hi}(${at}+4,h,true);}`;
   switch (t) {
-    case 'u8': return `dv.setUint8(${at},int(${v},0,255,${f}));`;
-    case 'u16': return `dv.setUint16(${at},int(${v},0,65535,${f}),true);`;
-    case 'u32': return `dv.setUint32(${at},int(${v},0,4294967295,${f}),true);`;
-    case 'i32': return `dv.setInt32(${at},int(${v},-2147483648,2147483647,${f}),true);`;
-    case 'id': return `{const x=int(${v},0,${Number.MAX_SAFE_INTEGER},${f}),h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.setUint32(${at}+4,h,true);}`;
-    case 'time64': return `time(dv,${at},${v},${f});`;
-    case 'u64': return `big(dv,${at},${v},false,${f});`;
-    case 'i64': return `big(dv,${at},${v},true,${f});`;
+    case 'u8': return `{let x=${v};if((x&255)!==x)x=int(x,0,255,${f});dv.setUint8(${at},x);}`;
+    case 'u16': return `{let x=${v};if((x&65535)!==x)x=int(x,0,65535,${f});dv.setUint16(${at},x,true);}`;
+    case 'u32': return `{let x=${v};if((x>>>0)!==x)x=int(x,0,4294967295,${f});dv.setUint32(${at},x,true);}`;
+    case 'i32': return `{let x=${v};if((x|0)!==x)x=int(x,-2147483648,2147483647,${f});dv.setInt32(${at},x,true);}`;
+    case 'id': return `{let x=${v};if(!(typeof x==='number'&&x>=0&&x<=${MAX}&&Math.floor(x)===x))x=int(x,0,${MAX},${f});${halves('setUint32')}}`;
+    case 'time64': return `{const x=${v};if(typeof x==='number'&&x>=${-MAX}&&x<=${MAX}&&Math.floor(x)===x)${halves('setInt32')}else time(dv,${at},x,${f});}`;
+    case 'u64': return `{const x=${v};if(x>=0&&x<=${MAX}&&typeof x==='number'&&Math.floor(x)===x)${halves('setUint32')}else big(dv,${at},x,false,${f});}`;
+    case 'i64': return `{const x=${v};if(x>=${-MAX}&&x<=${MAX}&&typeof x==='number'&&Math.floor(x)===x)${halves('setInt32')}else big(dv,${at},x,true,${f});}`;
   }
 }
 
@@ -179,5 +188,6 @@ export function struct<const F extends readonly FieldSpec[]>(name: string, field
   const size = Math.ceil(off / align) * align;
   const decode = new Function('n', 'int', 'big', 'time', `return function decode_${name}(dv,o){return {${dec.join(',')}};}`)(nested, checkInt, writeBig, writeTime);
   const encode = new Function('n', 'int', 'big', 'time', `return function encode_${name}(dv,o,v){${enc.join('')}}`)(nested, checkInt, writeBig, writeTime);
-  return Object.freeze({ name, fields, size, align, offsets: Object.freeze(offsets), ids: Object.freeze(ids), decode, encode });
+  const badId = new Function('v', `return ${ids.map((k) => `v[${JSON.stringify(k)}]>${Number.MAX_SAFE_INTEGER}?${JSON.stringify(k)}:`).join('')}undefined;`) as (value: Decoded<F>) => string | undefined;
+  return Object.freeze({ name, fields, size, align, offsets: Object.freeze(offsets), ids: Object.freeze(ids), badId, decode, encode });
 }
