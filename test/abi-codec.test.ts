@@ -715,4 +715,12 @@ test('names: 255 bytes decode, 256 are ENAMETOOLONG (an answer, not a malformed 
   assert.is(r.name2.length, 1000, 'a symlink target is a path: up to PATH_MAX');
 });
 
+test('small integer fields take a bigint in range too (a handler may return one), and refuse one out of range', () => {
+  const b = new Uint8Array(8);
+  const v = new DataView(b.buffer);
+  structs.fuse_write_out.encode(v, 0, { size: 5n as unknown as number });
+  assert.is(v.getUint32(0, true), 5);
+  assert.throws(() => structs.fuse_write_out.encode(v, 0, { size: (1n << 32n) as unknown as number }), RangeError);
+});
+
 test.run();

@@ -93,10 +93,10 @@ function writeStmt(t: Scalar, at: string, v: string, label: string): string {
   const MAX = Number.MAX_SAFE_INTEGER;
   const halves = (hi: string) => `{const h=Math.floor(x/${TWO32});dv.setUint32(${at},x-h*${TWO32},true);dv.${hi}(${at}+4,h,true);}`;
   switch (t) {
-    case 'u8': return `{let x=${v};if((x&255)!==x)x=int(x,0,255,${f});dv.setUint8(${at},x);}`;
-    case 'u16': return `{let x=${v};if((x&65535)!==x)x=int(x,0,65535,${f});dv.setUint16(${at},x,true);}`;
-    case 'u32': return `{let x=${v};if((x>>>0)!==x)x=int(x,0,4294967295,${f});dv.setUint32(${at},x,true);}`;
-    case 'i32': return `{let x=${v};if((x|0)!==x)x=int(x,-2147483648,2147483647,${f});dv.setInt32(${at},x,true);}`;
+    case 'u8': return `{let x=${v};if(typeof x!=='number'||(x&255)!==x)x=int(x,0,255,${f});dv.setUint8(${at},x);}`;
+    case 'u16': return `{let x=${v};if(typeof x!=='number'||(x&65535)!==x)x=int(x,0,65535,${f});dv.setUint16(${at},x,true);}`;
+    case 'u32': return `{let x=${v};if(typeof x!=='number'||(x>>>0)!==x)x=int(x,0,4294967295,${f});dv.setUint32(${at},x,true);}`;
+    case 'i32': return `{let x=${v};if(typeof x!=='number'||(x|0)!==x)x=int(x,-2147483648,2147483647,${f});dv.setInt32(${at},x,true);}`;
     case 'id': return `{let x=${v};if(!(typeof x==='number'&&x>=0&&x<=${MAX}&&Math.floor(x)===x))x=int(x,0,${MAX},${f});${halves('setUint32')}}`;
     case 'time64': return `{const x=${v};if(typeof x==='number'&&x>=${-MAX}&&x<=${MAX}&&Math.floor(x)===x)${halves('setInt32')}else time(dv,${at},x,${f});}`;
     case 'u64': return `{const x=${v};if(x>=0&&x<=${MAX}&&typeof x==='number'&&Math.floor(x)===x)${halves('setUint32')}else big(dv,${at},x,false,${f});}`;
