@@ -328,7 +328,8 @@ export class Server implements ConnectionHandler, ReplyTarget {
   }
 
   private trace(req: Request): void {
-    const names = req.row.names ? ` "${req.name}"${req.row.names === 2 ? ` "${req.name2}"` : ''}` : '';
+    // JSON.stringify shows escaped bytes as \udcXX and control characters escaped.
+    const names = req.row.names ? ` ${JSON.stringify(req.name)}${req.row.names === 2 ? ` ${JSON.stringify(req.name2)}` : ''}` : '';
     const body = req.body ? ` ${JSON.stringify(req.body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}` : '';
     this.log(`→ ${req.uniqueLo} ${req.row.name} node=${req.nodeid}${names}${body} uid=${req.uid} pid=${req.pid}`);
   }
