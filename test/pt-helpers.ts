@@ -44,7 +44,7 @@ export const bases: string[] = [];
  * A fresh SRC and MNT (MNT always under `base`; SRC on its own tmpfs if asked)
  * served by the fixture; stopped, unmounted and removed afterwards.
  */
-export async function withPt(opts: PtOptions, fn: (e: Env) => Promise<void> | void, how: { tmpfs?: boolean; nofile?: number; src?: string } = {}): Promise<void> {
+export async function withPt(opts: PtOptions, fn: (e: Env) => Promise<void> | void, how: { tmpfs?: boolean; ext4?: boolean; nofile?: number; src?: string } = {}): Promise<void> {
   const base = tempDir('tsfuse-test-pt-');
   bases.push(base);
   const src = how.src ?? join(base, 'src');
@@ -57,6 +57,12 @@ export async function withPt(opts: PtOptions, fn: (e: Env) => Promise<void> | vo
     if (how.tmpfs) {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tsfuse-test-tmpfs', src]);
       tmpfs = true;
+    } else if (how.ext4) { // a loop-mounted ext4 image: the same source on every machine
+      const img = join(base, 'ext4.img');
+      execFileSync('truncate', ['-s', '64M', img]);
+      execFileSync('mkfs.ext4', ['-q', '-F', img]);
+      execFileSync('mount', ['-o', 'loop', img, src]);
+      tmpfs = true; // unmounted below like the tmpfs
     }
     fx = await Fixture.start(src, mnt, opts, how.nofile);
     await fn({ base, src, mnt, fx });
