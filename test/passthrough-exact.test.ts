@@ -20,6 +20,7 @@
 // or in this process; results are checked on the source directly.
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Passthrough } from '../src/passthrough/index.js';
@@ -350,6 +351,48 @@ test('a source whose inode numbers round to one double (2^60+1, 2^60+2) keeps tw
   } finally {
     await stop(server);
     forceUnmount(bigsrc);
+    cleanup(base);
+  }
+}));
+
+test('an overlayfs source with xino (inode numbers 2^63+n from the lower layer) keeps its files apart', timed(60_000, async () => {
+  // The issue's report: overlayfs with xino=on gives lower-layer files inode numbers with the
+  // top bit set (the layer index); as doubles 2^63+2 and 2^63+3 were one key, and reading b
+  // returned a's data.
+  const base = tempDir('tsfuse-test-ovl-');
+  bases.push(base);
+  const [lower, upper, ovl] = ['lower', 'upper', 'ovl'].map((d) => join(base, d));
+  for (const d of [lower, upper, ovl]) mkdirSync(d);
+  const mounted: string[] = [];
+  const mnt = (args: string[], at: string) => { execFileSync('mount', [...args, at]); mounted.unshift(at); };
+  try {
+    mnt(['-t', 'tmpfs', 'tsfuse-test-lower'], lower);
+    mnt(['-t', 'tmpfs', 'tsfuse-test-upper'], upper);
+    for (const n of ['a', 'b', 'c']) writeFileSync(join(lower, n), `${n.toUpperCase()}\n`);
+    mkdirSync(join(upper, 'up'));
+    mkdirSync(join(upper, 'work'));
+    writeFileSync(join(upper, 'up', 'u'), 'U\n');
+    mnt(['-t', 'overlay', 'tsfuse-test-ovl', '-o', `lowerdir=${lower},upperdir=${upper}/up,workdir=${upper}/work,xino=on`], ovl);
+    // Node's bigint stat reads st_ino as signed (BigInt64Array): take it back to u64.
+    const ino = (p: string) => BigInt.asUintN(64, statSync(p, { bigint: true }).ino);
+    assert.ok(ino(join(ovl, 'a')) >= 2n ** 63n, `xino gives the lower layer's files the top bit (${ino(join(ovl, 'a'))})`);
+    await withPt({ entryTimeout: 0, attrTimeout: 0 }, async ({ mnt: m, fx }) => {
+      for (const n of ['a', 'b', 'c', 'u']) {
+        assert.is(readFileSync(join(m, n), 'utf8'), `${n.toUpperCase()}\n`, `${n} reads its own data`);
+        assert.is(ino(join(m, n)), ino(join(ovl, n)), `${n}: st_ino through the mount is the overlay's, exactly`);
+      }
+      const dino = Object.fromEntries(readdirSync(m).map((n) => [n, ino(join(m, n))]));
+      assert.is(new Set(Object.values(dino).map(String)).size, 4, 'four distinct inodes');
+      writeFileSync(join(m, 'b'), 'changed\n'); // copy-up on the overlay: b moves to the upper layer
+      assert.is(readFileSync(join(m, 'b'), 'utf8'), 'changed\n');
+      assert.is(readFileSync(join(m, 'a'), 'utf8'), 'A\n', 'a is untouched by the write to b');
+      assert.is(readFileSync(join(upper, 'up', 'b'), 'utf8'), 'changed\n', 'the write went to b on the overlay');
+      await cleanLog(fx);
+    }, { src: ovl });
+  } finally {
+    for (const d of mounted) {
+      try { execFileSync('umount', [d]); } catch { execFileSync('umount', ['-l', d]); }
+    }
     cleanup(base);
   }
 }));
