@@ -100,7 +100,10 @@ export interface FileSystem {
   /** READDIR from `offset` (0 = start; else a `nextOffset` you gave). Add entries until
    * `out.add` returns false. Include "." and ".." if you want them listed. */
   readdir?(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentSink): R<void>;
-  /** READDIRPLUS: like readdir with an Entry per name. Only requested when implemented. */
+  /** READDIRPLUS: like readdir with an Entry per name. Only requested when implemented.
+   * An entry (other than "." and "..") counts as a lookup once `out.add` returned true for
+   * it; one that add() refused (false: the reply is full) or threw on was not sent. If the
+   * listing then fails or is never delivered, the Server forgets the counted ones for you. */
   readdirplus?(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentPlusSink): R<void>;
   /** RELEASEDIR */
   releasedir?(ctx: Context, nodeid: number, fh: number, flags: number): R<void>;

@@ -496,7 +496,16 @@ export class InodeTree implements FileSystem {
         const entry = child[NODE].nodeid && this.table.get(child[NODE].nodeid) !== child
           ? { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } }
           : this.handOut(dir, e.name, child, attr);
-        if (out.add(e.name, entry, idx + 1)) return true;
+        // An entry counts once add() took it; if it is refused (full) or cannot be encoded
+        // (throws), the kernel never sees it: undo the count handOut made.
+        let added: boolean;
+        try {
+          added = out.add(e.name, entry, idx + 1);
+        } catch (err) {
+          if (entry.nodeid) this.forget(entry.nodeid, 1);
+          throw err;
+        }
+        if (added) return true;
         if (entry.nodeid) this.forget(entry.nodeid, 1); // not sent: undo the count
         return false;
       };

@@ -143,7 +143,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
   private runDestroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    Promise.resolve().then(() => this.fs.destroy?.()).catch((e) => this.log(`destroy failed: ${(e as Error).message}`));
+    Promise.resolve().then(() => this.fs.destroy?.()).catch((e) => this.log(`destroy failed: ${describeThrown(e)}`));
   }
 
   /** Handles one request of `n` bytes; replies go to `this.sink` (now or when a promise
