@@ -89,6 +89,13 @@ export class InodeTree implements FileSystem {
     return i;
   }
 
+  /** The directory for a node id: ENOTDIR if it is not one (the kernel never asks so). */
+  private dir(nodeid: number): FuseInode {
+    const i = this.get(nodeid);
+    if (!i.isDirectory) throw new FuseError('ENOTDIR', `node ${nodeid} is not a directory`);
+    return i;
+  }
+
   /**
    * Hands `child` to the kernel as `name` in `parent` (parent undefined: no
    * dentry, e.g. TMPFILE): find-or-create in the table, link the dentry, count
@@ -230,24 +237,24 @@ export class InodeTree implements FileSystem {
   }
 
   lookup(ctx: Context, parent: number, name: string): R<Entry> {
-    const p = this.get(parent);
+    const p = this.dir(parent);
     return this.entryFor(ctx, p, name, p.lookup(ctx, name));
   }
   mkdir(ctx: Context, parent: number, name: string, mode: number): R<Entry> {
-    const p = this.get(parent);
+    const p = this.dir(parent);
     return this.entryFor(ctx, p, name, p.mkdir(ctx, name, mode));
   }
   mknod(ctx: Context, parent: number, name: string, mode: number, rdev: number): R<Entry> {
-    const p = this.get(parent);
+    const p = this.dir(parent);
     return this.entryFor(ctx, p, name, p.mknod(ctx, name, mode, rdev));
   }
   symlink(ctx: Context, parent: number, name: string, target: string): R<Entry> {
-    const p = this.get(parent);
+    const p = this.dir(parent);
     return this.entryFor(ctx, p, name, p.symlink(ctx, name, target));
   }
   link(ctx: Context, nodeid: number, newParent: number, newName: string): R<Entry> {
     const target = this.get(nodeid);
-    const p = this.get(newParent);
+    const p = this.dir(newParent);
     return this.entryFor(ctx, p, newName, p.link(ctx, target, newName));
   }
   private created(ctx: Context, parent: FuseInode | undefined, name: string, made: R<Created>): R<CreateReply> {
@@ -260,21 +267,21 @@ export class InodeTree implements FileSystem {
     });
   }
   create(ctx: Context, parent: number, name: string, mode: number, flags: number): R<CreateReply> {
-    const p = this.get(parent);
+    const p = this.dir(parent);
     return this.created(ctx, p, name, p.create(ctx, name, mode, flags));
   }
   tmpfile(ctx: Context, parent: number, mode: number, flags: number): R<CreateReply> {
-    return this.created(ctx, undefined, '', this.get(parent).tmpfile(ctx, mode, flags));
+    return this.created(ctx, undefined, '', this.dir(parent).tmpfile(ctx, mode, flags));
   }
 
   // ---- names ----
 
   unlink(ctx: Context, parent: number, name: string): R<void> {
-    const p = this.get(parent);
+    const p = this.dir(parent);
     return then(p.unlink(ctx, name), () => this.dropName(p, name));
   }
   rmdir(ctx: Context, parent: number, name: string): R<void> {
-    const p = this.get(parent);
+    const p = this.dir(parent);
     return then(p.rmdir(ctx, name), () => this.dropName(p, name));
   }
   private dropName(p: FuseInode, name: string): void {
@@ -282,8 +289,14 @@ export class InodeTree implements FileSystem {
     if (c) this.removeName(p, name, c);
   }
   rename(ctx: Context, parent: number, name: string, newParent: number, newName: string, flags: number): R<void> {
-    const p = this.get(parent);
-    const np = this.get(newParent);
+    const p = this.dir(parent);
+    const np = this.dir(newParent);
+    // The kernel's VFS refuses these before asking (ENOTDIR above, EINVAL for a directory
+    // moved below itself); refused here too, so that no request can make a cycle in the tree.
+    const moving = p[NODE].children.get(name);
+    if (moving && isAncestorOf(moving, np)) throw new FuseError('EINVAL', 'rename of a directory below itself');
+    const other = flags & RENAME_EXCHANGE ? np[NODE].children.get(newName) : undefined;
+    if (other && isAncestorOf(other, p)) throw new FuseError('EINVAL', 'exchange of a directory with its own ancestor');
     return then(p.rename(ctx, name, np, newName, flags), () => {
       const src = p[NODE].children.get(name);
       const dst = np[NODE].children.get(newName);
@@ -538,6 +551,12 @@ function finallyDo<T>(fn: () => R<T>, after: () => void): R<T> {
   if (isPromise(r)) return r.finally(after);
   after();
   return r;
+}
+/** `a` is `b` or one of its ancestors (by first parents; bounded, as a cycle must not hang us). */
+function isAncestorOf(a: FuseInode, b: FuseInode): boolean {
+  let n: FuseInode | undefined = b;
+  for (let steps = 0; n && steps < 1 << 20; steps++, n = n.parent) if (n === a) return true;
+  return false;
 }
 /** A readdir offset is an index into the listing we gave; beyond it lists nothing. */
 function cookieIndex(offset: bigint): number {
