@@ -239,7 +239,7 @@ test('found: RENAME_EXCHANGE of a directory with its own ancestor is refused (EI
 function summary(t: FuzzTotals): string {
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   return [
-    `fuzz totals: seed ${hex(t.seed)}, ${t.cases} cases in ${(t.durationMs / 1000).toFixed(1)} s (${Math.round(t.cases / (t.durationMs / 1000))}/s)`,
+    `fuzz totals: seed ${hex(t.seed)}, ${t.cases} cases in ${(t.durationMs / 1000).toFixed(1)} s (${Math.round(t.cases / (t.durationMs / 1000))}/s), ${t.sessions} sessions`,
     `  requests by target: ${JSON.stringify(t.requestsByTarget)}; mutated ${t.mutated}; no reply expected ${t.noReplyRequests}`,
     `  replies checked ${t.repliesChecked} (${t.successReplies} success, ${t.errorReplies} error); opcodes covered ${t.opcodesCovered}/${t.opcodesInTable}`,
     `  raw fs calls ${t.rawFsCalls} (${t.asyncResults} settled later); memfs ${JSON.stringify(t.memfs)}; raw ${JSON.stringify(t.raw)}`,
