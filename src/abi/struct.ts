@@ -99,8 +99,10 @@ function writeStmt(t: Scalar, at: string, v: string, label: string): string {
     case 'i32': return `{let x=${v};if(typeof x!=='number'||(x|0)!==x)x=int(x,-2147483648,2147483647,${f});dv.setInt32(${at},x,true);}`;
     case 'id': return `{let x=${v};if(!(typeof x==='number'&&x>=0&&x<=${MAX}&&Math.floor(x)===x))x=int(x,0,${MAX},${f});${halves('setUint32')}}`;
     case 'time64': return `{const x=${v};if(typeof x==='number'&&x>=${-MAX}&&x<=${MAX}&&Math.floor(x)===x)${halves('setInt32')}else time(dv,${at},x,${f});}`;
-    case 'u64': return `{const x=${v};if(x>=0&&x<=${MAX}&&typeof x==='number'&&Math.floor(x)===x)${halves('setUint32')}else big(dv,${at},x,false,${f});}`;
-    case 'i64': return `{const x=${v};if(x>=${-MAX}&&x<=${MAX}&&typeof x==='number'&&Math.floor(x)===x)${halves('setInt32')}else big(dv,${at},x,true,${f});}`;
+    case 'u64': return `{const x=${v};if(typeof x==='number'&&x>=0&&x<=${MAX}&&Math.floor(x)===x)${halves('setUint32')}`
+      + `else if(typeof x==='bigint'&&x>=0n&&x<=0xffffffffffffffffn)dv.setBigUint64(${at},x,true);else big(dv,${at},x,false,${f});}`;
+    case 'i64': return `{const x=${v};if(typeof x==='number'&&x>=${-MAX}&&x<=${MAX}&&Math.floor(x)===x)${halves('setInt32')}`
+      + `else if(typeof x==='bigint'&&x>=-0x8000000000000000n&&x<=0x7fffffffffffffffn)dv.setBigInt64(${at},x,true);else big(dv,${at},x,true,${f});}`;
   }
 }
 
