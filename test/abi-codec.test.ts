@@ -723,4 +723,15 @@ test('small integer fields take a bigint in range too (a handler may return one)
   assert.throws(() => structs.fuse_write_out.encode(v, 0, { size: (1n << 32n) as unknown as number }), RangeError);
 });
 
+test('an entry name that is empty or holds "/" is EINVAL (the kernel sends none); an xattr name may hold "/"', () => {
+  assert.is(decodeFails(request(1, [Buffer.from('\0')])).errno, EINVAL, 'LOOKUP ""');
+  assert.is(decodeFails(request(1, [Buffer.from('a/b\0')])).errno, EINVAL, 'LOOKUP "a/b"');
+  assert.is(decodeFails(request(12, [u64(1n), Buffer.from('a\0b/c\0')])).errno, EINVAL, 'RENAME to "b/c"');
+  assert.is(dec(request(1, [Buffer.from('..\0')])).name, '..', 'LOOKUP ".." (export ops) decodes');
+  const getxattr = Buffer.alloc(8);
+  getxattr.writeUInt32LE(64, 0);
+  assert.is(dec(request(22, [getxattr, Buffer.from('user.a/b\0')])).name, 'user.a/b');
+  assert.is(dec(request(6, [Buffer.from('l\0'), Buffer.from('../x/y\0')])).name2, '../x/y', 'a symlink target is a path');
+});
+
 test.run();

@@ -37,6 +37,9 @@ export interface WireSpec<B = unknown> {
   readonly names: 0 | 1 | 2;
   /** The second "name" is a path (SYMLINK's target), not limited to NAME_MAX. */
   readonly secondIsPath?: boolean;
+  /** The name is an extended attribute's (it may hold '/'); else it is a directory entry's:
+   * never empty, never holding '/' (the kernel sends none such; EINVAL). */
+  readonly xattrName?: boolean;
   /** Raw bytes after the names: how many the body announces ('rest': all that follow). */
   readonly data?: (body: B) => number | 'rest';
   /** false for FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY: never answered. */
@@ -88,10 +91,11 @@ export function peekUnique(view: DataView, n: number): [number, number] | undefi
  * and a directory entry longer than that could not be listed back: ENAMETOOLONG. */
 export const NAME_MAX = 255;
 
-function readName(bytes: Uint8Array, from: number, end: number, what: string, op: string, max: number): [string, number] {
+function readName(bytes: Uint8Array, from: number, end: number, what: string, op: string, max: number, entry: boolean): [string, number] {
   const nul = bytes.indexOf(0, from);
   if (nul < 0 || nul >= end) throw new ProtocolError(EINVAL, `${op}: ${what} is not NUL-terminated`);
   if (nul - from > max) throw new ProtocolError(ENAMETOOLONG, `${op}: ${what} is ${nul - from} bytes, more than ${max}`, true);
+  if (entry && (nul === from || bytes.subarray(from, nul).includes(0x2f))) throw new ProtocolError(EINVAL, `${op}: ${what} is empty or holds '/'`);
   return [nameFromBytes(bytes.subarray(from, nul)), nul + 1];
 }
 
@@ -150,8 +154,11 @@ export function decodeRequest<R extends WireSpec<any> = WireSpec<any>>(
   }
   let name = '';
   let name2 = '';
-  if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name, NAME_MAX);
-  if (row.names === 2) [name2, pos] = readName(bytes, pos, end, 'second name', row.name, row.secondIsPath ? Infinity : NAME_MAX);
+  if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name, NAME_MAX, !row.xattrName);
+  if (row.names === 2) {
+    const path = row.secondIsPath === true;
+    [name2, pos] = readName(bytes, pos, end, path ? 'target' : 'second name', row.name, path ? Infinity : NAME_MAX, !path);
+  }
   let dataView: Uint8Array = EMPTY;
   if (row.data) {
     const want = row.data(body);

@@ -339,7 +339,9 @@ export class Server implements ConnectionHandler, ReplyTarget {
   direntReply(
     req: Request<{ size: number }>, fill: (sink: DirentSink | DirentPlusSink) => unknown, plus: boolean,
   ): DirentResult | Promise<DirentResult> {
-    const w = new DirentWriter(req.body.size);
+    // The kernel asks for at most max_pages pages; a larger size (a bad request) is capped
+    // at what one reply can carry instead of allocating up to 4 GiB.
+    const w = new DirentWriter(Math.min(req.body.size, this.outBytes.length - H));
     const nodeids: number[] = [];
     const sink = plus
       ? {
