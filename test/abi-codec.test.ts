@@ -732,6 +732,8 @@ test('an entry name that is empty or holds "/" is EINVAL (the kernel sends none)
   getxattr.writeUInt32LE(64, 0);
   assert.is(dec(request(22, [getxattr, Buffer.from('user.a/b\0')])).name, 'user.a/b');
   assert.is(dec(request(6, [Buffer.from('l\0'), Buffer.from('../x/y\0')])).name2, '../x/y', 'a symlink target is a path');
+  const create = Buffer.alloc(16);
+  assert.is(dec(request(51, [create, Buffer.from('/\0')])).name, '/', 'TMPFILE carries the VFS placeholder name "/"');
 });
 
 test.run();

@@ -37,9 +37,11 @@ export interface WireSpec<B = unknown> {
   readonly names: 0 | 1 | 2;
   /** The second "name" is a path (SYMLINK's target), not limited to NAME_MAX. */
   readonly secondIsPath?: boolean;
-  /** The name is an extended attribute's (it may hold '/'); else it is a directory entry's:
-   * never empty, never holding '/' (the kernel sends none such; EINVAL). */
-  readonly xattrName?: boolean;
+  /** The name is not a directory entry's: an extended attribute's name (it may hold '/'),
+   * or TMPFILE's, which is the VFS's placeholder "/" (vfs_tmpfile's d_alloc of slash_name).
+   * A directory entry's name is never empty and never holds '/' (the kernel sends none
+   * such; EINVAL). */
+  readonly nameNotEntry?: boolean;
   /** Raw bytes after the names: how many the body announces ('rest': all that follow). */
   readonly data?: (body: B) => number | 'rest';
   /** false for FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY: never answered. */
@@ -154,7 +156,7 @@ export function decodeRequest<R extends WireSpec<any> = WireSpec<any>>(
   }
   let name = '';
   let name2 = '';
-  if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name, NAME_MAX, !row.xattrName);
+  if (row.names >= 1) [name, pos] = readName(bytes, pos, end, 'name', row.name, NAME_MAX, !row.nameNotEntry);
   if (row.names === 2) {
     const path = row.secondIsPath === true;
     [name2, pos] = readName(bytes, pos, end, path ? 'target' : 'second name', row.name, path ? Infinity : NAME_MAX, !path);

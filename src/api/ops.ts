@@ -244,18 +244,18 @@ const ROWS: OpRow[] = [
     method: 'fsync', call: (fs, c, r) => fs.fsync!(c, r.nodeid, r.body.fh, datasync(r.body.fsync_flags)), encode: none,
   }),
   op(O.SETXATTR, S.fuse_setxattr_in, { // 8 bytes without FUSE_SETXATTR_EXT
-    names: 1, xattrName: true, method: 'setxattr', bodySize: (o: DecodeOptions) => setxattrInSize(o.setxattrExt), data: (b) => b.size,
+    names: 1, nameNotEntry: true, method: 'setxattr', bodySize: (o: DecodeOptions) => setxattrInSize(o.setxattrExt), data: (b) => b.size,
     call: (fs, c, r) => fs.setxattr!(c, r.nodeid, r.name, r.dataView.slice(0, r.body.size), r.body.flags), encode: none,
   }),
   op(O.GETXATTR, S.fuse_getxattr_in, {
-    names: 1, xattrName: true, out: 'xattr', method: 'getxattr',
+    names: 1, nameNotEntry: true, out: 'xattr', method: 'getxattr',
     call: (fs, c, r) => fs.getxattr!(c, r.nodeid, r.name), encode: (t, v, r) => sized(t, bytes(v, 'getxattr'), r.body.size),
   }),
   op(O.LISTXATTR, S.fuse_getxattr_in, {
     out: 'xattr', method: 'listxattr',
     call: (fs, c, r) => fs.listxattr!(c, r.nodeid), encode: (t, v, r) => sized(t, xattrNames(v), r.body.size),
   }),
-  op(O.REMOVEXATTR, undefined, { names: 1, xattrName: true, method: 'removexattr', call: (fs, c, r) => fs.removexattr!(c, r.nodeid, r.name), encode: none }),
+  op(O.REMOVEXATTR, undefined, { names: 1, nameNotEntry: true, method: 'removexattr', call: (fs, c, r) => fs.removexattr!(c, r.nodeid, r.name), encode: none }),
   op(O.FLUSH, S.fuse_flush_in, { method: 'flush', call: (fs, c, r) => fs.flush!(c, r.nodeid, r.body.fh, r.body.lock_owner), encode: none }),
   // Negotiated by the transport (src/transport/connection.ts) before this table is in play.
   { ...INIT_WIRE, out: S.fuse_init_out } as OpRow,
@@ -363,7 +363,7 @@ const ROWS: OpRow[] = [
   op(O.REMOVEMAPPING, S.fuse_removemapping_in, { data: () => 'rest' }), // DAX: not served (ENOSYS)
   op(O.SYNCFS, S.fuse_syncfs_in, { method: 'syncfs', call: (fs, c, r) => fs.syncfs!(c, r.nodeid), encode: none }),
   op(O.TMPFILE, S.fuse_create_in, {
-    names: 1, out: 'entry+open', method: 'tmpfile', umask: modeUmask,
+    names: 1, nameNotEntry: true, out: 'entry+open', method: 'tmpfile', umask: modeUmask, // the name is the VFS's placeholder "/"
     call: (fs, c, r) => fs.tmpfile!(c, r.nodeid, r.body.mode, r.body.flags),
     encode: create, entries: createIds, unsent: releaseCreated,
   }),
