@@ -25,7 +25,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Passthrough } from '../src/passthrough/index.js';
 import { cleanup, forceUnmount, run, startNode, stop, tempDir, timed } from './helpers.js';
-import { bases, serverLog, withPt, type Fixture } from './pt-helpers.js';
+import { bases, dedent, PY_HELPERS, serverLog, withPt, type Fixture } from './pt-helpers.js';
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -33,19 +33,7 @@ const PRELUDE = String.raw`
 import ctypes, errno, fcntl, json, os, stat, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
 a = [os.fsencode(x) for x in sys.argv[1:]]
-def out(v):
-    print(json.dumps(v), flush=True)
-def err(f, *x, **k):
-    try:
-        f(*x, **k)
-        return None
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-def chk(r):
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
+${PY_HELPERS}
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 def fallocate(fd, mode, off, n):
     chk(libc.fallocate(fd, mode, off, n))
@@ -60,11 +48,6 @@ def acl(*ents):
     return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in ents)
 `;
 
-function dedent(s: string): string {
-  const lines = s.replace(/^\n/, '').split('\n');
-  const ind = Math.min(...lines.filter((l) => l.trim()).map((l) => /^ */.exec(l)![0].length));
-  return lines.map((l) => l.slice(ind)).join('\n');
-}
 
 /** Runs `body` in python3 (argv as bytes in `a`); its last line of output is JSON. */
 async function py<T = any>(body: string, args: string[], ms = 20_000): Promise<T> {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { poll, run, timed } from './helpers.js';
-import { bases, type Env, type Fixture, serverLog, withPt } from './pt-helpers.js';
+import { bases, dedent, PY_HELPERS, type Env, type Fixture, serverLog, withPt } from './pt-helpers.js';
 
 const MODES = ['never', 'mandatory'] as const;
 const NOBODY = 65534;
@@ -29,19 +29,7 @@ const PRELUDE = String.raw`
 import ctypes, errno, fcntl, json, os, stat, struct, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 a = sys.argv[1:]
-def out(v):
-    print(json.dumps(v), flush=True)
-def err(f, *x, **k):
-    try:
-        f(*x, **k)
-        return None
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-def chk(r):
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
+${PY_HELPERS}
 def renameat2(p, q, flags):
     chk(libc.renameat2(-100, p.encode(), -100, q.encode(), flags))
 FLOCK = '=hh4xqqi4x'
@@ -60,11 +48,6 @@ if AS is not None:
     os.setgroups([]); os.setgid(AS); os.setuid(AS)
 `;
 
-function dedent(s: string): string {
-  const lines = s.replace(/^\n/, '').split('\n');
-  const ind = Math.min(...lines.filter((l) => l.trim()).map((l) => /^ */.exec(l)![0].length));
-  return lines.map((l) => l.slice(ind)).join('\n');
-}
 const pyArgs = (body: string, uid?: number) => ['-I', '-u', '-c', `AS = ${uid ?? 'None'}\n${PRELUDE}\n${dedent(body)}`];
 
 /** Runs `body` in python3 (as `uid` if given); its last line of output is JSON (untyped unless `T` is given). */
