@@ -13,16 +13,16 @@
 #   native   kernel-probes `statloop` on a tmpfs file (no FUSE): the kernel reference
 # Pinned = `taskset -c $PIN_CPU` on server and client (whole process, all threads).
 # Output: one line per run, then medians and the ratios tsfuse/rtt and tsfuse/cserver.
-# Environment: REPS (5), SECS (5), WARM (0.5), PIN_CPU (0), KP_SRC (/work/shared/kernel-probes),
+# Environment: REPS (5), SECS (5), WARM (0.5), PIN_CPU (0), KP_SRC (../shared/kernel-probes from the project root),
 #   NODE (node), KEEP_TMP=1 keeps the work directory (logs).
 set -u
 REPS=${REPS:-5}
 SECS=${SECS:-5}
 WARM=${WARM:-0.5}
 PIN_CPU=${PIN_CPU:-0}
-KP_SRC=${KP_SRC:-/work/shared/kernel-probes}
 NODE=${NODE:-node}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KP_SRC=${KP_SRC:-$ROOT/../shared/kernel-probes}
 SERVER_JS=$ROOT/dist/bench/rtt-server.js
 
 die() { echo "rtt.sh: $*" >&2; exit 1; }

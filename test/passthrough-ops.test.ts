@@ -261,7 +261,9 @@ for (const mode of MODES) {
           await A.say(kind);
           const w = await waitForRelease(A, m, kind);
           assert.is(w.err, null);
-          assert.ok(w.ms >= 150 && w.ms < 5000, `B waited ${w.ms.toFixed(0)} ms for A's release after ~300 ms`);
+          // B blocked until A's release (which comes 300 ms after B said it was about to
+          // wait); no upper bound: a loaded machine may take as long as it likes.
+          assert.ok(w.ms >= 150, `B waited ${w.ms.toFixed(0)} ms for A's release after ~300 ms`);
         } finally {
           A.kill();
         }
