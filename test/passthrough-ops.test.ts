@@ -198,7 +198,9 @@ const HOLDER = `
   out(os.getpid())
   for line in sys.stdin:
       op, *rest = line.split()
-      if rest: time.sleep(float(rest[0]))
+      if rest:
+          time.sleep(float(rest[0]))
+          out({'at': time.monotonic()})  # CLOCK_MONOTONIC: one clock for every process
       out([op, err(OPS[op])])
 `;
 
@@ -212,9 +214,9 @@ const CONTEND = `
   else:
       t = time.monotonic()
       e = err(fcntl.lockf if op.startswith('posix') else fcntl.flock, fd, fcntl.LOCK_EX | (0 if op.endswith('w') else fcntl.LOCK_NB))
-      out({'err': e, 'ms': (time.monotonic() - t) * 1000})
+      out({'err': e, 'ms': (time.monotonic() - t) * 1000, 'at': time.monotonic()})
 `;
-interface Attempt { err: string | null; ms: number }
+interface Attempt { err: string | null; ms: number; at: number; releasedAt?: number }
 const attempt = (path: string, op: 'posix' | 'flock') => py<Attempt>(CONTEND, [path, op]);
 const getlk = (path: string) => py<[number, number, number, number] | string>(CONTEND, [path, 'getlk']);
 
@@ -233,8 +235,9 @@ async function waitForRelease(A: Awaited<ReturnType<typeof holder>>, path: strin
     assert.is(await B.next(), 'ready');
     A.send(`un${kind} 0.3`);
     const r = (await B.next()) as Attempt;
+    const released = (await A.next()) as { at: number };
     assert.equal(await A.next(), [`un${kind}`, null]);
-    return r;
+    return { ...r, releasedAt: released.at };
   } finally {
     B.kill();
   }
@@ -261,9 +264,9 @@ for (const mode of MODES) {
           await A.say(kind);
           const w = await waitForRelease(A, m, kind);
           assert.is(w.err, null);
-          // B blocked until A's release (which comes 300 ms after B said it was about to
-          // wait); no upper bound: a loaded machine may take as long as it likes.
-          assert.ok(w.ms >= 150, `B waited ${w.ms.toFixed(0)} ms for A's release after ~300 ms`);
+          // B blocked until A's release: B was granted the lock after A started releasing
+          // it (both read CLOCK_MONOTONIC), however long a loaded machine takes.
+          assert.ok(w.at >= w.releasedAt!, `B got the lock at ${w.at}, before A released it at ${w.releasedAt}`);
         } finally {
           A.kill();
         }
