@@ -405,26 +405,20 @@ Napi::Value OpenByHandleAt(const Napi::CallbackInfo& info) {
 
 // ---- data: offsets and sizes are BigInts (or safe-integer Numbers), exact over 64 bits ----
 
-// pread(fd, buf: Uint8Array, pos): bytes read into buf (up to its length). EINVAL for pos < 0 or ≥ 2^63.
-Napi::Value Pread(const Napi::CallbackInfo& info) {
+// pread(fd, buf: Uint8Array, pos) / pwrite(fd, data: Uint8Array, pos): bytes read into buf (up to
+// its length) or written. EINVAL for pos < 0 or ≥ 2^63.
+template <typename Buf, ssize_t (*Call)(int, Buf, size_t, off_t)>
+Napi::Value PositionalIo(const Napi::CallbackInfo& info, const char* name) {
   void* data;
   size_t len;
   int64_t pos;
-  if (!View(info, 1, &data, &len) || !Offset(info, 2, &pos)) return Fail(info.Env(), EINVAL, "pread");
-  ssize_t n = pread(I(info, 0), data, len, pos);
-  if (n < 0) return Fail(info.Env(), errno, "pread");
+  if (!View(info, 1, &data, &len) || !Offset(info, 2, &pos)) return Fail(info.Env(), EINVAL, name);
+  ssize_t n = Call(I(info, 0), static_cast<Buf>(data), len, pos);
+  if (n < 0) return Fail(info.Env(), errno, name);
   return Num(info, static_cast<double>(n));
 }
-// pwrite(fd, data: Uint8Array, pos): bytes written. EINVAL for pos < 0 or ≥ 2^63.
-Napi::Value Pwrite(const Napi::CallbackInfo& info) {
-  void* data;
-  size_t len;
-  int64_t pos;
-  if (!View(info, 1, &data, &len) || !Offset(info, 2, &pos)) return Fail(info.Env(), EINVAL, "pwrite");
-  ssize_t n = pwrite(I(info, 0), data, len, pos);
-  if (n < 0) return Fail(info.Env(), errno, "pwrite");
-  return Num(info, static_cast<double>(n));
-}
+Napi::Value Pread(const Napi::CallbackInfo& info) { return PositionalIo<void*, pread>(info, "pread"); }
+Napi::Value Pwrite(const Napi::CallbackInfo& info) { return PositionalIo<const void*, pwrite>(info, "pwrite"); }
 // ftruncate(fd, size): EFBIG for a size ≥ 2^63 (beyond any file), EINVAL for a negative one.
 Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   int64_t size;
