@@ -7,7 +7,8 @@
 
 namespace tsfuse {
 
-inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+// The error object (not thrown): for promises rejected off the JavaScript thread's call stack.
+inline Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
   // libuv names only the errnos it knows (ESTALE is "Unknown system error -116"):
   // glibc ≥ 2.32 names them all.
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
@@ -23,7 +24,11 @@ inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const
   e.Set("errno", Napi::Number::New(env, -err));
   e.Set("syscall", Napi::String::New(env, syscall));
   if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  e.ThrowAsJavaScriptException();
+  return e;
+}
+
+inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+  ErrnoError(env, err, syscall, path).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 

@@ -148,11 +148,56 @@ bool Offset(const Napi::CallbackInfo& info, size_t i, int64_t* out, bool nonNega
   return a == Arg::kOk && (!nonNegative || *out >= 0);
 }
 
+// The caller this (JavaScript) thread runs as, set by become(): creations on the
+// creator thread take the same credentials. uid < 0: none (ourselves).
+Creds g_caller;
+// The groups to go back to (the process's at the first become()).
+std::vector<gid_t> g_own;
+bool g_ownKnown = false;
+
 // Runs the creation `fn` on the creator thread (pt_creator.h) under the umask in
-// info[maskArg] (0 if absent) as info[uidArg], info[uidArg + 1]; errno in *err.
+// info[maskArg] (0 if absent) as the caller of become(), or else as info[uidArg],
+// info[uidArg + 1] (fsuid/fsgid only); errno in *err.
 long RunCreation(const Napi::CallbackInfo& info, size_t uidArg, size_t maskArg, const std::function<long()>& fn, int* err) {
   mode_t mask = info.Length() > maskArg && info[maskArg].IsNumber() ? static_cast<mode_t>(I(info, maskArg)) & 07777 : 0;
-  return Creator::Run(L(info, uidArg), L(info, uidArg + 1), mask, fn, err);
+  if (g_caller.uid >= 0) return Creator::Run(g_caller, mask, fn, err);
+  Creds who;
+  who.uid = L(info, uidArg);
+  who.gid = L(info, uidArg + 1);
+  return Creator::Run(who, mask, fn, err);
+}
+
+// become(uid, gid, groups: Uint32Array | null): this thread runs as uid/gid with those
+// supplementary groups (null: keep ours) until become(-1): fsuid, fsgid and groups go back
+// to ours. Creations (run on the creator thread) take the same credentials meanwhile.
+Napi::Value Become(const Napi::CallbackInfo& info) {
+  int64_t uid = L(info, 0);
+  if (uid < 0) {
+    RestoreCreds(g_caller, g_own);
+    g_caller = Creds();
+    return info.Env().Undefined();
+  }
+  if (!g_ownKnown) {
+    g_own = OwnGroups();
+    g_ownKnown = true;
+  }
+  Creds c;
+  c.uid = uid;
+  c.gid = L(info, 1);
+  void* data;
+  size_t bytes;
+  if (info.Length() > 2 && View(info, 2, &data, &bytes)) {
+    c.withGroups = true;
+    c.groups.assign(static_cast<gid_t*>(data), static_cast<gid_t*>(data) + bytes / sizeof(gid_t));
+  }
+  RestoreCreds(g_caller, g_own);  // a become() without its become(-1): start from ourselves
+  if (!ApplyCreds(c)) {
+    int e = errno;
+    g_caller = Creds();
+    return Fail(info.Env(), e, "setgroups");
+  }
+  g_caller = std::move(c);
+  return info.Env().Undefined();
 }
 
 // openat(dirfd, name, flags, mode, uid, gid, umask): fd. With O_CREAT or O_TMPFILE it runs on the
@@ -524,6 +569,8 @@ Napi::Value RaiseNofile(const Napi::CallbackInfo& info) {
   return Num(info, static_cast<double>(r.rlim_cur));
 }
 
+void InitIo(Napi::Env env, Napi::Object o);  // pt_io.cc
+
 void Init(Napi::Env env, Napi::Object exports) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("openat", Napi::Function::New(env, Openat));
@@ -557,6 +604,8 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("raiseNofile", Napi::Function::New(env, RaiseNofile));
   o.Set("faccessat", Napi::Function::New(env, Faccessat));
   o.Set("setFsIds", Napi::Function::New(env, SetFsIds));
+  o.Set("become", Napi::Function::New(env, Become));
+  InitIo(env, o);
   exports.Set("pt", o);
 }
 

@@ -23,21 +23,60 @@
 #include <signal.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace pt {
 
+// The credentials a request runs with: fsuid, fsgid and the supplementary groups.
+// uid < 0: as ourselves. Credentials are per thread in Linux; the raw setgroups
+// syscall changes only the calling thread's (glibc's setgroups() would change
+// every thread of the process), so each thread switches its own.
+struct Creds {
+  int64_t uid = -1, gid = -1;
+  bool withGroups = false;  // false: keep the thread's groups
+  std::vector<gid_t> groups;
+};
+
+// This thread's supplementary groups (the ones to go back to).
+inline std::vector<gid_t> OwnGroups() {
+  int n = getgroups(0, nullptr);
+  std::vector<gid_t> g(n > 0 ? n : 0);
+  if (n > 0 && getgroups(n, g.data()) < 0) g.clear();
+  return g;
+}
+
+// Switches this thread to `c`; false (errno set) if the groups could not be set.
+inline bool ApplyCreds(const Creds& c) {
+  if (c.uid < 0) return true;
+  if (c.withGroups && syscall(SYS_setgroups, c.groups.size(), c.groups.data()) < 0) return false;
+  setfsgid(static_cast<gid_t>(c.gid));
+  setfsuid(static_cast<uid_t>(c.uid));
+  return true;
+}
+// Back to ourselves (fsuid/fsgid = euid/egid, groups = `own`), keeping errno.
+inline void RestoreCreds(const Creds& c, const std::vector<gid_t>& own) {
+  if (c.uid < 0) return;
+  int e = errno;
+  setfsuid(geteuid());
+  setfsgid(getegid());
+  if (c.withGroups) syscall(SYS_setgroups, own.size(), own.data());
+  errno = e;
+}
+
 class Creator {
  public:
-  // Runs `fn` on the creator thread with umask `mask` and, if uid >= 0, the
-  // fsuid/fsgid uid/gid; returns its result with errno in *err.
-  static long Run(int64_t uid, int64_t gid, mode_t mask, const std::function<long()>& fn, int* err) {
-    return Get().Call(uid, gid, mask, fn, err);
+  // Runs `fn` on the creator thread with umask `mask` and the credentials `who`
+  // (uid < 0: ours); returns its result with errno in *err.
+  static long Run(const Creds& who, mode_t mask, const std::function<long()>& fn, int* err) {
+    return Get().Call(who, mask, fn, err);
   }
 
  private:
@@ -71,9 +110,9 @@ class Creator {
     cv.wait(lk, [&] { return state_.load(std::memory_order_acquire) == want; });
   }
 
-  long Call(int64_t uid, int64_t gid, mode_t mask, const std::function<long()>& fn, int* err) {
+  long Call(const Creds& who, mode_t mask, const std::function<long()>& fn, int* err) {
     std::lock_guard<std::mutex> one(calls_);  // one job at a time (worker_threads may share the addon)
-    job_ = Job{&fn, uid, gid, mask, 0, 0};
+    job_ = Job{&fn, &who, mask, 0, 0};
     Publish(kPosted, posted_);
     Await(kDone, done_);
     *err = job_.err;
@@ -86,6 +125,7 @@ class Creator {
     // Failing here (it cannot for an ordinary thread) would make the umask shared again:
     // then every creation answers the error instead of using the process umask.
     int unshareErr = unshare(CLONE_FS) < 0 ? errno : 0;
+    const std::vector<gid_t> own = OwnGroups();
     for (;;) {
       Await(kPosted, posted_);
       if (unshareErr) {
@@ -93,18 +133,15 @@ class Creator {
         job_.err = unshareErr;
       } else {
         umask(job_.mask);
-        int oldGid = 0, oldUid = 0;
-        if (job_.uid >= 0) {
-          oldGid = setfsgid(static_cast<gid_t>(job_.gid));
-          oldUid = setfsuid(static_cast<uid_t>(job_.uid));
+        if (!ApplyCreds(*job_.who)) {
+          job_.result = -1;
+          job_.err = errno;
+        } else {
+          errno = 0;
+          job_.result = (*job_.fn)();
+          job_.err = errno;
         }
-        errno = 0;
-        job_.result = (*job_.fn)();
-        job_.err = errno;
-        if (job_.uid >= 0) {
-          setfsuid(oldUid);
-          setfsgid(oldGid);
-        }
+        RestoreCreds(*job_.who, own);
       }
       Publish(kDone, done_);
     }
@@ -112,7 +149,7 @@ class Creator {
 
   struct Job {
     const std::function<long()>* fn;
-    int64_t uid, gid;
+    const Creds* who;
     mode_t mask;
     long result;
     int err;

@@ -5,7 +5,7 @@ import { EINVAL, EIO, ENAMETOOLONG, ENOSYS, ESTALE } from './errno.js';
 import { nameFromBytes } from './names.js';
 import type { Decoded, StructDef } from './struct.js';
 import { fuse_in_header, fuse_init_in, fuse_out_header, fuse_setxattr_in } from './structs.js';
-import { FUSE_COMPAT_SETXATTR_IN_SIZE, Opcode } from './consts.js';
+import { FUSE_COMPAT_SETXATTR_IN_SIZE, FUSE_EXT_GROUPS, Opcode } from './consts.js';
 
 export const IN_HEADER_SIZE = fuse_in_header.size; // 40
 export const OUT_HEADER_SIZE = fuse_out_header.size; // 16
@@ -180,6 +180,33 @@ export function decodeRequest<R extends WireSpec<any> = WireSpec<any>>(
   };
 }
 const EMPTY: Uint8Array = new Uint8Array(0);
+
+/**
+ * The supplementary groups in a request's extensions (FUSE_EXT_GROUPS, sent with
+ * FUSE_CREATE_SUPP_GROUP on creations: the parent directory's group when the caller
+ * has it only as a supplementary group), or undefined when there is none. A malformed
+ * extension area is a ProtocolError (EINVAL), never a partial answer.
+ */
+export function extGroups(ext: Uint8Array): number[] | undefined {
+  if (ext.length === 0) return undefined;
+  const view = new DataView(ext.buffer, ext.byteOffset, ext.byteLength);
+  for (let at = 0; at < ext.length;) {
+    if (at + 8 > ext.length) throw new ProtocolError(EINVAL, `request extension header cut at byte ${at}`);
+    const size = view.getUint32(at, true);
+    const type = view.getUint32(at + 4, true);
+    if (size < 8 || size % 8 !== 0 || at + size > ext.length) throw new ProtocolError(EINVAL, `request extension of ${size} bytes at byte ${at}`);
+    if (type === FUSE_EXT_GROUPS) {
+      if (size < 12) throw new ProtocolError(EINVAL, 'supplementary-groups extension without a count');
+      const n = view.getUint32(at + 8, true);
+      if (12 + 4 * n > size) throw new ProtocolError(EINVAL, `supplementary-groups extension: ${n} groups in ${size} bytes`);
+      const groups: number[] = new Array(n);
+      for (let i = 0; i < n; i++) groups[i] = view.getUint32(at + 12 + 4 * i, true);
+      return groups;
+    }
+    at += size;
+  }
+  return undefined;
+}
 
 /** Writes fuse_out_header at offset 0. `error` is 0 or a negative errno. */
 export function writeOutHeader(view: DataView, len: number, error: number, uniqueLo: number, uniqueHi: number): void {

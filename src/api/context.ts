@@ -11,6 +11,10 @@ export interface Context {
   /** The caller's umask for MKNOD/MKDIR/CREATE/TMPFILE (already applied to `mode` by the
    * kernel unless FUSE_DONT_MASK was negotiated); 0 for other requests. */
   readonly umask: number;
+  /** Supplementary groups the kernel sent with the request (FUSE_CREATE_SUPP_GROUP: on
+   * creations, the parent directory's group when the caller has it as a supplementary
+   * group); undefined for most requests. All of the caller's groups: `callerGroups(ctx)`. */
+  readonly suppGroups?: readonly number[];
   /** Aborted when the kernel sends FUSE_INTERRUPT for this request (the caller got a
    * signal). A handler that stops early should throw/return EINTR. Created on first use. */
   readonly signal: AbortSignal;
@@ -25,6 +29,7 @@ export class RequestContext implements Context {
     readonly gid: number,
     readonly pid: number,
     readonly umask: number,
+    readonly suppGroups?: readonly number[],
   ) {}
 
   get signal(): AbortSignal {

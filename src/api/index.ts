@@ -1,6 +1,7 @@
 /** The low-level API: Server dispatch, the FileSystem interface, mount(). */
 export * from './types.js';
 export * from './context.js';
+export * from './callers.js';
 export * from './errors.js';
 export * from './filesystem.js';
 export * from './server.js';

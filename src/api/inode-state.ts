@@ -34,6 +34,9 @@ export class NodeState {
   notifier: Notifier | undefined;
   /** Open file and directory handles of this inode. */
   opens = 0;
+  /** A name went while others remain, which may be stale (removed behind our back):
+   * ask `onUnlinked()` once no file is open. */
+  nameLost = false;
   /** The identity this inode is registered under in the tree, if any. */
   identity: string | number | bigint | undefined;
   /** The tree this inode is linked into (set when its parent is). */

@@ -6,10 +6,12 @@
 import { FuseError } from './errors.js';
 import type { Context } from './context.js';
 import type { FileSystem } from './filesystem.js';
-import { FuseInode, linkName, unlinkName, type Created, type DirEntry, type FileHandle, type InodeOp } from './inode.js';
+import {
+  FuseInode, linkName, unlinkName, type Created, type DirEntry, type DirStream, type FileHandle, type InodeOp, type StreamEntry,
+} from './inode.js';
 import { NODE } from './inode-state.js';
 import type {
-  Attr, AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, Lock, OpenReply, SetattrChanges,
+  Attr, AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, Lock, OpenReply, SetattrChanges, U64,
 } from './types.js';
 import { FUSE_ROOT_ID } from '../abi/index.js';
 import type { Notifier } from '../transport/index.js';
@@ -19,8 +21,12 @@ const RENAME_EXCHANGE = 2;
 interface OpenFile {
   inode: FuseInode;
   handle: FileHandle | undefined;
-  /** Directory listing snapshot taken at offset 0 (opendir handles). */
+  /** Directory listing snapshot taken at offset 0 (opendir handles without a stream). */
   entries?: DirEntry[];
+  /** The DirStream opendir returned, and the rest of its last batch the kernel had no
+   * room for (`from`: the cookie where `entries[i]` starts). */
+  stream?: DirStream;
+  pending?: { entries: readonly StreamEntry[]; i: number; from: bigint };
 }
 
 export interface InodeStats {
@@ -141,10 +147,17 @@ export class InodeTree implements FileSystem {
     linkName(parent, name, child);
   }
 
-  /** Drops the dentry; an inode that lost its last name stops being persistent. */
+  /** Drops the dentry; an inode that lost its last name stops being persistent. One that
+   * still has names is asked whether it is gone (they may be stale: see onUnlinked). */
   removeName(parent: FuseInode, name: string, child: FuseInode): void {
     unlinkName(parent, name, child);
-    if (child[NODE].links.size === 0 && child[NODE].nodeid !== FUSE_ROOT_ID) this.lostLastName(child);
+    if (child[NODE].nodeid === FUSE_ROOT_ID) return;
+    if (child[NODE].links.size === 0) {
+      this.lostLastName(child);
+    } else {
+      child[NODE].nameLost = true;
+      this.maybeUnlinked(child);
+    }
   }
 
   /** `inode` has no known name left: not persistent any more; it may release its backing. */
@@ -154,15 +167,24 @@ export class InodeTree implements FileSystem {
     this.maybeDrop(inode);
   }
 
-  /** Calls `onUnlinked()` once the inode has neither a known name nor an open file. */
+  /** Calls `onUnlinked()` once the inode has no open file and either no known name, or
+   * lost one while others remain (maybe stale); if it is gone, its stale names go too. */
   private maybeUnlinked(inode: FuseInode): void {
-    if (inode[NODE].links.size > 0 || inode[NODE].opens > 0 || inode[NODE].nodeid === FUSE_ROOT_ID) return;
-    if (this.table.get(inode[NODE].nodeid) !== inode) return;
+    const st = inode[NODE];
+    if ((st.links.size > 0 && !st.nameLost) || st.opens > 0 || st.nodeid === FUSE_ROOT_ID) return;
+    if (this.table.get(st.nodeid) !== inode) return;
+    st.nameLost = false;
     let released = false;
     try {
       released = inode.onUnlinked();
     } catch { /* a hook must not break the unlink that already happened: keep the backing */ }
-    if (released) this.detachIdentity(inode);
+    if (!released) return;
+    this.detachIdentity(inode);
+    if (st.links.size === 0) return;
+    // Gone although we knew names of it: they were removed behind our back.
+    for (const [parent, names] of [...st.links]) for (const n of [...names]) unlinkName(parent, n, inode);
+    st.persistent = false;
+    this.maybeDrop(inode);
   }
 
   private detachIdentity(inode: FuseInode): void {
@@ -238,7 +260,26 @@ export class InodeTree implements FileSystem {
 
   lookup(ctx: Context, parent: number, name: string): R<Entry> {
     const p = this.dir(parent);
-    return this.entryFor(ctx, p, name, p.lookup(ctx, name));
+    return this.entryFor(ctx, p, name, this.lookupIn(ctx, p, name));
+  }
+
+  /** `p.lookup(name)`; an ENOENT answer drops the child we knew under that name (it was
+   * removed behind our back), so an inode whose last name it was can release its backing. */
+  private lookupIn(ctx: Context, p: FuseInode, name: string): R<FuseInode> {
+    const gone = (e: unknown): never => {
+      if ((e as { code?: unknown } | null)?.code === 'ENOENT') {
+        const stale = p[NODE].children.get(name);
+        if (stale) this.removeName(p, name, stale);
+      }
+      throw e;
+    };
+    let r: R<FuseInode>;
+    try {
+      r = p.lookup(ctx, name);
+    } catch (e) {
+      return gone(e);
+    }
+    return isPromise(r) ? r.then(undefined, gone) : r;
   }
   mkdir(ctx: Context, parent: number, name: string, mode: number): R<Entry> {
     const p = this.dir(parent);
@@ -343,9 +384,9 @@ export class InodeTree implements FileSystem {
   // ---- open files ----
 
   /** Registers an open file. `counted`: `opens` was already raised (before an await). */
-  private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[], counted = false): OpenReply {
+  private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[], counted = false, stream?: DirStream): OpenReply {
     const fh = this.nextFh++;
-    this.files.set(fh, { inode, handle, entries });
+    this.files.set(fh, stream ? { inode, handle, entries, stream } : { inode, handle, entries });
     if (!counted) inode[NODE].opens++;
     return { fh, ...handle?.options };
   }
@@ -437,11 +478,23 @@ export class InodeTree implements FileSystem {
 
   opendir(ctx: Context, nodeid: number, flags: number): R<OpenReply> {
     const inode = this.get(nodeid);
-    return then(this.opening(inode, () => inode.opendir(ctx, flags)), () => this.addFile(inode, undefined, undefined, true));
+    return then(this.opening(inode, () => inode.opendir(ctx, flags)), (stream) => {
+      if (stream && typeof (stream as DirStream).read !== 'function') {
+        inode[NODE].opens--;
+        throw new TypeError(`opendir must return a DirStream or nothing, got ${describe(stream)}`);
+      }
+      return this.addFile(inode, undefined, undefined, true, stream || undefined);
+    });
   }
   releasedir(ctx: Context, nodeid: number, fh: number): R<void> {
     const f = this.file(nodeid, fh);
-    return finallyDo(() => f.inode.releasedir(ctx), () => this.closed(fh, f));
+    const stream = f.stream;
+    f.stream = undefined;
+    f.pending = undefined;
+    return finallyDo(() => f.inode.releasedir(ctx), () => {
+      this.closed(fh, f);
+      if (stream?.close) closeQuietly(stream);
+    });
   }
   fsyncdir(ctx: Context, nodeid: number, _fh: number, datasync: boolean) {
     return this.get(nodeid).fsyncdir(ctx, datasync);
@@ -466,6 +519,10 @@ export class InodeTree implements FileSystem {
   }
 
   readdir(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentSink): R<void> {
+    const f = this.streamOf(nodeid, fh);
+    if (f) {
+      return this.fromStream(ctx, f, offset, (e) => out.add(e.name, e.ino || e.inode?.[NODE].nodeid || 0xffffffff, (e.mode >>> 12) & 15, e.next));
+    }
     const start = cookieIndex(offset);
     return then(this.listing(ctx, nodeid, fh, start), ({ entries }) => {
       for (let i = start; i < entries.length; i++) {
@@ -477,6 +534,8 @@ export class InodeTree implements FileSystem {
   }
 
   readdirplus(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentPlusSink): R<void> {
+    const f = this.streamOf(nodeid, fh);
+    if (f) return this.fromStream(ctx, f, offset, (e) => this.plusEntry(ctx, f.inode, e, e.next, out));
     const start = cookieIndex(offset);
     return then(this.listing(ctx, nodeid, fh, start), ({ dir, entries }) => this.plusFrom(ctx, dir, entries, start, out));
   }
@@ -484,49 +543,96 @@ export class InodeTree implements FileSystem {
   /** READDIRPLUS entries from index `i`: synchronous while the inodes are. */
   private plusFrom(ctx: Context, dir: FuseInode, entries: DirEntry[], i: number, out: DirentPlusSink): R<void> {
     for (; i < entries.length; i++) {
-      const e = entries[i];
-      if (e.name === '.' || e.name === '..') {
-        // Not counted as lookups: nodeid 0 tells the kernel "name only".
-        if (!out.add(e.name, { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } }, i + 1)) return;
-        continue;
+      const more = this.plusEntry(ctx, dir, entries[i], i + 1, out);
+      if (isPromise(more)) {
+        const idx = i;
+        return more.then((go) => (go ? this.plusFrom(ctx, dir, entries, idx + 1, out) : undefined));
       }
-      // The listing is a snapshot from offset 0: a name unlinked or renamed away
-      // since then must not be linked back in. Trust `e.inode` only while it is
-      // still this directory's child of that name; else ask the directory again.
-      let step: R<{ child: FuseInode; attr: Attr } | undefined>;
-      try {
-        const child = e.inode && dir[NODE].children.get(e.name) === e.inode ? e.inode : dir.lookup(ctx, e.name);
-        step = then(child, (c) => then(c.getattr(ctx), (attr) => ({ child: c, attr })));
-      } catch {
-        continue; // vanished between listing and now
-      }
-      const idx = i;
-      const emit = (got: { child: FuseInode; attr: Attr } | undefined): boolean => {
-        if (!got) return true; // vanished: skip
-        const { child, attr } = got;
-        // Forgotten while getattr awaited (a FORGET in between): name only (nodeid 0,
-        // which READDIRPLUS allows); the kernel looks it up when it needs it.
-        const entry = child[NODE].nodeid && this.table.get(child[NODE].nodeid) !== child
-          ? { nodeid: 0, attr: { ino: e.ino ?? 1, mode: e.mode } }
-          : this.handOut(dir, e.name, child, attr);
-        // An entry counts once add() took it; if it is refused (full) or cannot be encoded
-        // (throws), the kernel never sees it: undo the count handOut made.
-        let added: boolean;
-        try {
-          added = out.add(e.name, entry, idx + 1);
-        } catch (err) {
-          if (entry.nodeid) this.forget(entry.nodeid, 1);
-          throw err;
-        }
-        if (added) return true;
-        if (entry.nodeid) this.forget(entry.nodeid, 1); // not sent: undo the count
-        return false;
-      };
-      if (isPromise(step)) {
-        return step.then(emit, () => true).then((more) => (more ? this.plusFrom(ctx, dir, entries, idx + 1, out) : undefined));
-      }
-      if (!emit(step)) return;
+      if (!more) return;
     }
+  }
+
+  /**
+   * One READDIRPLUS entry: handed out with its attributes (a lookup) when the lookup
+   * succeeds, else sent name-only (nodeid 0, which READDIRPLUS allows: the kernel lists
+   * the name and looks it up when it needs it) — never dropped, whatever the lookup
+   * answered (EACCES for a caller without search permission, EMFILE, ESTALE …).
+   * False: the reply is full.
+   */
+  private plusEntry(ctx: Context, dir: FuseInode, e: DirEntry, next: U64, out: DirentPlusSink): R<boolean> {
+    const nameOnly = (): boolean => out.add(e.name, { nodeid: 0, attr: { ino: e.ino || 1, mode: e.mode } }, next);
+    // "." and ".." are not lookups.
+    if (e.name === '.' || e.name === '..') return nameOnly();
+    // A snapshot listing may be old: a name unlinked or renamed away since then must not
+    // be linked back in. Trust `e.inode` only while it is still this directory's child of
+    // that name; else ask the directory again.
+    let step: R<{ child: FuseInode; attr: Attr }>;
+    try {
+      const child = e.inode && dir[NODE].children.get(e.name) === e.inode ? e.inode : this.lookupIn(ctx, dir, e.name);
+      step = then(child, (c) => {
+        if (!(c instanceof FuseInode)) throw new TypeError(`expected a FuseInode for ${JSON.stringify(e.name)}, got ${describe(c)}`);
+        return then(c.getattr(ctx), (attr) => ({ child: c, attr }));
+      });
+    } catch {
+      return nameOnly();
+    }
+    const emit = ({ child, attr }: { child: FuseInode; attr: Attr }): boolean => {
+      // Forgotten while getattr awaited (a FORGET in between): name only.
+      if (child[NODE].nodeid && this.table.get(child[NODE].nodeid) !== child) return nameOnly();
+      const entry = this.handOut(dir, e.name, child, attr);
+      // An entry counts once add() took it; if it is refused (full) or cannot be encoded
+      // (throws), the kernel never sees it: undo the count handOut made.
+      let added: boolean;
+      try {
+        added = out.add(e.name, entry, next);
+      } catch (err) {
+        this.forget(entry.nodeid, 1);
+        throw err;
+      }
+      if (!added) this.forget(entry.nodeid, 1);
+      return added;
+    };
+    return isPromise(step) ? step.then(emit, nameOnly) : emit(step);
+  }
+
+  /** The open directory `fh` of `nodeid` if it lists through a DirStream. */
+  private streamOf(nodeid: number, fh: number): (OpenFile & { stream: DirStream }) | undefined {
+    const f = this.files.get(fh);
+    return f && f.stream && f.inode[NODE].nodeid === nodeid ? (f as OpenFile & { stream: DirStream }) : undefined;
+  }
+
+  /**
+   * Feeds `emit` the entries after `offset` from the directory's stream until it answers
+   * false (the reply is full) or the stream ends. What the kernel had no room for is kept
+   * (one batch at most) and served first if the next call continues at its cookie.
+   */
+  private fromStream(ctx: Context, f: OpenFile & { stream: DirStream }, offset: bigint, emit: (e: StreamEntry) => R<boolean>): R<void> {
+    const held = f.pending;
+    f.pending = undefined;
+    const hold = (entries: readonly StreamEntry[], i: number, from: bigint): void => {
+      if (f.stream) f.pending = { entries, i, from };
+    };
+    const read = (from: bigint): R<void> => then(f.stream.read(ctx, from), (batch) => {
+      if (!Array.isArray(batch)) throw new TypeError(`DirStream.read returned ${describe(batch)}, not an array`);
+      return batch.length ? run(batch, 0, from) : undefined;
+    });
+    const run = (entries: readonly StreamEntry[], i: number, from: bigint): R<void> => {
+      for (; i < entries.length; i++) {
+        const e = entries[i];
+        const next = cookieOf(e);
+        const took = emit(e);
+        if (isPromise(took)) {
+          const idx = i;
+          const at = from;
+          return took.then((ok) => (ok ? run(entries, idx + 1, next) : hold(entries, idx, at)));
+        }
+        if (!took) return hold(entries, i, from);
+        from = next;
+      }
+      return read(from);
+    };
+    if (held && held.from === offset) return run(held.entries, held.i, offset);
+    return read(offset);
   }
 }
 
@@ -557,6 +663,19 @@ function isAncestorOf(a: FuseInode, b: FuseInode): boolean {
   let n: FuseInode | undefined = b;
   for (let steps = 0; n && steps < 1 << 20; steps++, n = n.parent) if (n === a) return true;
   return false;
+}
+/** The `next` cookie of a stream entry, checked (the kernel would loop on 0). */
+function cookieOf(e: StreamEntry): bigint {
+  const c = typeof e?.next === 'bigint' ? e.next : Number.isSafeInteger(e?.next) ? BigInt(e.next) : -1n;
+  if (c <= 0n || c > 0xffffffffffffffffn) throw new TypeError(`DirStream entry ${JSON.stringify(e?.name)}: next cookie ${String(e?.next)} is not a non-zero 64-bit value`);
+  return c;
+}
+/** Closes a released directory's stream; its failure has no one to go to. */
+function closeQuietly(s: DirStream): void {
+  try {
+    const r = s.close!();
+    if (isPromise(r)) r.then(undefined, () => {});
+  } catch { /* released anyway */ }
 }
 /** A readdir offset is an index into the listing we gave; beyond it lists nothing. */
 function cookieIndex(offset: bigint): number {

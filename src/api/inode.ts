@@ -75,6 +75,30 @@ export interface DirEntry {
   inode?: FuseInode;
 }
 
+/** One entry of a DirStream: a DirEntry and the cookie of the entry after it. */
+export interface StreamEntry extends DirEntry {
+  /** The offset the kernel passes back to continue after this entry: any non-zero 64-bit
+   * value of the filesystem's choosing (the passthrough passes the source's d_off). */
+  next: U64;
+}
+
+/**
+ * An open directory that lists itself in pieces, returned by `opendir`: for
+ * directories too big to list at once, or listings that must follow the
+ * offsets of a source. Memory stays bounded: the framework keeps at most one
+ * batch per open directory (the entries the kernel had no room for, served
+ * first when it asks for the cookie where they start). Without a stream,
+ * `readdir()` is called once per opendir and its whole result is kept.
+ */
+export interface DirStream {
+  /** The next batch of entries after `cookie` (0n: from the start), "." and ".." included
+   * if the directory lists them; an empty batch is the end. Called again with the cookie
+   * of the last entry the kernel took, which may be any `next` this stream returned. */
+  read(ctx: Context, cookie: bigint): R<readonly StreamEntry[]>;
+  /** The directory was released (after `releasedir`): no more reads follow. */
+  close?(): R<void>;
+}
+
 /** What `create`/`tmpfile` return. */
 export interface Created {
   inode: FuseInode;
@@ -176,11 +200,15 @@ export class FuseInode {
   /** The kernel dropped its last reference (or the session ended) and this inode left the table. */
   onForget(): void {}
   /** The inode has no name the framework knows of any more (unlink, rmdir, rename over
-   * it, or a lookup found another inode under its last name) and no open file: called at
-   * that moment, or at the last release if files were open then. Return true if the inode
-   * released its backing (e.g. closed its fd): its identity is then unregistered, and
-   * aliases found later become new inodes instead of merging into this one. The kernel
-   * may still hold the inode (nlookup > 0) and send GETATTR for it. */
+   * it, a lookup that found another inode or nothing under its last name) and no open
+   * file: called at that moment, or at the last release if files were open then. Also
+   * called when it lost a name but the framework still knows others (`linkCount > 0`):
+   * those may be stale, removed or renamed behind the framework's back (a passthrough
+   * whose source changed). Return true if the inode is gone and released its backing
+   * (e.g. its source has no link left and it closed its fd): its identity is then
+   * unregistered, any names it still had are dropped from the tree as stale, and aliases
+   * found later become new inodes. Return false while it still exists. The kernel may
+   * still hold the inode (nlookup > 0) and send GETATTR for it. */
   onUnlinked(): boolean { return false; }
   /** A newly looked-up object `newer` has this inode's identity (a hard link or the same
    * file again). Return true to merge (the framework keeps this inode and drops `newer`;
@@ -246,8 +274,10 @@ export class FuseInode {
   readdir(_ctx: Context): R<Iterable<DirEntry>> {
     return [...this[NODE].children].map(([name, inode]) => ({ name, mode: inode.mode, inode }));
   }
-  /** OPENDIR. Default: allowed. */
-  opendir(_ctx: Context, _flags: number): R<void> {}
+  /** OPENDIR. Return a DirStream to list this open directory in pieces (READDIR and
+   * READDIRPLUS then read it instead of `readdir()`), or nothing for the snapshot from
+   * `readdir()`. Default: allowed, snapshot. */
+  opendir(_ctx: Context, _flags: number): R<void | DirStream> {}
   /** RELEASEDIR. Default: nothing. */
   releasedir(_ctx: Context): R<void> {}
   /** FSYNCDIR. Default: nothing. */

@@ -37,14 +37,16 @@
  * - Nothing escapes the source: names with '/', '.' and '..' are refused;
  *   symlinks are returned as links and never followed by the server.
  */
-import { chmodSync, closeSync, constants as C, fdatasyncSync, fsyncSync } from 'node:fs';
+import { chmodSync, closeSync, constants as C } from 'node:fs';
 import {
-  FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirEntry, type FileHandle,
-  type InitInfo, type InodeOp, type Lock, type SetattrChanges, type StatFs,
+  callerCreds, FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirStream,
+  type FileHandle, type InitInfo, type InodeOp, type Lock, type SetattrChanges, type StatFs, type StreamEntry,
 } from '../api/index.js';
 import { FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { has } from '../transport/index.js';
 import { L, STX, STX_BIG, STX_NUM, STXB, sys } from './sys.js';
+
+const FMODE_EXEC = L.FMODE_EXEC;
 
 export type InodeHandleMode = 'never' | 'prefer' | 'mandatory';
 
@@ -57,6 +59,12 @@ export interface PassthroughOptions {
    * holds adds up. Default: leave it alone (a library changes no process-wide state unless
    * asked); the `tsfuse` command and examples/passthrough.ts ask for 1048576. */
   nofile?: number;
+  /** How long (ms) a caller's supplementary groups read from /proc/PID/status are reused
+   * for that thread while its uid and gid stay the same (see callerCreds). Default 1000;
+   * 0 reads them for every request. */
+  groupsMaxAge?: number;
+  /** Where file-handle mode falls back to fds ('prefer'), it says so here (one line). Default: stderr. */
+  log?: (line: string) => void;
 }
 
 /** statx output, filled by each sys.statx call and read right after it (one thread). */
@@ -104,25 +112,111 @@ function attrFromStatx(): Attr {
   };
 }
 
-/** An open file of the source. */
-class PtHandle implements FileHandle {
-  constructor(readonly inode: PtInode, public fd: number) {}
+/**
+ * An fd that I/O on the thread pool may be using: closed only once no call is
+ * in flight (a RELEASE can overtake a READ whose caller was interrupted: the
+ * fd number must not be reused under it).
+ */
+class SharedFd {
+  private busy = 0;
+  private closing = false;
+  constructor(public fd: number) {}
+  get open(): boolean { return this.fd >= 0 && !this.closing; }
+  /** Runs `io` with the fd; the fd stays open until the promise settles. */
+  async use<T>(io: (fd: number) => Promise<T>): Promise<T> {
+    if (!this.open) throw new FuseError('EBADF');
+    this.busy++;
+    try {
+      return await io(this.fd);
+    } finally {
+      if (--this.busy === 0 && this.closing) this.closeNow();
+    }
+  }
+  close(): void {
+    if (this.fd < 0 || this.closing) return;
+    this.closing = true;
+    if (this.busy === 0) this.closeNow();
+  }
+  private closeNow(): void {
+    const fd = this.fd;
+    this.fd = -1;
+    closeSync(fd);
+  }
+}
 
-  read(_ctx: Context, offset: bigint, size: number): Uint8Array {
-    const buf = this.inode.fs.readBuffer(size);
-    const n = sys.pread(this.fd, buf.subarray(0, size), offset);
-    return buf.subarray(0, n);
+/** An open file of the source. Data I/O runs on the thread pool (a slow source stalls
+ * only the requests that wait for it). */
+class PtHandle implements FileHandle {
+  readonly file: SharedFd;
+  constructor(readonly inode: PtInode, fd: number) { this.file = new SharedFd(fd); }
+  /** The fd for synchronous calls (−1 once released). */
+  get fd(): number { return this.file.open ? this.file.fd : -1; }
+
+  read(_ctx: Context, offset: bigint, size: number): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(size);
+    return this.file.use(async (fd) => buf.subarray(0, await sys.preadAsync(fd, buf, offset)));
   }
-  write(_ctx: Context, offset: bigint, data: Uint8Array, flags: number): number {
-    const n = sys.pwrite(this.fd, data, offset);
-    if (flags & FUSE_WRITE_KILL_SUIDGID) this.inode.killSuidgid(this.fd);
-    return n;
+  write(ctx: Context, offset: bigint, data: Uint8Array, flags: number): Promise<number> {
+    return this.file.use(async (fd) => {
+      const n = await sys.pwriteAsync(fd, data, offset);
+      if (flags & FUSE_WRITE_KILL_SUIDGID && this.file.open) this.inode.killSuidgid(this.file.fd);
+      return n;
+    });
   }
-  fsync(_ctx: Context, datasync: boolean): void {
-    if (datasync) fdatasyncSync(this.fd); else fsyncSync(this.fd);
+  fsync(_ctx: Context, datasync: boolean): Promise<void> {
+    return this.file.use(async (fd) => { await sys.fsyncAsync(fd, datasync); });
   }
+  close(): void { this.file.close(); }
   // flush and release are PtInode's: the tree calls them on the inode the kernel
   // knows, which may not be `this.inode` (a duplicate merged into it at hand-out).
+}
+
+/** linux_dirent64 records per getdents64 call: a batch (the tree keeps what the kernel
+ * had no room for, at most one batch per open directory). */
+const DIR_BATCH = 32 * 1024;
+
+/**
+ * An open directory of the source, listed in pieces with getdents64 on the thread
+ * pool. Cookies are the source's own d_off values, passed to the kernel unchanged
+ * and given back to lseek(): they stay valid across calls and across changes to
+ * the directory exactly as far as the source's own are (ext4 hash cookies, tmpfs's
+ * stable offsets), as for a program listing the source directly. The fd was opened
+ * as the caller, so listing needs the caller's read permission on the directory.
+ */
+class PtDirStream implements DirStream {
+  private readonly dir: SharedFd;
+  /** The fd's position: the d_off of the last entry read (0 at open). */
+  private pos = 0n;
+  private buf: Buffer | undefined = Buffer.allocUnsafe(DIR_BATCH);
+  constructor(fd: number) { this.dir = new SharedFd(fd); }
+
+  read(_ctx: Context, cookie: bigint): Promise<readonly StreamEntry[]> {
+    const buf = this.buf ?? Buffer.allocUnsafe(DIR_BATCH); // in use by a read still in flight
+    this.buf = undefined;
+    return this.dir.use(async (fd) => {
+      // An unknown position (a failed read) always seeks.
+      const n = await sys.getdentsAsync(fd, buf, cookie === this.pos ? -1 : cookie);
+      this.pos = -1n;
+      const out: StreamEntry[] = [];
+      const view = new DataView(buf.buffer, buf.byteOffset, n);
+      for (let at = 0; at < n;) {
+        const reclen = view.getUint16(at + 16, true);
+        if (reclen < 20 || at + reclen > n) throw new FuseError('EIO', `getdents64: bad record length ${reclen}`);
+        const end = buf.indexOf(0, at + 19);
+        out.push({
+          name: nameFromBytes(buf.subarray(at + 19, end < 0 || end > at + reclen ? at + reclen : end)),
+          ino: view.getBigUint64(at, true),
+          mode: buf[at + 18] << 12,
+          next: view.getBigUint64(at + 8, true),
+        });
+        at += reclen;
+      }
+      this.pos = out.length ? (out[out.length - 1].next as bigint) : cookie;
+      this.buf = buf;
+      return out;
+    });
+  }
+  close(): void { this.dir.close(); }
 }
 
 export class PtInode extends FuseInode {
@@ -176,8 +270,7 @@ export class PtInode extends FuseInode {
     const ph = h as PtHandle | undefined;
     if (!ph || ph.fd < 0) return;
     for (const [owner, l] of [...(this.locks ?? [])]) if (l.via === ph) this.releaseLocks(owner);
-    closeSync(ph.fd);
-    ph.fd = -1;
+    ph.close();
   }
 
   override onUnlinked(): boolean {
@@ -192,6 +285,7 @@ export class PtInode extends FuseInode {
   closeBacking(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    if (this.handle) this.fs.releaseMount(this.mntId);
     this.handle = undefined;
   }
   override onForget(): void {
@@ -243,7 +337,7 @@ export class PtInode extends FuseInode {
   }
 
   override access(ctx: Context, mask: number): void {
-    this.withFd((fd) => sys.faccessat(L.AT_FDCWD, this.proc(fd), mask, L.AT_EACCESS, ...this.fs.ids(ctx)));
+    this.withFd((fd) => this.fs.asCaller(ctx, () => sys.faccessat(L.AT_FDCWD, this.proc(fd), mask, L.AT_EACCESS, -1, -1)));
   }
 
   override statfs(): StatFs {
@@ -255,11 +349,9 @@ export class PtInode extends FuseInode {
   }
   override syncfs(): void { this.withFd((fd) => { const d = sys.openat(fd, '.', C.O_RDONLY, 0, -1, -1); try { sys.syncfs(d); } finally { closeSync(d); } }); }
 
-  override fsyncdir(_ctx: Context, datasync: boolean): void {
-    this.withFd((fd) => {
-      const d = sys.openat(fd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
-      try { if (datasync) fdatasyncSync(d); else fsyncSync(d); } finally { closeSync(d); }
-    });
+  override async fsyncdir(_ctx: Context, datasync: boolean): Promise<void> {
+    const d = this.withFd((fd) => sys.openat(fd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1));
+    try { await sys.fsyncAsync(d, datasync); } finally { closeSync(d); }
   }
 
   override readlink(): Uint8Array { return this.withFd((fd) => sys.readlinkat(fd, '')); }
@@ -271,35 +363,32 @@ export class PtInode extends FuseInode {
     return this.withFd((dirfd) => this.fs.openNode(dirfd, b, ctx));
   }
 
-  override readdir(): DirEntry[] {
-    const [names, inos, types] = this.withFd((fd) => sys.readdir(fd));
-    const out: DirEntry[] = new Array(types.length);
-    for (let i = 0, at = 0; i < types.length; i++) {
-      const end = names.indexOf(0, at);
-      out[i] = { name: nameFromBytes(names.subarray(at, end)), ino: inos[i], mode: types[i] << 12 };
-      at = end + 1;
-    }
-    return out;
+  /** The directory opened as the caller (read permission, as opendir(3) on the source
+   * needs), listed in pieces from the source (PtDirStream). */
+  override opendir(ctx: Context): DirStream {
+    const fd = this.withFd((f) => this.fs.asCaller(ctx, () =>
+      sys.openat(L.AT_FDCWD, this.proc(f), C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1)));
+    return new PtDirStream(fd);
   }
 
   override mkdir(ctx: Context, name: string, mode: number): FuseInode {
     const b = checkName(name);
     return this.withFd((dirfd) => {
-      sys.mkdirat(dirfd, b, mode & 0o7777, ...this.fs.ids(ctx), this.fs.umask(ctx));
+      this.fs.asCaller(ctx, () => sys.mkdirat(dirfd, b, mode & 0o7777, -1, -1, this.fs.umask(ctx)));
       return this.fs.openNode(dirfd, b, ctx);
     });
   }
   override mknod(ctx: Context, name: string, mode: number, rdev: number): FuseInode {
     const b = checkName(name);
     return this.withFd((dirfd) => {
-      sys.mknodat(dirfd, b, mode, devFromFuse(rdev), ...this.fs.ids(ctx), this.fs.umask(ctx));
+      this.fs.asCaller(ctx, () => sys.mknodat(dirfd, b, mode, devFromFuse(rdev), -1, -1, this.fs.umask(ctx)));
       return this.fs.openNode(dirfd, b, ctx);
     });
   }
   override symlink(ctx: Context, name: string, target: string): FuseInode {
     const b = checkName(name);
     return this.withFd((dirfd) => {
-      sys.symlinkat(bytesOf(target), dirfd, b, ...this.fs.ids(ctx));
+      this.fs.asCaller(ctx, () => sys.symlinkat(bytesOf(target), dirfd, b, -1, -1));
       return this.fs.openNode(dirfd, b, ctx);
     });
   }
@@ -307,15 +396,15 @@ export class PtInode extends FuseInode {
     const b = checkName(name);
     const t = target as PtInode;
     return this.withFd((dirfd) => t.withFd((tfd) => {
-      sys.linkat(L.AT_FDCWD, this.proc(tfd), dirfd, b, L.AT_SYMLINK_FOLLOW, ...this.fs.ids(ctx));
+      this.fs.asCaller(ctx, () => sys.linkat(L.AT_FDCWD, this.proc(tfd), dirfd, b, L.AT_SYMLINK_FOLLOW, -1, -1));
       return this.fs.openNode(dirfd, b, ctx);
     }));
   }
   override create(ctx: Context, name: string, mode: number, flags: number): Created {
     const b = checkName(name);
     return this.withFd((dirfd) => {
-      const fd = sys.openat(dirfd, b, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT), mode & 0o7777,
-        ...this.fs.ids(ctx), this.fs.umask(ctx));
+      const fd = this.fs.asCaller(ctx, () => sys.openat(dirfd, b, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT | FMODE_EXEC),
+        mode & 0o7777, -1, -1, this.fs.umask(ctx)));
       try {
         const inode = this.fs.openNode(dirfd, b, ctx) as PtInode;
         return { inode, handle: new PtHandle(inode, fd) };
@@ -327,24 +416,25 @@ export class PtInode extends FuseInode {
   }
   override tmpfile(ctx: Context, mode: number, flags: number): Created {
     return this.withFd((dirfd) => {
-      const fd = sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL)) | L.O_TMPFILE, mode & 0o7777, ...this.fs.ids(ctx), this.fs.umask(ctx));
+      const fd = this.fs.asCaller(ctx, () => sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL | FMODE_EXEC)) | L.O_TMPFILE, mode & 0o7777,
+        -1, -1, this.fs.umask(ctx)));
       const inode = this.fs.openNode(L.AT_FDCWD, `/proc/self/fd/${fd}`, ctx, true) as PtInode;
       return { inode, handle: new PtHandle(inode, fd) };
     });
   }
   override unlink(ctx: Context, name: string): void {
     const b = checkName(name);
-    this.withFd((dirfd) => sys.unlinkat(dirfd, b, 0, ...this.fs.ids(ctx)));
+    this.withFd((dirfd) => this.fs.asCaller(ctx, () => sys.unlinkat(dirfd, b, 0, -1, -1)));
   }
   override rmdir(ctx: Context, name: string): void {
     const b = checkName(name);
-    this.withFd((dirfd) => sys.unlinkat(dirfd, b, L.AT_REMOVEDIR, ...this.fs.ids(ctx)));
+    this.withFd((dirfd) => this.fs.asCaller(ctx, () => sys.unlinkat(dirfd, b, L.AT_REMOVEDIR, -1, -1)));
   }
   override rename(ctx: Context, name: string, newParent: FuseInode, newName: string, flags: number): void {
     const from = checkName(name);
     const to = checkName(newName);
     const np = newParent as PtInode;
-    this.withFd((a) => np.withFd((b) => sys.renameat2(a, from, b, to, flags, ...this.fs.ids(ctx))));
+    this.withFd((a) => np.withFd((b) => this.fs.asCaller(ctx, () => sys.renameat2(a, from, b, to, flags, -1, -1))));
   }
 
   // ---- files ----
@@ -353,13 +443,28 @@ export class PtInode extends FuseInode {
     // O_DIRECT is the kernel's business (it sends direct I/O as READ/WRITE with the
     // client's alignment); our buffers are not aligned, so the source is opened without it.
     // O_NOFOLLOW too: the kernel resolved the path already, and /proc/self/fd/N is a symlink.
-    const f2 = flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_DIRECT | C.O_NOFOLLOW);
-    const fd = this.withFd((f) => sys.openat(L.AT_FDCWD, this.proc(f), f2, 0, ...this.fs.ids(ctx)));
+    const f2 = flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_DIRECT | C.O_NOFOLLOW | FMODE_EXEC);
+    const fd = this.withFd((f) => {
+      const path = this.proc(f);
+      // An exec (execve, uselib) needs execute permission, not read: a 0111 file runs. The
+      // caller's right to execute is checked as the caller (the kernel checked it too with
+      // default_permissions); the file is then read by us, as the kernel reads it for exec.
+      if (flags & FMODE_EXEC && (flags & 3) === C.O_RDONLY) {
+        this.fs.asCaller(ctx, () => sys.faccessat(L.AT_FDCWD, path, C.X_OK, L.AT_EACCESS, -1, -1));
+        return sys.openat(L.AT_FDCWD, path, f2, 0, -1, -1);
+      }
+      return this.fs.asCaller(ctx, () => sys.openat(L.AT_FDCWD, path, f2, 0, -1, -1));
+    });
     return new PtHandle(this, fd);
   }
 
-  override fallocate(_ctx: Context, h: FileHandle | undefined, offset: bigint, length: bigint, mode: number): void {
-    sys.fallocate(fdOf(h), mode, offset, length);
+  override fallocate(ctx: Context, h: FileHandle | undefined, offset: bigint, length: bigint, mode: number): void {
+    const fd = fdOf(h);
+    sys.fallocate(fd, mode, offset, length);
+    // The kernel leaves this to us with HANDLE_KILLPRIV_V2 and sends no flag: like the
+    // source's own fallocate (file_modified), a caller without CAP_FSETID loses setuid
+    // and setgid (setgid only with group-exec), whatever the mode.
+    if (!this.fs.callerFsetid(ctx)) this.killSuidgid(fd);
   }
   override lseek(_ctx: Context, h: FileHandle | undefined, offset: bigint, whence: number): bigint {
     // The kernel carries its loff_t in the u64: a value ≥ 2^63 is a negative offset.
@@ -466,6 +571,21 @@ export class PtInode extends FuseInode {
   }
 }
 
+/** Why file handles cannot be used on the source (undefined: they can): a handle of its
+ * root must come back through open_by_handle_at (EPERM without CAP_DAC_READ_SEARCH,
+ * EOPNOTSUPP on filesystems that cannot export handles). */
+function handlesUnusable(rootFd: number, mountFd: number): string | undefined {
+  let fd: number;
+  try {
+    fd = sys.openByHandleAt(mountFd, sys.nameToHandleAt(rootFd, '', L.AT_EMPTY_PATH)[0], L.O_PATH);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return `${err.syscall ?? 'file handle'} failed with ${err.code ?? err.message}`;
+  }
+  closeSync(fd);
+  return undefined;
+}
+
 function fdOf(h: FileHandle | undefined): number {
   const fd = (h as PtHandle | undefined)?.fd;
   if (fd === undefined || fd < 0) throw new FuseError('EBADF');
@@ -487,31 +607,62 @@ function openAnyMode(path: string): number {
 export class Passthrough extends InodeTree {
   /** The source directory: a path, or its bytes (a path need not be UTF-8). */
   readonly source: string | Uint8Array;
-  private readonly mode: InodeHandleMode;
+  /** The inode-handle mode in effect ('prefer' becomes 'never' where handles cannot be opened). */
+  readonly mode: InodeHandleMode;
   private readonly asCallerOn: boolean;
-  private readonly mountFds = new Map<number, number>();
-  private readBuf = Buffer.alloc(0);
+  /**
+   * File-handle mode: a readable fd on each mount inodes live on, for open_by_handle_at
+   * (which refuses O_PATH fds), counted by the inodes that hold handles of it. Opened
+   * with the first such inode and closed with the last, so a mount below the source can
+   * be unmounted once the kernel has forgotten its inodes. The source's own is kept.
+   */
+  private readonly mounts = new Map<number, { fd: number; refs: number }>();
+  private readonly groupsMaxAge: number;
   readonly nofile: number;
 
   constructor(source: string | Uint8Array, opts: PassthroughOptions = {}) {
     if (opts.inodeHandles !== undefined && !['never', 'prefer', 'mandatory'].includes(opts.inodeHandles)) {
       throw new TypeError(`Passthrough: option inodeHandles must be 'never', 'prefer' or 'mandatory', not ${JSON.stringify(opts.inodeHandles)}`);
     }
+    const groupsMaxAge = opts.groupsMaxAge ?? 1000;
+    if (!(groupsMaxAge >= 0) || !Number.isFinite(groupsMaxAge)) {
+      throw new TypeError(`Passthrough: option groupsMaxAge must be a number of milliseconds ≥ 0, not ${String(opts.groupsMaxAge)}`);
+    }
     const rootFd = sys.openat(L.AT_FDCWD, source, L.O_PATH | C.O_DIRECTORY, 0, -1, -1);
-    sys.statx(rootFd, '', L.AT_EMPTY_PATH, st, stBig);
+    let mode = opts.inodeHandles ?? 'never';
+    let mountFd = -1;
+    try {
+      sys.statx(rootFd, '', L.AT_EMPTY_PATH, st, stBig);
+      if (mode !== 'never') {
+        mountFd = sys.openat(rootFd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
+        const why = handlesUnusable(rootFd, mountFd);
+        if (why && mode === 'mandatory') {
+          throw new Error(`Passthrough: inodeHandles 'mandatory' is impossible here: ${why}`);
+        }
+        if (why) {
+          (opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(
+            `tsfuse passthrough: file handles cannot be used (${why}); every inode keeps an fd instead (--handles prefer)`);
+          mode = 'never';
+          closeSync(mountFd);
+          mountFd = -1;
+        }
+      }
+    } catch (e) {
+      closeSync(rootFd);
+      if (mountFd >= 0) closeSync(mountFd);
+      throw e;
+    }
     const mntId = st[STX.mntId];
-    // open_by_handle_at rejects O_PATH mount fds (EBADF): keep a readable one per mount.
-    const mountFd = sys.openat(rootFd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
     // The root is created before `this` exists; it is rebound below.
     const root = new PtInode(undefined as unknown as Passthrough, rootFd, undefined, mntId, 'root');
     super(root, {});
     (root as { fs: Passthrough }).fs = this;
     this.source = source;
-    this.mode = opts.inodeHandles ?? 'never';
+    this.mode = mode;
+    this.groupsMaxAge = groupsMaxAge;
     this.asCallerOn = opts.asCaller ?? process.geteuid?.() === 0;
-    this.mountFds.set(mntId, mountFd);
+    if (mountFd >= 0) this.mounts.set(mntId, { fd: mountFd, refs: 1 }); // the source's own: for the session
     this.nofile = sys.raiseNofile(opts.nofile ?? 0); // 0: no change, just read the limit
-    if (this.mode === 'mandatory') sys.nameToHandleAt(rootFd, '', L.AT_EMPTY_PATH); // fails early if unsupported
   }
 
   override init(info: InitInfo): void {
@@ -538,69 +689,96 @@ export class Passthrough extends InodeTree {
     return this.umaskPerRequest ? ctx.umask : 0;
   }
 
-  /** [uid, gid] to run as for this request ([-1, -1]: as ourselves). */
-  ids(ctx: Context): [number, number] {
-    return this.asCallerOn ? [ctx.uid, ctx.gid] : [-1, -1];
-  }
-  /** Runs synchronous `fn` with fsuid/fsgid of the caller (Node's sync fs calls included). */
+  /** True while `asCaller` runs: nested calls run as the same caller. */
+  private inCaller = false;
+  /**
+   * Runs synchronous `fn` with the caller's credentials: fsuid, fsgid and supplementary
+   * groups (callerCreds: its /proc status, checked against the request's ids, merged with
+   * the kernel's FUSE_CREATE_SUPP_GROUP group), switched for this thread only and for
+   * creations on the addon's creator thread. Node's sync fs calls inside run as the caller
+   * too. A root caller keeps our groups (its capabilities decide, not its groups).
+   * Open-by-handle needs CAP_DAC_READ_SEARCH, which a non-root fsuid drops: call `withFd`
+   * outside, `asCaller` inside.
+   */
   asCaller<T>(ctx: Context, fn: () => T): T {
-    if (!this.asCallerOn) return fn();
-    sys.setFsIds(ctx.uid, ctx.gid);
-    try { return fn(); } finally { sys.setFsIds(process.geteuid!(), process.getegid!()); }
+    if (!this.asCallerOn || this.inCaller) return fn();
+    sys.become(ctx.uid, ctx.gid, ctx.uid === 0 ? null : this.groupsOf(ctx));
+    this.inCaller = true;
+    try {
+      return fn();
+    } finally {
+      this.inCaller = false;
+      sys.become(-1, -1, null);
+    }
+  }
+  private readonly groupArrays = new WeakMap<readonly number[], Uint32Array>();
+  private groupsOf(ctx: Context): Uint32Array {
+    const { groups } = callerCreds(ctx, this.groupsMaxAge);
+    let a = this.groupArrays.get(groups);
+    if (!a) this.groupArrays.set(groups, (a = Uint32Array.from(groups)));
+    return a;
+  }
+  /** Whether the caller keeps setuid/setgid bits on a change it makes (CAP_FSETID). */
+  callerFsetid(ctx: Context): boolean {
+    return callerCreds(ctx, this.groupsMaxAge).fsetid;
   }
 
-  /** An O_PATH fd on the mount `mntId` for open_by_handle_at. */
+  /** The fd on the mount `mntId` for open_by_handle_at (held by the inode asking). */
   mountFd(mntId: number): number {
-    const fd = this.mountFds.get(mntId);
-    if (fd === undefined) throw new FuseError('ESTALE', `no fd for mount ${mntId}`);
-    return fd;
+    const m = this.mounts.get(mntId);
+    if (!m) throw new FuseError('ESTALE', `no fd for mount ${mntId}`);
+    return m.fd;
+  }
+  /** One more inode holds a handle on mount `mntId`: opens its fd with `open` if none is. */
+  private holdMount(mntId: number, open: () => number): void {
+    const m = this.mounts.get(mntId);
+    if (m) m.refs++;
+    else this.mounts.set(mntId, { fd: open(), refs: 1 });
+  }
+  /** An inode holding a handle on mount `mntId` let go of it: the last one closes the fd. */
+  releaseMount(mntId: number): void {
+    const m = this.mounts.get(mntId);
+    if (!m || --m.refs > 0) return;
+    this.mounts.delete(mntId);
+    closeSync(m.fd);
   }
 
   /** A new inode object for `name` in `dirfd` (the tree merges it with a known alias). */
   openNode(dirfd: number, name: Uint8Array | string, ctx: Context, follow = false): PtInode {
-    const fd = sys.openat(dirfd, name, L.O_PATH | (follow ? 0 : C.O_NOFOLLOW), 0, ...this.ids(ctx));
+    const fd = this.asCaller(ctx, () => sys.openat(dirfd, name, L.O_PATH | (follow ? 0 : C.O_NOFOLLOW), 0, -1, -1));
     let handle: Buffer | undefined;
     try {
       sys.statx(fd, '', L.AT_EMPTY_PATH, st, stBig);
       const mntId = st[STX.mntId];
-      if (this.mode !== 'never' && !this.mountFds.has(mntId)) {
-        // A new mount below the source: a readable fd on it for open_by_handle_at (kept open).
-        // Without one, inodes of that mount keep their own fds ('prefer') or fail ('mandatory').
-        try {
-          const dir = (st[STX.mode] & C.S_IFMT) === C.S_IFDIR;
-          this.mountFds.set(mntId, dir ? sys.openat(fd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1)
-            : sys.openat(L.AT_FDCWD, `/proc/self/fd/${fd}`, C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY, 0, -1, -1));
-        } catch (e) {
-          if (this.mode === 'mandatory') throw e;
-        }
-      }
-      if (this.mode !== 'never' && this.mountFds.has(mntId)) {
+      const key = `${st[STX.devMajor]}:${st[STX.devMinor]}:${stBig[STXB.ino]}:${mntId}`;
+      const fmt = st[STX.mode] & C.S_IFMT;
+      if (this.mode !== 'never') {
         try {
           handle = sys.nameToHandleAt(fd, '', L.AT_EMPTY_PATH)[0];
+          // A readable fd on the inode's mount: the directory itself, a regular file reopened,
+          // else (device, fifo, socket, symlink) its directory, which is on the same mount.
+          this.holdMount(mntId, () => fmt === C.S_IFDIR ? sys.openat(fd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1)
+            : fmt === C.S_IFREG ? sys.openat(L.AT_FDCWD, `/proc/self/fd/${fd}`, C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY, 0, -1, -1)
+              : sys.openat(dirfd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1));
         } catch (e) {
+          handle = undefined;
           if (this.mode === 'mandatory') throw e;
+          // 'prefer': this inode (a filesystem without handles, an fd we cannot open) keeps its fd.
         }
       }
-      const key = handle ? `h${mntId}:${handle.toString('hex')}` : `${st[STX.devMajor]}:${st[STX.devMinor]}:${stBig[STXB.ino]}:${mntId}`;
       if (handle) closeSync(fd);
       // Always a new object: the tree merges it into the known inode of this key (if
       // that is still registered) in the synchronous turn that hands it out.
-      return new PtInode(this, handle ? -1 : fd, handle, mntId, key);
+      return new PtInode(this, handle ? -1 : fd, handle, mntId, handle ? `h${mntId}:${handle.toString('hex')}` : key);
     } catch (e) {
       if (!handle) try { closeSync(fd); } catch { /* closed */ }
       throw e;
     }
   }
 
-  /** A reusable read buffer: READ replies are written before the next request is read. */
-  readBuffer(size: number): Buffer {
-    if (this.readBuf.length < size) this.readBuf = Buffer.allocUnsafe(Math.max(size, 128 * 1024));
-    return this.readBuf;
-  }
-
   override destroy(): void {
     super.destroy();
-    for (const fd of this.mountFds.values()) try { closeSync(fd); } catch { /* closed */ }
-    this.mountFds.clear();
+    for (const m of this.mounts.values()) try { closeSync(m.fd); } catch { /* closed */ }
+    this.mounts.clear();
   }
 }

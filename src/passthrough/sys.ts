@@ -62,6 +62,17 @@ export interface PtSys {
   raiseNofile(want: number): number;
   faccessat(dirfd: number, name: Name, mode: number, flags: number, uid: number, gid: number): void;
   setFsIds(uid: number, gid: number): void;
+  /** This thread runs as uid/gid with `groups` as its supplementary groups (null: keep ours)
+   * until become(-1, -1, null); creations on the creator thread take the same credentials. */
+  become(uid: number, gid: number, groups: Uint32Array | null): void;
+  /** On the libuv thread pool (a slow source stalls no request): bytes read into `buf`. */
+  preadAsync(fd: number, buf: Uint8Array, pos: bigint): Promise<number>;
+  /** On the thread pool: bytes written. */
+  pwriteAsync(fd: number, data: Uint8Array, pos: bigint): Promise<number>;
+  fsyncAsync(fd: number, datasync: boolean): Promise<number>;
+  /** On the thread pool: bytes of linux_dirent64 records read into `buf` (0: the end).
+   * pos ≥ 0: lseek there first (a d_off the source gave, or 0); -1: go on. */
+  getdentsAsync(fd: number, buf: Uint8Array, pos: bigint | number): Promise<number>;
 }
 
 export const sys = (native as unknown as { pt: PtSys }).pt;
@@ -81,6 +92,8 @@ export const STX_BIG = 4;
 export const L = {
   O_PATH: 0o10000000,
   O_TMPFILE: 0o20200000,
+  /** __FMODE_EXEC: an open for execve() (the kernel passes it in FUSE_OPEN's flags). */
+  FMODE_EXEC: 0o40,
   AT_FDCWD: -100,
   AT_EMPTY_PATH: 0x1000,
   AT_SYMLINK_NOFOLLOW: 0x100,
