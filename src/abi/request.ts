@@ -72,6 +72,9 @@ export interface Request<B = unknown> {
   readonly dataView: Uint8Array;
   /** Request extensions (7.38: secctx, 7.39: supplementary groups): borrowed view. */
   readonly extView: Uint8Array;
+  /** The FUSE_EXT_GROUPS extension's groups, if the request has one (checked: a malformed
+   * extension area makes the request malformed). */
+  readonly suppGroups?: readonly number[];
 }
 
 export interface DecodeOptions {
@@ -177,6 +180,7 @@ export function decodeRequest<R extends WireSpec<any> = WireSpec<any>>(
     pid: view.getUint32(32, true),
     body, name, name2, dataView,
     extView: extlen ? bytes.subarray(end, n) : EMPTY,
+    suppGroups: extlen ? extGroups(bytes.subarray(end, n)) : undefined,
   };
 }
 const EMPTY: Uint8Array = new Uint8Array(0);

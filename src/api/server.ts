@@ -9,7 +9,7 @@
  * are never answered.
  */
 import {
-  DirentWriter, ENOSYS, extGroups, errnoName, InitFlag, initFlagNames, OUT_HEADER_SIZE, peekUnique, ProtocolError,
+  DirentWriter, ENOSYS, errnoName, InitFlag, initFlagNames, OUT_HEADER_SIZE, peekUnique, ProtocolError,
   decodeRequest, writeOutHeader, type Request,
 } from '../abi/index.js';
 import type { Channel, ConnectionHandler, KernelOffer, Negotiated, Notifier } from '../transport/index.js';
@@ -175,13 +175,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
       else this.fail(ch, req, ENOSYS);
       return;
     }
-    let ctx: RequestContext;
-    try {
-      ctx = new RequestContext(req.uid, req.gid, req.pid, row.umask ? row.umask(req.body) : 0,
-        req.extView.length ? extGroups(req.extView) : undefined);
-    } catch (e) {
-      return this.failWith(ch, req, e);
-    }
+    const ctx = new RequestContext(req.uid, req.gid, req.pid, row.umask ? row.umask(req.body) : 0, req.suppGroups);
     const key = uniqueKey(req.uniqueLo, req.uniqueHi);
     if (this.pendingInterrupts.delete(key)) ctx.interrupt();
     let result: unknown;
