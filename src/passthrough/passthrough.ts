@@ -574,13 +574,14 @@ export class PtInode extends FuseInode {
 /** Why file handles cannot be used on the source (undefined: they can): a handle of its
  * root must come back through open_by_handle_at (EPERM without CAP_DAC_READ_SEARCH,
  * EOPNOTSUPP on filesystems that cannot export handles). */
-function handlesUnusable(rootFd: number, mountFd: number): string | undefined {
+function handlesUnusable(rootFd: number, mountFd: number): { text: string; code: string } | undefined {
   let fd: number;
   try {
     fd = sys.openByHandleAt(mountFd, sys.nameToHandleAt(rootFd, '', L.AT_EMPTY_PATH)[0], L.O_PATH);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    return `${err.syscall ?? 'file handle'} failed with ${err.code ?? err.message}`;
+    const code = err.code ?? 'EIO';
+    return { text: `${err.syscall ?? 'file handle'} failed with ${code}${code === 'EPERM' ? ' (it needs CAP_DAC_READ_SEARCH)' : ''}`, code };
   }
   closeSync(fd);
   return undefined;
@@ -637,11 +638,11 @@ export class Passthrough extends InodeTree {
         mountFd = sys.openat(rootFd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
         const why = handlesUnusable(rootFd, mountFd);
         if (why && mode === 'mandatory') {
-          throw new Error(`Passthrough: inodeHandles 'mandatory' is impossible here: ${why}`);
+          throw Object.assign(new Error(`Passthrough: inodeHandles 'mandatory' is impossible here: ${why.text}`), { code: why.code });
         }
         if (why) {
           (opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(
-            `tsfuse passthrough: file handles cannot be used (${why}); every inode keeps an fd instead (--handles prefer)`);
+            `tsfuse passthrough: file handles cannot be used here (${why.text}): each inode keeps an fd instead`);
           mode = 'never';
           closeSync(mountFd);
           mountFd = -1;
@@ -670,6 +671,9 @@ export class Passthrough extends InodeTree {
     const want = (flag: number) => { if (has(info.offered, flag) && !has(info.want, flag)) info.want += flag; };
     // We clear setuid/setgid ourselves on write/truncate (root writes would keep them).
     want(InitFlag.HANDLE_KILLPRIV_V2);
+    // The kernel's word on the one supplementary group that decides a creation's
+    // permission (the parent's group): used with the caller's /proc status (asCaller).
+    want(InitFlag.CREATE_SUPP_GROUP);
     // With default_permissions the kernel checks permissions, and only with POSIX_ACL
     // does it read ACLs for that (POSIX_ACL would force default_permissions on, so not
     // without it). Then the kernel leaves the umask to us (DONT_MASK): the source
