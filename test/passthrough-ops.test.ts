@@ -24,7 +24,7 @@ const AGAIN = ['EAGAIN', 'EACCES', 'EWOULDBLOCK'];
 
 // ---- python3 children -------------------------------------------------------------
 
-/** Helpers every python child gets; `a` is argv, `AS` the uid to become (all groups dropped). */
+/** Helpers every python child gets; `a` is argv, `AS` the uid to become (with that user's own groups). */
 const PRELUDE = String.raw`
 import ctypes, errno, fcntl, json, os, stat, struct, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
@@ -45,7 +45,10 @@ U = 0xffffffff
 # user::rw- user:65534:r-- group::r-- mask::r-- other::---
 ACL = acl((1, 6, U), (2, 4, 65534), (4, 4, U), (0x10, 4, U), (0x20, 0, U))
 if AS is not None:
-    os.setgroups([]); os.setgid(AS); os.setuid(AS)
+    import pwd
+    try: os.initgroups(pwd.getpwuid(AS).pw_name, AS)  # that user's own groups, as a login gives them
+    except KeyError: os.setgroups([])  # a uid with no passwd entry has none
+    os.setgid(AS); os.setuid(AS)
 `;
 
 const pyArgs = (body: string, uid?: number) => ['-I', '-u', '-c', `AS = ${uid ?? 'None'}\n${PRELUDE}\n${dedent(body)}`];

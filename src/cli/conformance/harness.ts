@@ -16,12 +16,14 @@ export const LNK = C.S_IFLNK;
 
 /**
  * argv[1]: JSON list of [op, ...args]; argv[2] (optional): uid to drop to (gid
- * the same, no supplementary groups). Runs the ops in order, stops at the first
+ * the same, supplementary groups those the group database gives that user, as a
+ * login would: a filesystem must take a caller's groups from the caller, not
+ * find none). Runs the ops in order, stops at the first
  * OSError, prints a JSON list of {ok: value} / {err: "EACCES"}. Fds opened with
  * `openfd` are kept by key for later ops in the same list.
  */
 const PY = `
-import ctypes, errno, json, os, platform, signal, sys
+import ctypes, errno, json, os, platform, pwd, signal, sys
 libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD = -100
 NR_RENAMEAT2 = {'x86_64': 316, 'aarch64': 276, 'riscv64': 276, 'ppc64le': 357, 's390x': 347, 'i686': 353, 'armv7l': 382}
@@ -79,9 +81,13 @@ OPS = {
     'mkfifo': os.mkfifo, 'utimensat': utimensat, 'fifo_io': fifo_io,
 }
 if len(sys.argv) > 2:
-    os.setgroups([])
-    os.setgid(int(sys.argv[2]))
-    os.setuid(int(sys.argv[2]))
+    uid = int(sys.argv[2])
+    try:
+        os.initgroups(pwd.getpwuid(uid).pw_name, uid)
+    except KeyError:
+        os.setgroups([])  # no such user: no groups of its own
+    os.setgid(uid)
+    os.setuid(uid)
 os.umask(0)
 out = []
 for op in json.loads(sys.argv[1]):
