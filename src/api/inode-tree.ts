@@ -567,8 +567,9 @@ export class InodeTree implements FileSystem {
     // be linked back in. Trust `e.inode` only while it is still this directory's child of
     // that name; else ask the directory again.
     let step: R<{ child: FuseInode; attr: Attr }>;
+    const known = e.inode && dir[NODE].children.get(e.name) === e.inode ? e.inode : undefined;
     try {
-      const child = e.inode && dir[NODE].children.get(e.name) === e.inode ? e.inode : this.lookupIn(ctx, dir, e.name);
+      const child = known ?? this.lookupIn(ctx, dir, e.name);
       step = then(child, (c) => {
         if (!(c instanceof FuseInode)) throw new TypeError(`expected a FuseInode for ${JSON.stringify(e.name)}, got ${describe(c)}`);
         return then(c.getattr(ctx), (attr) => ({ child: c, attr }));
@@ -577,8 +578,10 @@ export class InodeTree implements FileSystem {
       return nameOnly();
     }
     const emit = ({ child, attr }: { child: FuseInode; attr: Attr }): boolean => {
-      // Forgotten while getattr awaited (a FORGET in between): name only.
-      if (child[NODE].nodeid && this.table.get(child[NODE].nodeid) !== child) return nameOnly();
+      // The listing's inode, forgotten while getattr awaited (a FORGET in between): its
+      // onForget() may have released it, so name only. (What `lookup` returns is handed
+      // out as the contract says: again, under a new node id, if it was forgotten.)
+      if (known && this.table.get(known[NODE].nodeid) !== known) return nameOnly();
       const entry = this.handOut(dir, e.name, child, attr);
       // An entry counts once add() took it; if it is refused (full) or cannot be encoded
       // (throws), the kernel never sees it: undo the count handOut made.
