@@ -16,6 +16,9 @@ export const FUSE_ROOT_ID = 1;
 export const FUSE_MIN_READ_BUFFER = 8192;
 /** Request header + the largest fixed request struct (fuse_write_in) + slack. */
 export const FUSE_BUFFER_HEADER_SIZE = 4096;
+/** The largest extended attribute value Linux allows (XATTR_SIZE_MAX): a SETXATTR
+ * request carries up to this much whatever max_write is. */
+export const XATTR_SIZE_MAX = 65536;
 
 export const FUSE_COMPAT_ENTRY_OUT_SIZE = 120;
 export const FUSE_COMPAT_ATTR_OUT_SIZE = 96;

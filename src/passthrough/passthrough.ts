@@ -159,7 +159,7 @@ class PtHandle implements FileHandle {
   write(ctx: Context, offset: bigint, data: Uint8Array, flags: number): Promise<number> {
     return this.file.use(async (fd) => {
       const n = await sys.pwriteAsync(fd, data, offset);
-      if (flags & FUSE_WRITE_KILL_SUIDGID && this.file.open) this.inode.killSuidgid(this.file.fd);
+      if (flags & FUSE_WRITE_KILL_SUIDGID && this.file.open) await this.inode.killSuidgid(this.file.fd, ctx);
       return n;
     });
   }
@@ -257,8 +257,11 @@ export class PtInode extends FuseInode {
    * cannot belong to another file. */
   override acceptAlias(newer: FuseInode): boolean {
     (newer as PtInode).closeBacking();
+    (newer as PtInode).mergedInto = this;
     return true;
   }
+  /** The registered inode this duplicate was merged into (its handles still point here). */
+  mergedInto: PtInode | undefined;
 
   /** A close() of a file of this inode by some process: POSIX says its locks here go. */
   override flush(_ctx: Context, _h: FileHandle | undefined, lockOwner: bigint): void {
@@ -293,11 +296,24 @@ export class PtInode extends FuseInode {
     this.closeBacking();
   }
 
-  killSuidgid(fd: number): void {
+  /**
+   * Clears setuid and setgid after a change to the file's data by a caller without
+   * CAP_FSETID (the kernel's setattr_should_drop_suidgid, which the source would apply
+   * had the caller written it directly): setuid always; setgid when group-exec is set,
+   * or when the caller is not in the file's group. Regular files only. As ourselves.
+   */
+  killSuidgid(fd: number, ctx: Context): Promise<unknown> | undefined {
     sys.statx(fd, '', L.AT_EMPTY_PATH, st, stBig);
     const mode = st[STX.mode];
-    const kill = (mode & 0o4000) | ((mode & 0o2000) && (mode & 0o010) ? 0o2000 : 0); // S_ISUID, S_ISGID if group-exec
-    if (kill) chmodSync(this.proc(fd), mode & 0o7777 & ~kill);
+    if ((mode & C.S_IFMT) !== C.S_IFREG) return;
+    let kill = mode & 0o4000;
+    if (mode & 0o2000 && (mode & 0o010 || !this.fs.inGroup(ctx, st[STX.gid]))) kill |= 0o2000;
+    if (!kill) return undefined;
+    chmodSync(this.proc(fd), mode & 0o7777 & ~kill);
+    // The kernel keeps the old mode cached after a WRITE, FALLOCATE or COPY_FILE_RANGE:
+    // invalidate its attributes before the reply (attributes only: no page or inode lock
+    // is taken, so the writer waiting for the reply cannot deadlock it).
+    return (this.mergedInto ?? this).notifyContent(-1, 0).catch(() => {});
   }
 
   // ---- attributes ----
@@ -322,7 +338,6 @@ export class PtInode extends FuseInode {
           const w = sys.openat(L.AT_FDCWD, path, C.O_WRONLY, 0, -1, -1);
           try { sys.ftruncate(w, c.size); } finally { closeSync(w); }
         }
-        if (c.killSuidgid) this.killSuidgid(fd);
       }
       if (c.atime !== undefined || c.mtime !== undefined) {
         const t = (v: number | 'now' | undefined, exact: readonly [number, number] | undefined): readonly [number, number] =>
@@ -333,6 +348,9 @@ export class PtInode extends FuseInode {
         else sys.utimensat(L.AT_FDCWD, path, as, ans, ms, mns, 0);
       }
     }));
+    // As ourselves: the caller may not own the file. (A truncate as the caller lets the
+    // source clear them already, unless the caller is root without CAP_FSETID.)
+    if (c.size !== undefined && c.killSuidgid) this.withFd((fd) => this.killSuidgid(fd, ctx)); // the reply's attributes update the kernel
     return this.getattr(ctx, h);
   }
 
@@ -458,22 +476,27 @@ export class PtInode extends FuseInode {
     return new PtHandle(this, fd);
   }
 
-  override fallocate(ctx: Context, h: FileHandle | undefined, offset: bigint, length: bigint, mode: number): void {
+  override fallocate(ctx: Context, h: FileHandle | undefined, offset: bigint, length: bigint, mode: number): Promise<void> | void {
     const fd = fdOf(h);
     sys.fallocate(fd, mode, offset, length);
     // The kernel leaves this to us with HANDLE_KILLPRIV_V2 and sends no flag: like the
     // source's own fallocate (file_modified), a caller without CAP_FSETID loses setuid
     // and setgid (setgid only with group-exec), whatever the mode.
-    if (!this.fs.callerFsetid(ctx)) this.killSuidgid(fd);
+    const killed = this.fs.callerFsetid(ctx) ? undefined : this.killSuidgid(fd, ctx);
+    return killed?.then(() => {});
   }
   override lseek(_ctx: Context, h: FileHandle | undefined, offset: bigint, whence: number): bigint {
     // The kernel carries its loff_t in the u64: a value ≥ 2^63 is a negative offset.
     return sys.lseek(fdOf(h), BigInt.asIntN(64, offset), whence);
   }
-  override copyFileRange(_ctx: Context, h: FileHandle | undefined, offIn: bigint, _out: FuseInode, outH: FileHandle | undefined,
-    offOut: bigint, len: bigint, flags: bigint): bigint {
+  override copyFileRange(ctx: Context, h: FileHandle | undefined, offIn: bigint, out: FuseInode, outH: FileHandle | undefined,
+    offOut: bigint, len: bigint, flags: bigint): bigint | Promise<bigint> {
     if (flags > 0xffffffffn) throw new FuseError('EINVAL', 'copy_file_range flags beyond 32 bits');
-    return sys.copyFileRange(fdOf(h), offIn, fdOf(outH), offOut, len, Number(flags));
+    const outFd = fdOf(outH);
+    const n = sys.copyFileRange(fdOf(h), offIn, outFd, offOut, len, Number(flags));
+    // The kernel sends no flag for it: the written file loses setuid/setgid as on the source.
+    const killed = this.fs.callerFsetid(ctx) ? undefined : (out as PtInode).killSuidgid(outFd, ctx);
+    return killed ? killed.then(() => n) : n;
   }
   // ---- locks ----
   // POSIX locks belong to a lock owner (a client process), not to an open file:
@@ -721,6 +744,10 @@ export class Passthrough extends InodeTree {
     let a = this.groupArrays.get(groups);
     if (!a) this.groupArrays.set(groups, (a = Uint32Array.from(groups)));
     return a;
+  }
+  /** Whether `gid` is the caller's fsgid or one of its supplementary groups. */
+  inGroup(ctx: Context, gid: number): boolean {
+    return ctx.gid === gid || callerCreds(ctx, this.groupsMaxAge).groups.includes(gid);
   }
   /** Whether the caller keeps setuid/setgid bits on a change it makes (CAP_FSETID). */
   callerFsetid(ctx: Context): boolean {

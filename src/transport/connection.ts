@@ -13,7 +13,7 @@
 import { closeSync } from 'node:fs';
 import {
   decodeRequest, errnoName, FUSE_BUFFER_HEADER_SIZE, FUSE_KERNEL_MINOR_VERSION,
-  FUSE_KERNEL_VERSION, FUSE_MIN_READ_BUFFER, InitFlag, initFlags64, negotiateVersion, Opcode,
+  FUSE_KERNEL_VERSION, FUSE_MIN_READ_BUFFER, XATTR_SIZE_MAX, InitFlag, initFlags64, negotiateVersion, Opcode,
   OUT_HEADER_SIZE, splitInitFlags, structs, writeOutHeader, ENODEV, ENOENT, EINTR, EAGAIN, EPROTO, EINVAL,
   ETIMEDOUT, initOutSize,
 } from '../abi/index.js';
@@ -139,7 +139,10 @@ export class Connection {
   }
 
   get bufferSize(): number {
-    return Math.max(FUSE_MIN_READ_BUFFER, this.options.maxWrite + FUSE_BUFFER_HEADER_SIZE);
+    // A request must fit whole (the kernel fails one that does not: SETXATTR with E2BIG):
+    // the largest are a WRITE of max_write bytes and a SETXATTR of a 64 KiB value
+    // (XATTR_SIZE_MAX) with its 255-byte name, whatever max_write is.
+    return Math.max(FUSE_MIN_READ_BUFFER, Math.max(this.options.maxWrite, XATTR_SIZE_MAX) + FUSE_BUFFER_HEADER_SIZE);
   }
 
   private addChannel(fd: number): Channel {
