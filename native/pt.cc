@@ -191,6 +191,7 @@ Napi::Value Become(const Napi::CallbackInfo& info) {
     c.groups.assign(static_cast<gid_t*>(data), static_cast<gid_t*>(data) + bytes / sizeof(gid_t));
   }
   RestoreCreds(g_caller, g_own);  // a become() without its become(-1): start from ourselves
+  Creator::Start();               // not later, from inside a creation: it would inherit c
   if (!ApplyCreds(c)) {
     int e = errno;
     g_caller = Creds();

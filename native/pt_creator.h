@@ -78,6 +78,9 @@ class Creator {
   static long Run(const Creds& who, mode_t mask, const std::function<long()>& fn, int* err) {
     return Get().Call(who, mask, fn, err);
   }
+  // Starts the thread if it is not running: call it while this thread has its own
+  // credentials (a new thread inherits the creator's, and keeps them as its own).
+  static void Start() { Get(); }
 
  private:
   enum State { kIdle, kPosted, kDone };
