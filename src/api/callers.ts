@@ -13,7 +13,8 @@
  * groups to a request; then the caller has the kernel's groups only.
  *
  * Reading the status costs about 28 µs, so an answer is kept for `maxAgeMs`
- * per thread (default 1 s, 0 = read every time). Within that window a thread
+ * per thread (default 100 ms, 0 = read every time): a burst of requests from one
+ * process (ls -l, cp -r, tar) reads it once. Within that window a thread
  * that calls setgroups() but keeps its uid and gid is still seen with its
  * former groups; a change of uid or gid (every privilege drop) is seen at once.
  */
@@ -37,7 +38,7 @@ const CAP_FSETID = 4n;
 let buf = Buffer.allocUnsafe(4096);
 
 /** The caller's supplementary groups and CAP_FSETID (see the module comment). */
-export function callerCreds(ctx: Context, maxAgeMs = 1000): CallerCreds {
+export function callerCreds(ctx: Context, maxAgeMs = 100): CallerCreds {
   const now = maxAgeMs > 0 ? performance.now() : 0;
   let c = ctx.pid > 0 ? cache.get(ctx.pid) : undefined;
   if (!c || c.uid !== ctx.uid || c.gid !== ctx.gid || now - c.at > maxAgeMs) {
@@ -54,7 +55,7 @@ export function callerCreds(ctx: Context, maxAgeMs = 1000): CallerCreds {
 }
 
 /** Just the groups: `callerCreds(ctx).groups`. */
-export function callerGroups(ctx: Context, maxAgeMs = 1000): readonly number[] {
+export function callerGroups(ctx: Context, maxAgeMs = 100): readonly number[] {
   return callerCreds(ctx, maxAgeMs).groups;
 }
 

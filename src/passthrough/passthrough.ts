@@ -60,7 +60,7 @@ export interface PassthroughOptions {
    * asked); the `tsfuse` command and examples/passthrough.ts ask for 1048576. */
   nofile?: number;
   /** How long (ms) a caller's supplementary groups read from /proc/PID/status are reused
-   * for that thread while its uid and gid stay the same (see callerCreds). Default 1000;
+   * for that thread while its uid and gid stay the same (see callerCreds). Default 100;
    * 0 reads them for every request. */
   groupsMaxAge?: number;
   /** Where file-handle mode falls back to fds ('prefer'), it says so here (one line). Default: stderr. */
@@ -648,7 +648,7 @@ export class Passthrough extends InodeTree {
     if (opts.inodeHandles !== undefined && !['never', 'prefer', 'mandatory'].includes(opts.inodeHandles)) {
       throw new TypeError(`Passthrough: option inodeHandles must be 'never', 'prefer' or 'mandatory', not ${JSON.stringify(opts.inodeHandles)}`);
     }
-    const groupsMaxAge = opts.groupsMaxAge ?? 1000;
+    const groupsMaxAge = opts.groupsMaxAge ?? 100;
     if (!(groupsMaxAge >= 0) || !Number.isFinite(groupsMaxAge)) {
       throw new TypeError(`Passthrough: option groupsMaxAge must be a number of milliseconds ≥ 0, not ${String(opts.groupsMaxAge)}`);
     }
