@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hello } from '../../examples/hello.js';
 import { memfs } from '../../examples/memfs.js';
-import { parseOptionString, unmount, type MountOptions } from '../transport/index.js';
+import { OptionError, optionWord, parseOptionString, resolveMountOptions, unmount, type MountOptions } from '../transport/index.js';
 import { Passthrough, type InodeHandleMode } from '../passthrough/index.js';
 import { serveForeground } from './serve.js';
 import { runConformanceCli } from './conformance/index.js';
@@ -28,10 +28,15 @@ const USAGE = `usage:
   tsfuse umount [-l] MNT               unmount MNT (-l: lazily, also for dead mounts)
   tsfuse conformance MNT [--group NAME]   run the POSIX conformance suite against the filesystem mounted on MNT
 
-options (-o, comma-separated, as mount(8)):
-  fsname=NAME subtype=NAME allow_other default_permissions ro noexec noatime
-  max_read=N max_write=N max_readahead=N max_background=N congestion_threshold=N
-  request_timeout=SECONDS clean_stale over_mount     noNAME turns flag NAME off (nodefault_permissions)
+options (-o, comma-separated, as mount(8); later words win):
+  fsname=NAME subtype=NAME allow_other default_permissions max_read=N max_write=N max_readahead=N
+  max_background=N congestion_threshold=N request_timeout=SECONDS clean_stale over_mount
+  mount(8) flags: ro rw dev nodev suid nosuid exec noexec sync async dirsync relatime strictatime
+    noatime atime diratime nodiratime lazytime symfollow nosymfollow   (default: rw,nosuid,nodev,
+    relatime; dev and suid need root: fusermount3 forces nosuid,nodev on others)
+  fstab words, accepted and changing nothing: defaults auto noauto nouser _netdev nofail x-* comment=
+    (user, users: noexec,nosuid,nodev; owner, group: nosuid,nodev — unless later words say otherwise)
+  noNAME turns flag NAME off (nodefault_permissions)
   -d   debug: log every request and reply
   --handles MODE   passthrough: key inodes by file handles (prefer|mandatory) instead of one fd each
 passthrough defaults: default_permissions on (nodefault_permissions: the source filesystem checks,
@@ -41,13 +46,14 @@ interface Parsed { positional: string[]; options: MountOptions; debug: boolean; 
 
 function parseArgs(args: string[]): Parsed {
   const p: Parsed = { positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [] };
+  const dashO: string[] = []; // every -o, read as one list: "-o noatime -o atime" is "noatime,atime"
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '-o') {
       if (i + 1 >= args.length) throw new Error('-o needs a value');
-      Object.assign(p.options, parseOptionString(args[++i]).options);
+      dashO.push(args[++i]);
     } else if (a.startsWith('-o') && a.length > 2) {
-      Object.assign(p.options, parseOptionString(a.slice(2)).options);
+      dashO.push(a.slice(2));
     } else if (a === '-d' || a === '--debug') p.debug = true;
     else if (a === '-l' || a === '--lazy') p.lazy = true;
     else if (a === '--handles') {
@@ -59,7 +65,20 @@ function parseArgs(args: string[]): Parsed {
     else if (a.startsWith('-')) throw new Error(`unknown flag ${a}`);
     else p.positional.push(a);
   }
+  p.options = parseOptionString(dashO.join(',')).options;
+  checkOptions(p.options);
   return p;
+}
+
+/** Checks the merged -o options now (a usage error, before anything is opened), naming a bad
+ * one as it was typed: max_write=3 is "max_write", not the library's "maxWrite". */
+function checkOptions(o: MountOptions): void {
+  try {
+    resolveMountOptions(o);
+  } catch (e) {
+    if (!(e instanceof OptionError)) throw e;
+    throw new OptionError(optionWord(e.option), e.reason, e.code);
+  }
 }
 
 /** A small demo tree for `tsfuse demo` without a source directory. */

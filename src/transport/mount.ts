@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MNT, MS, native } from './native.js';
-import type { ResolvedMountOptions } from './options.js';
+import { OptionError, type ResolvedMountOptions } from './options.js';
 
 /** An error shaped like Node's fs errors. */
 export class MountError extends Error {
@@ -105,6 +105,57 @@ function dataOptions(o: ResolvedMountOptions, withIds: boolean): string[] {
   return d;
 }
 
+/** mount(2) flags that native.ts's MS does not list (linux/mount.h). */
+const MS_MORE = { NOSYMFOLLOW: 256, RELATIME: 1 << 21, STRICTATIME: 1 << 24, LAZYTIME: 1 << 25 } as const;
+
+/**
+ * The MS_* flags for mount(2), as mount(8) would pass them. nosuid and nodev unless
+ * `suid`/`dev` ask otherwise: fusermount3's defaults, and what a mount that serves
+ * user-controlled files should start from.
+ */
+export function mountFlags(o: ResolvedMountOptions): number {
+  let f = o.atime === 'noatime' ? MS.NOATIME : o.atime === 'strictatime' ? MS_MORE.STRICTATIME : MS_MORE.RELATIME;
+  if (!o.suid) f |= MS.NOSUID;
+  if (!o.dev) f |= MS.NODEV;
+  if (o.readOnly) f |= MS.RDONLY;
+  if (o.noexec) f |= MS.NOEXEC;
+  if (o.sync) f |= MS.SYNCHRONOUS;
+  if (o.dirsync) f |= MS.DIRSYNC;
+  if (o.nodiratime) f |= MS.NODIRATIME;
+  if (o.lazytime) f |= MS_MORE.LAZYTIME;
+  if (o.nosymfollow) f |= MS_MORE.NOSYMFOLLOW;
+  return f;
+}
+
+/**
+ * The flag words for fusermount3 (its mount_flags table). `uid` is the real uid
+ * fusermount3 will see: for anyone but root it drops suid and dev with only a warning
+ * ("unsafe option ... ignored"), so asking for them is refused here, naming the option.
+ * relatime is the kernel's default and is not spelled out (fusermount3 3.14.0 does not
+ * know the word); a word this fusermount3 does not know fails in runFusermount, named.
+ */
+export function fusermountFlags(o: ResolvedMountOptions, uid: number): string[] {
+  for (const key of ['dev', 'suid'] as const) {
+    if (o[key] && uid !== 0) {
+      throw new OptionError(key, `needs root: fusermount3 mounts nosuid,nodev for ordinary users (it would ignore ${key}); ` +
+        'mount as root to use it', 'EPERM');
+    }
+  }
+  const w = [o.suid ? 'suid' : 'nosuid', o.dev ? 'dev' : 'nodev'];
+  if (o.readOnly) w.push('ro');
+  if (o.noexec) w.push('noexec');
+  if (o.sync) w.push('sync');
+  if (o.dirsync) w.push('dirsync');
+  if (o.atime !== 'relatime') w.push(o.atime);
+  if (o.nodiratime) w.push('nodiratime');
+  if (o.lazytime) w.push('lazytime');
+  if (o.nosymfollow) w.push('nosymfollow');
+  return w;
+}
+
+/** Our option key for a fusermount3 flag word, where the two differ (errors name the option). */
+const KEY_OF_WORD: Record<string, string> = { noatime: 'atime', strictatime: 'atime' };
+
 export interface MountedDevice {
   fd: number;
   mountpoint: string;
@@ -127,12 +178,8 @@ function mountSyscall(mnt: string, o: ResolvedMountOptions): MountedDevice {
     throw err;
   }
   try {
-    let flags = MS.NOSUID | MS.NODEV;
-    if (o.readOnly) flags |= MS.RDONLY;
-    if (o.noexec) flags |= MS.NOEXEC;
-    if (o.noatime) flags |= MS.NOATIME;
     const data = [`fd=${fd}`, ...dataOptions(o, true)].join(',');
-    native.mount(o.fsname, mnt, `fuse.${o.subtype}`, flags, data);
+    native.mount(o.fsname, mnt, `fuse.${o.subtype}`, mountFlags(o), data);
   } catch (e) {
     closeSync(fd);
     const err = e as NodeJS.ErrnoException;
@@ -163,6 +210,13 @@ function runFusermount(args: string[], o: { fusermount?: string } = {}, commFd?:
     child.on('exit', (code, signal) => {
       if (code === 0) return resolvePromise();
       const text = err.trim() || `exited with ${code ?? signal}`;
+      // fusermount3 exits on a flag word its version does not know (strictatime,
+      // lazytime and nodiratime came and went between 3.14 and 3.18).
+      const unknown = /unknown option '([^']*)'/.exec(text);
+      if (unknown) {
+        return reject(new OptionError(KEY_OF_WORD[unknown[1]] ?? unknown[1], `${unknown[1]}: ${fusermountPath(o)} does not know it ` +
+          `(${text}); mount as root (mount(2), mountMethod "mount") to use it`));
+      }
       // Match strerror() texts: EACCES is "Permission denied", EPERM "Operation not permitted".
       const code2 = /permission denied/i.test(text) ? 'EACCES' : /not permitted|not allowed/i.test(text) ? 'EPERM'
         : /no such file/i.test(text) ? 'ENOENT' : /not a directory/i.test(text) ? 'ENOTDIR'
@@ -179,12 +233,10 @@ function runFusermountSync(args: string[]): void {
 
 /** Mounts through fusermount3 (works without privileges when /dev/fuse is 0666). */
 async function mountFusermount(mnt: string, o: ResolvedMountOptions): Promise<MountedDevice> {
+  const flags = fusermountFlags(o, process.getuid!()); // before anything is opened: it may refuse
   const [mine, theirs] = native.socketpair();
   try {
-    const opts = [`fsname=${o.fsname}`, `subtype=${o.subtype}`, 'nosuid', 'nodev', ...dataOptions(o, false)];
-    if (o.readOnly) opts.push('ro');
-    if (o.noexec) opts.push('noexec');
-    if (o.noatime) opts.push('noatime');
+    const opts = [`fsname=${o.fsname}`, `subtype=${o.subtype}`, ...flags, ...dataOptions(o, false)];
     const run = runFusermount(['-o', opts.join(','), '--', mnt], o, theirs);
     closeSync(theirs); // the child has its copy; EOF on `mine` once it exits
     await run;

@@ -6,6 +6,19 @@
 
 export type MountMethod = 'auto' | 'mount' | 'fusermount';
 
+/**
+ * How the kernel is asked to treat access times on the mount (`relatime`,
+ * `strictatime`, `noatime`: the MS_* flags of mount(2)).
+ *
+ * FUSE itself never updates an access time: the kernel marks every FUSE inode
+ * S_NOATIME (fs/fuse/inode.c, fuse_iget), so atime is whatever the server's own
+ * I/O does. The flag is shown in /proc/mounts and handed to the filesystem
+ * (Connection.options.atime); a filesystem that mirrors another one (the
+ * passthrough) decides what to do with it. Reads the kernel answers from its
+ * page cache never reach the server at all.
+ */
+export type AtimeMode = 'relatime' | 'strictatime' | 'noatime';
+
 export interface MountOptions {
   /** Source shown in /proc/mounts (`fsname=`). Default: the subtype. */
   fsname?: string;
@@ -15,12 +28,33 @@ export interface MountOptions {
   allowOther?: boolean;
   /** Let the kernel check permissions from the mode bits (`default_permissions`). Default false. */
   defaultPermissions?: boolean;
-  /** Mount read-only (`ro`). Default false. */
+  /** Mount read-only (`ro`; MS_RDONLY). Default false (`rw`). */
   readOnly?: boolean;
-  /** Do not allow programs to be executed (`noexec`). Default false. */
+  /** Honour device nodes (`dev`): opening a char/block device on the mount opens the device.
+   * Default false (`nodev`: such an open fails with EACCES), as fusermount3 forces for
+   * ordinary users. Needs root: mount(2), or fusermount3 run by root. */
+  dev?: boolean;
+  /** Honour setuid/setgid bits and file capabilities on exec (`suid`). Default false
+   * (`nosuid`), as fusermount3 forces for ordinary users. Needs root, as `dev`. */
+  suid?: boolean;
+  /** Do not allow programs to be executed (`noexec`; MS_NOEXEC). Default false (`exec`). */
   noexec?: boolean;
-  /** Do not update access times (`noatime`). Default false. */
+  /** Access-time updates (see AtimeMode). Default 'relatime', the kernel's default. */
+  atime?: AtimeMode;
+  /** Same as `atime: 'noatime'` (kept for existing callers). */
   noatime?: boolean;
+  /** Do not update directory access times (`nodiratime`; MS_NODIRATIME). Default false. */
+  nodiratime?: boolean;
+  /** Keep timestamp updates in memory only (`lazytime`; MS_LAZYTIME). Default false. Not
+   * through fusermount3, which does not know the flag. */
+  lazytime?: boolean;
+  /** Writes are synchronous (`sync`; MS_SYNCHRONOUS). Default false (`async`). */
+  sync?: boolean;
+  /** Directory changes are synchronous (`dirsync`; MS_DIRSYNC). Default false. */
+  dirsync?: boolean;
+  /** Do not follow symlinks on this mount in path lookups (`nosymfollow`; MS_NOSYMFOLLOW,
+   * Linux 5.10). Default false. */
+  nosymfollow?: boolean;
   /** Largest READ request in bytes (`max_read`); 0 = kernel default. */
   maxRead?: number;
   /** Largest WRITE request in bytes: 4096 … 1 MiB (FUSE_MAX_PAGES × 4 KiB). Default 1 MiB. */
@@ -50,15 +84,21 @@ export interface MountOptions {
 }
 
 export class OptionError extends Error {
-  readonly code = 'EINVAL';
-  constructor(readonly option: string, message: string) {
-    super(`invalid option ${option}: ${message}`);
+  /** EINVAL for a bad name or value; EPERM for an option this caller may not use (dev/suid without root). */
+  readonly code: 'EINVAL' | 'EPERM';
+  /** What is wrong, without the option's name (the message is "invalid option NAME: reason"). */
+  readonly reason: string;
+  constructor(readonly option: string, reason: string, code: 'EINVAL' | 'EPERM' = 'EINVAL') {
+    super(`invalid option ${option}: ${reason}`);
+    this.reason = reason;
     this.name = 'OptionError';
+    this.code = code;
   }
 }
 
 export const MAX_WRITE_LIMIT = 1024 * 1024;
 const PAGE = 4096;
+const ATIME_MODES: readonly AtimeMode[] = ['relatime', 'strictatime', 'noatime'];
 
 function int(o: Record<string, unknown>, key: string, min: number, max: number): void {
   const v = o[key];
@@ -68,15 +108,20 @@ function int(o: Record<string, unknown>, key: string, min: number, max: number):
   }
 }
 
-const BOOLEANS = ['allowOther', 'defaultPermissions', 'readOnly', 'noexec', 'noatime', 'cleanStale', 'overMount'] as const;
+const BOOLEANS = [
+  'allowOther', 'defaultPermissions', 'readOnly', 'dev', 'suid', 'noexec', 'noatime', 'nodiratime', 'lazytime',
+  'sync', 'dirsync', 'nosymfollow', 'cleanStale', 'overMount',
+] as const;
 const KNOWN = new Set<string>([
-  ...BOOLEANS, 'fsname', 'subtype', 'maxRead', 'maxWrite', 'maxReadahead', 'maxBackground',
+  ...BOOLEANS, 'fsname', 'subtype', 'atime', 'maxRead', 'maxWrite', 'maxReadahead', 'maxBackground',
   'congestionThreshold', 'requestTimeout', 'mountMethod', 'fusermount', 'initTimeout',
 ]);
 
-/** Validated options with defaults filled in. */
-export type ResolvedMountOptions = Required<Omit<MountOptions, 'maxReadahead' | 'fusermount' | 'maxBackground' | 'congestionThreshold'>> &
-  Pick<MountOptions, 'maxReadahead' | 'fusermount' | 'maxBackground' | 'congestionThreshold'>;
+/** Keys that stay optional once resolved (no default: the kernel's or PATH's). */
+type Unset = 'maxReadahead' | 'fusermount' | 'maxBackground' | 'congestionThreshold';
+
+/** Validated options with defaults filled in; `noatime` is folded into `atime`. */
+export type ResolvedMountOptions = Required<Omit<MountOptions, Unset | 'noatime'>> & Pick<MountOptions, Unset>;
 
 /** Checks `opts` (throws OptionError naming the bad option) and fills in defaults. */
 export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly string[] = []): ResolvedMountOptions {
@@ -102,10 +147,16 @@ export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly
   int(o, 'requestTimeout', 0, 65535);
   int(o, 'initTimeout', 1, 3_600_000);
   if (opts.congestionThreshold !== undefined && opts.congestionThreshold > (opts.maxBackground ?? 12)) {
-    throw new OptionError('congestionThreshold', `must not exceed maxBackground (${opts.maxBackground ?? 12})`);
+    throw new OptionError('congestionThreshold', `must not exceed the background limit (maxBackground, max_background: ${opts.maxBackground ?? 12})`);
   }
   if (opts.mountMethod !== undefined && !['auto', 'mount', 'fusermount'].includes(opts.mountMethod)) {
     throw new OptionError('mountMethod', `must be "auto", "mount" or "fusermount", got ${JSON.stringify(opts.mountMethod)}`);
+  }
+  if (opts.atime !== undefined && !ATIME_MODES.includes(opts.atime)) {
+    throw new OptionError('atime', `must be "relatime", "strictatime" or "noatime", got ${JSON.stringify(opts.atime)}`);
+  }
+  if (opts.noatime && opts.atime !== undefined && opts.atime !== 'noatime') {
+    throw new OptionError('noatime', `contradicts atime: ${JSON.stringify(opts.atime)} (noatime: true is atime: "noatime")`);
   }
   const subtype = opts.subtype ?? 'tsfuse';
   return {
@@ -114,8 +165,15 @@ export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly
     allowOther: opts.allowOther ?? false,
     defaultPermissions: opts.defaultPermissions ?? false,
     readOnly: opts.readOnly ?? false,
+    dev: opts.dev ?? false,
+    suid: opts.suid ?? false,
     noexec: opts.noexec ?? false,
-    noatime: opts.noatime ?? false,
+    atime: opts.atime ?? (opts.noatime ? 'noatime' : 'relatime'),
+    nodiratime: opts.nodiratime ?? false,
+    lazytime: opts.lazytime ?? false,
+    sync: opts.sync ?? false,
+    dirsync: opts.dirsync ?? false,
+    nosymfollow: opts.nosymfollow ?? false,
     maxRead: opts.maxRead ?? 0,
     maxWrite: opts.maxWrite ?? MAX_WRITE_LIMIT,
     maxReadahead: opts.maxReadahead,
@@ -130,15 +188,62 @@ export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly
   };
 }
 
-/** `-o` names (as mount(8) and libfuse spell them) → our option keys. */
-const DASH_O: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' | 'int' }> = {
+// ---- -o strings ----------------------------------------------------------------
+
+/**
+ * A word of mount(8)'s generic vocabulary: what it does to the options parsed so far.
+ * Later words override earlier ones, as in mount(8) ("nodev,dev" is dev).
+ */
+const WORDS: Record<string, (o: MountOptions) => void> = {
+  ro: (o) => { o.readOnly = true; },
+  rw: (o) => { o.readOnly = false; },
+  dev: (o) => { o.dev = true; },
+  nodev: (o) => { o.dev = false; },
+  suid: (o) => { o.suid = true; },
+  nosuid: (o) => { o.suid = false; },
+  exec: (o) => { o.noexec = false; },
+  noexec: (o) => { o.noexec = true; },
+  sync: (o) => { o.sync = true; },
+  async: (o) => { o.sync = false; },
+  dirsync: (o) => { o.dirsync = true; },
+  noatime: (o) => { o.atime = 'noatime'; },
+  // mount(8): "atime: do not use the noatime feature" (clears MS_NOATIME only).
+  atime: (o) => { if (o.atime === 'noatime') o.atime = 'relatime'; },
+  relatime: (o) => { o.atime = 'relatime'; },
+  // Clears MS_RELATIME, which the kernel has applied by default since 2.6.30 unless
+  // noatime or strictatime is given: on its own it changes nothing (as with mount(8)).
+  norelatime: () => {},
+  strictatime: (o) => { o.atime = 'strictatime'; },
+  nostrictatime: (o) => { if (o.atime === 'strictatime') o.atime = 'relatime'; },
+  diratime: (o) => { o.nodiratime = false; },
+  nodiratime: (o) => { o.nodiratime = true; },
+  lazytime: (o) => { o.lazytime = true; },
+  nolazytime: (o) => { o.lazytime = false; },
+  symfollow: (o) => { o.nosymfollow = false; },
+  nosymfollow: (o) => { o.nosymfollow = true; },
+  // fstab words for mount(8) itself. "defaults" is rw,suid,dev,exec,async in mount(8)'s
+  // words, i.e. the kernel's defaults; here it changes nothing, so tsfuse's safe
+  // defaults (nosuid,nodev) stay: ask for dev and suid by name.
+  defaults: () => {},
+  auto: () => {},
+  noauto: () => {},
+  nouser: () => {},
+  _netdev: () => {},
+  nofail: () => {},
+  // mount(8): user and users imply noexec,nosuid,nodev, owner and group nosuid,nodev,
+  // unless later words say otherwise ("user,exec,dev,suid").
+  user: (o) => { o.noexec = true; o.suid = false; o.dev = false; },
+  users: (o) => { o.noexec = true; o.suid = false; o.dev = false; },
+  owner: (o) => { o.suid = false; o.dev = false; },
+  group: (o) => { o.suid = false; o.dev = false; },
+};
+
+/** `-o name=value` and tsfuse's own flags (as libfuse spells them) → our option keys. */
+const VALUED: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' | 'int' }> = {
   fsname: { key: 'fsname', kind: 'string' },
   subtype: { key: 'subtype', kind: 'string' },
   allow_other: { key: 'allowOther', kind: 'flag' },
   default_permissions: { key: 'defaultPermissions', kind: 'flag' },
-  ro: { key: 'readOnly', kind: 'flag' },
-  noexec: { key: 'noexec', kind: 'flag' },
-  noatime: { key: 'noatime', kind: 'flag' },
   max_read: { key: 'maxRead', kind: 'int' },
   max_write: { key: 'maxWrite', kind: 'int' },
   max_readahead: { key: 'maxReadahead', kind: 'int' },
@@ -149,42 +254,67 @@ const DASH_O: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' 
   over_mount: { key: 'overMount', kind: 'flag' },
 };
 
+/** Every name parseOptionString knows (for messages and the CLI's usage). */
+export const OPTION_NAMES: readonly string[] = [...Object.keys(VALUED), ...Object.keys(WORDS)];
+
+const WORD_OF_KEY: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(VALUED).map(([word, d]) => [d.key, word])), readOnly: 'ro',
+};
+
+/** The `-o` spelling of MountOptions key `key` (max_write for maxWrite, ro for readOnly; dev is dev). */
+export function optionWord(key: string): string {
+  return WORD_OF_KEY[key] ?? key;
+}
+
 /**
- * Parses a mount(8)-style option string ("allow_other,fsname=x,max_read=131072").
- * `rw` is accepted (the default); `noNAME` turns the flag NAME off. Unknown names throw OptionError naming them,
- * unless `extra` knows them (their raw values are returned in `rest`).
+ * Parses a mount(8)-style option string ("allow_other,fsname=x,max_read=131072,dev,suid").
+ * mount(8)'s generic words (ro/rw, dev/nodev, suid/nosuid, exec/noexec, sync/async, dirsync,
+ * atime/noatime/relatime/strictatime, diratime/nodiratime, lazytime, symfollow) set the
+ * matching option, later words winning; fstab words (defaults, auto, noauto, nouser,
+ * _netdev, nofail, x-*, comment=) are accepted and change nothing; user/users/owner/group
+ * imply what mount(8) says they imply. `noNAME` turns tsfuse's own flag NAME off
+ * (nodefault_permissions). Unknown names throw OptionError naming them, unless `extra`
+ * knows them (their raw values are returned in `rest`).
  */
 export function parseOptionString(s: string, extra: readonly string[] = []): { options: MountOptions; rest: Record<string, string | true> } {
-  const options: Record<string, unknown> = {};
+  const options: MountOptions = {};
+  const set = options as Record<string, unknown>;
   const rest: Record<string, string | true> = {};
   for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     const name = eq < 0 ? part : part.slice(0, eq);
     const value = eq < 0 ? undefined : part.slice(eq + 1);
-    if (name === 'rw') continue;
-    // "noNAME" turns a flag off (nodefault_permissions, noallow_other); noexec/noatime are flags of their own.
-    const negated = !DASH_O[name] && name.startsWith('no') && DASH_O[name.slice(2)]?.kind === 'flag' ? DASH_O[name.slice(2)] : undefined;
-    if (negated) {
+    // Words for fstab and systemd (x-systemd.automount, comment=…): not the filesystem's.
+    if (name.startsWith('x-') || name === 'comment') continue;
+    const word = WORDS[name];
+    if (word) {
       if (value !== undefined) throw new OptionError(name, 'takes no value');
-      options[negated.key] = false;
+      word(options);
       continue;
     }
-    const d = DASH_O[name];
+    // "noNAME" turns one of our flags off (nodefault_permissions, noallow_other).
+    const negated = !VALUED[name] && name.startsWith('no') && VALUED[name.slice(2)]?.kind === 'flag' ? VALUED[name.slice(2)] : undefined;
+    if (negated) {
+      if (value !== undefined) throw new OptionError(name, 'takes no value');
+      set[negated.key] = false;
+      continue;
+    }
+    const d = VALUED[name];
     if (!d) {
       if (extra.includes(name)) { rest[name] = value ?? true; continue; }
-      throw new OptionError(name, `unknown mount option (known: ${[...Object.keys(DASH_O), ...extra].join(', ')})`);
+      throw new OptionError(name, `unknown mount option (known: ${[...OPTION_NAMES, ...extra].join(', ')})`);
     }
     if (d.kind === 'flag') {
       if (value !== undefined) throw new OptionError(name, 'takes no value');
-      options[d.key] = true;
+      set[d.key] = true;
     } else if (value === undefined || value === '') {
       throw new OptionError(name, 'needs a value (name=value)');
     } else if (d.kind === 'int') {
       if (!/^\d+$/.test(value)) throw new OptionError(name, `must be a non-negative integer, got "${value}"`);
-      options[d.key] = Number(value);
+      set[d.key] = Number(value);
     } else {
-      options[d.key] = value;
+      set[d.key] = value;
     }
   }
-  return { options: options as MountOptions, rest };
+  return { options, rest };
 }
