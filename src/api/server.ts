@@ -121,7 +121,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
   async init(offer: KernelOffer): Promise<number> {
     const info: InitInfo = {
       kernelMinor: offer.minor, offered: offer.flags, want: this.defaultWant(), notifier: this.sink?.notifier,
-      defaultPermissions: offer.defaultPermissions,
+      defaultPermissions: offer.defaultPermissions, atime: offer.atime, nodiratime: offer.nodiratime,
     };
     await this.fs.init?.(info);
     return info.want;

@@ -1,4 +1,4 @@
-import type { Notifier } from '../transport/index.js';
+import type { AtimeMode, Notifier } from '../transport/index.js';
 /**
  * API types: what filesystems return and receive. These are not the wire
  * structs (src/abi): times are milliseconds, flags are booleans, one
@@ -193,4 +193,10 @@ export interface InitInfo {
   want: number;
   /** Mounted with default_permissions (POSIX_ACL would turn it on, so ask for that only then). */
   defaultPermissions: boolean;
+  /** The mount's relatime/strictatime/noatime flag. The kernel marks FUSE inodes S_NOATIME and
+   * never updates an access time itself: atime moves only with what your own I/O does.
+   * Absent without a mount (a unit test). */
+  atime?: AtimeMode;
+  /** The mount's nodiratime flag (likewise yours to honour). */
+  nodiratime?: boolean;
 }

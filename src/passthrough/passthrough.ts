@@ -47,6 +47,8 @@ import { has } from '../transport/index.js';
 import { L, STX, STX_BIG, STX_NUM, STXB, sys } from './sys.js';
 
 const FMODE_EXEC = L.FMODE_EXEC;
+/** O_NOATIME (asm-generic/fcntl.h). */
+const O_NOATIME = 0o1000000;
 
 export type InodeHandleMode = 'never' | 'prefer' | 'mandatory';
 
@@ -384,8 +386,7 @@ export class PtInode extends FuseInode {
   /** The directory opened as the caller (read permission, as opendir(3) on the source
    * needs), listed in pieces from the source (PtDirStream). */
   override opendir(ctx: Context): DirStream {
-    const fd = this.withFd((f) => this.fs.asCaller(ctx, () =>
-      sys.openat(L.AT_FDCWD, this.proc(f), C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1)));
+    const fd = this.withFd((f) => this.fs.openAtime(ctx, this.proc(f), C.O_RDONLY | C.O_DIRECTORY, this.fs.dirNoatime));
     return new PtDirStream(fd);
   }
 
@@ -469,9 +470,9 @@ export class PtInode extends FuseInode {
       // default_permissions); the file is then read by us, as the kernel reads it for exec.
       if (flags & FMODE_EXEC && (flags & 3) === C.O_RDONLY) {
         this.fs.asCaller(ctx, () => sys.faccessat(L.AT_FDCWD, path, C.X_OK, L.AT_EACCESS, -1, -1));
-        return sys.openat(L.AT_FDCWD, path, f2, 0, -1, -1);
+        return this.fs.openAtime(null, path, f2, this.fs.noatime);
       }
-      return this.fs.asCaller(ctx, () => sys.openat(L.AT_FDCWD, path, f2, 0, -1, -1));
+      return this.fs.openAtime(ctx, path, f2, this.fs.noatime);
     });
     return new PtHandle(this, fd);
   }
@@ -691,6 +692,10 @@ export class Passthrough extends InodeTree {
 
   override init(info: InitInfo): void {
     super.init(info);
+    // FUSE inodes are S_NOATIME: the kernel applies no atime flag of the mount, our reads
+    // of the source are what moves its atimes. noatime and nodiratime are honoured here.
+    this.noatime = info.atime === 'noatime';
+    this.dirNoatime = this.noatime || info.nodiratime === true;
     const want = (flag: number) => { if (has(info.offered, flag) && !has(info.want, flag)) info.want += flag; };
     // We clear setuid/setgid ourselves on write/truncate (root writes would keep them).
     want(InitFlag.HANDLE_KILLPRIV_V2);
@@ -706,6 +711,29 @@ export class Passthrough extends InodeTree {
       want(InitFlag.DONT_MASK);
       this.umaskPerRequest = true;
     }
+  }
+
+  /** The mount is noatime: reads of the source leave its atimes alone. Set in init. */
+  noatime = false;
+  /** The mount is noatime or nodiratime: listings leave directory atimes alone. Set in init. */
+  dirNoatime = false;
+
+  /**
+   * Opens `path` as `ctx`'s caller (as ourselves for null), with O_NOATIME if `noatime`.
+   * The kernel allows O_NOATIME to the file's owner and to CAP_FOWNER only: for anyone
+   * else (EPERM) the open is repeated without it, as tar and rsync do.
+   */
+  openAtime(ctx: Context | null, path: string, flags: number, noatime: boolean): number {
+    const open = (f: number) => sys.openat(L.AT_FDCWD, path, f, 0, -1, -1);
+    const asCaller = (f: number) => (ctx ? this.asCaller(ctx, () => open(f)) : open(f));
+    if (noatime && !(flags & O_NOATIME)) {
+      try {
+        return asCaller(flags | O_NOATIME);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      }
+    }
+    return asCaller(flags);
   }
 
   /** DONT_MASK negotiated: creations run under the caller's umask. */

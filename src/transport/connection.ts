@@ -20,7 +20,7 @@ import {
 import { checkMountpoint, mountDevice, unmount, type MountedDevice, type UnmountOptions } from './mount.js';
 import { native, type NativeReader } from './native.js';
 import { Notifier } from './notify.js';
-import { resolveMountOptions, type MountOptions, type ResolvedMountOptions } from './options.js';
+import { resolveMountOptions, type AtimeMode, type MountOptions, type ResolvedMountOptions } from './options.js';
 
 /** What the kernel offered in INIT. */
 export interface KernelOffer {
@@ -31,6 +31,11 @@ export interface KernelOffer {
   flags: number;
   /** The mount's default_permissions option (the kernel checks permissions). */
   defaultPermissions: boolean;
+  /** The mount's access-time flag. The kernel never updates atime on FUSE inodes (S_NOATIME,
+   * fs/fuse/inode.c fuse_iget): honouring it is up to the filesystem. */
+  atime: AtimeMode;
+  /** The mount's nodiratime flag (likewise up to the filesystem). */
+  nodiratime: boolean;
 }
 
 /** What was agreed in INIT. */
@@ -215,6 +220,7 @@ export class Connection {
     const offered = initFlags64(b.flags, (b.flags & InitFlag.INIT_EXT) ? b.flags2 : 0);
     const offer: KernelOffer = {
       major: b.major, minor: b.minor, maxReadahead: b.max_readahead, flags: offered, defaultPermissions: this.options.defaultPermissions,
+      atime: this.options.atime, nodiratime: this.options.nodiratime,
     };
     const { uniqueLo, uniqueHi } = req;
     Promise.resolve()
