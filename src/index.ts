@@ -6,6 +6,6 @@
 export * from './api/index.js';
 export {
   Connection, ConnectionError, unmount, parseOptionString, resolveMountOptions, OptionError, MountError,
-  type MountOptions, type UnmountOptions, type Negotiated, type KernelOffer,
+  type MountOptions, type UnmountOptions, type Negotiated, type KernelOffer, type AtimeMode,
 } from './transport/index.js';
 export { InitFlag, Opcode, FATTR, FOPEN, initFlagNames, nameToBytes, nameFromBytes, isEscapedName } from './abi/index.js';
