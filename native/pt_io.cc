@@ -94,17 +94,18 @@ Napi::Value FsyncAsync(const Napi::CallbackInfo& info) {
   return (new Job(info.Env(), datasync ? "fdatasync" : "fsync", info.Env().Undefined(), fn))->Start();
 }
 
-// getdentsAsync(fd, buf, pos): Promise of the bytes of linux_dirent64 records read into buf
-// (0 at the end). pos ≥ 0: lseek(fd, pos) first (a d_off the source gave, or 0); -1: go on
-// from where the last call stopped.
+// getdentsAsync(fd, buf, seek, pos): Promise of the bytes of linux_dirent64 records read into
+// buf (0 at the end). seek: lseek(fd, pos) first (pos: a d_off the source gave, any int64 —
+// some filesystems hand out negative ones —, or 0); else go on from where the last call stopped.
 Napi::Value GetdentsAsync(const Napi::CallbackInfo& info) {
   void* data;
   size_t len;
   int64_t pos;
-  if (!View(info, 1, &data, &len) || !Offset(info, 2, &pos, false)) return Rejected(info.Env(), EINVAL, "getdents64");
+  if (!View(info, 1, &data, &len) || !Offset(info, 3, &pos, false)) return Rejected(info.Env(), EINVAL, "getdents64");
   int fd = I(info, 0);
+  bool seek = info[2].ToBoolean().Value();
   auto fn = [=]() -> long {
-    if (pos >= 0 && lseek(fd, pos, SEEK_SET) < 0) return -1;
+    if (seek && lseek(fd, pos, SEEK_SET) < 0) return -1;
     return syscall(SYS_getdents64, fd, data, len);
   };
   return (new Job(info.Env(), "getdents64", info[1], fn))->Start();

@@ -197,7 +197,8 @@ class PtDirStream implements DirStream {
     this.buf = undefined;
     return this.dir.use(async (fd) => {
       // An unknown position (a failed read) always seeks.
-      const n = await sys.getdentsAsync(fd, buf, cookie === this.pos ? -1 : cookie);
+      // d_off is signed (an loff_t); the kernel got it as the u64 it carries.
+      const n = await sys.getdentsAsync(fd, buf, cookie !== this.pos, BigInt.asIntN(64, cookie));
       this.pos = -1n;
       const out: StreamEntry[] = [];
       const view = new DataView(buf.buffer, buf.byteOffset, n);

@@ -71,8 +71,8 @@ export interface PtSys {
   pwriteAsync(fd: number, data: Uint8Array, pos: bigint): Promise<number>;
   fsyncAsync(fd: number, datasync: boolean): Promise<number>;
   /** On the thread pool: bytes of linux_dirent64 records read into `buf` (0: the end).
-   * pos ≥ 0: lseek there first (a d_off the source gave, or 0); -1: go on. */
-  getdentsAsync(fd: number, buf: Uint8Array, pos: bigint | number): Promise<number>;
+   * seek: lseek to `pos` first (a d_off the source gave, signed, or 0); else go on. */
+  getdentsAsync(fd: number, buf: Uint8Array, seek: boolean, pos: bigint): Promise<number>;
 }
 
 export const sys = (native as unknown as { pt: PtSys }).pt;
