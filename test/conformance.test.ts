@@ -27,7 +27,7 @@ async function serve(options: string): Promise<void> {
   mnt = tempDir('tsfuse-test-conformance-mnt-');
   chmodSync(src, 0o755); // the mount root's mode: uid 65534 must get in
   server = startNode(CLI, ['passthrough', src, mnt, '-o', `fsname=${FSNAME}${options}`]);
-  await server.waitFor('mounted', 15_000);
+  await server.waitFor('mounted');
 }
 
 async function teardown(): Promise<void> {

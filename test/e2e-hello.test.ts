@@ -13,12 +13,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hello } from '../examples/hello.js';
 import { mount, unmount, type SessionOptions } from '../src/index.js';
-import { cleanup, DIST, isMounted, run, startNode, stop, tempDir as newTempDir, timed, type Proc, errCode } from './helpers.js';
+import { cleanup, DIST, isMounted, run, startNode, stop, tempDir as newTempDir, timed, type Proc, errCode, WAIT_MS } from './helpers.js';
 
 const FIXTURE = 'test/fixtures/serve-hello.js';
 const CLI = 'src/cli/main.js';
 const TEXT = 'Hello, world!\n';
-const T = 20_000;
+const T = 3 * WAIT_MS; // per-test time-out: a hang, never a slow machine
 
 // ---- helpers ----------------------------------------------------------------
 
@@ -92,7 +92,7 @@ function procMount(mnt: string): string[] | undefined {
 }
 
 
-/** Resolves with the process's exit, or rejects after `ms`. */
+/** Resolves with the process's exit, or rejects after `ms` (a hang: pass WAIT_MS). */
 function exitWithin(p: Proc, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let t: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -250,7 +250,7 @@ test('a dead mount: statfs gives ENOTCONN, a new mount fails with ENOTCONN, clea
   try {
     p = await serve(mnt);
     p.child.kill('SIGKILL');
-    await exitWithin(p, 5000);
+    await exitWithin(p, WAIT_MS);
     assert.ok(isMounted(mnt), 'the mount should outlive a killed server');
     assert.is(errCode(() => statfsSync(mnt)), 'ENOTCONN');
 
@@ -341,7 +341,7 @@ test('SIGTERM to the server unmounts and it exits 0', timed(T, async () => {
     p = await serve(mnt);
     assert.ok(procMount(mnt));
     p.child.kill('SIGTERM');
-    const { code, signal } = await exitWithin(p, 5000);
+    const { code, signal } = await exitWithin(p, WAIT_MS);
     assert.is(code, 0, `exit ${code ?? signal}; stdout: ${p.stdout()}; stderr: ${p.stderr()}`);
     assert.is(procMount(mnt), undefined);
     assert.not.ok(isMounted(mnt));
@@ -368,7 +368,7 @@ test('a busy mount (child with cwd inside): unmount() rejects with EBUSY; lazy u
     await unmount(mnt, { lazy: true });
     assert.not.ok(isMounted(mnt), 'lazy unmount detaches at once');
     busy.kill('SIGKILL'); // the last user goes: the kernel ends the connection
-    const { code } = await exitWithin(p, 5000);
+    const { code } = await exitWithin(p, WAIT_MS);
     assert.is(code, 0, p.stderr());
   } finally {
     busy?.kill('SIGKILL');
@@ -391,7 +391,7 @@ test('a busy mount (open directory fd): unmount() rejects with EBUSY; lazy unmou
     assert.not.ok(isMounted(mnt));
     closeSync(fd);
     fd = undefined;
-    const { code } = await exitWithin(p, 5000);
+    const { code } = await exitWithin(p, WAIT_MS);
     assert.is(code, 0, p.stderr());
   } finally {
     if (fd !== undefined) closeSync(fd);
@@ -411,7 +411,7 @@ test('the CLI mounts hello, serves it, and exits 0 on SIGINT with the mount gone
     assert.is(procMount(mnt)?.[0], 'tsfuse-test-cli');
     assert.is(readFileSync(join(mnt, 'hello'), 'utf8'), TEXT);
     p.child.kill('SIGINT');
-    const { code } = await exitWithin(p, 5000);
+    const { code } = await exitWithin(p, WAIT_MS);
     assert.is(code, 0, p.stderr());
     assert.not.ok(isMounted(mnt));
   } finally {

@@ -85,7 +85,7 @@ async function withPassthrough(extraOpts: string, flags: string[], fn: (src: str
   let p: Proc | undefined;
   try {
     p = startNode(CLI, ['passthrough', src, mnt, '-o', `fsname=${FSNAME}${extraOpts}`, ...flags]);
-    await p.waitFor(' mounted on ', 15_000);
+    await p.waitFor(' mounted on ');
     assert.ok(isMounted(mnt), `${mnt} is not a mount point`);
     await fn(src, mnt, p);
   } finally {

@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { accessSync, chmodSync, chownSync, constants as C, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, cleanup, forceUnmount, isMounted, stop, tempDir, timed, type Proc } from './helpers.js';
+import { DIST, cleanup, forceUnmount, isMounted, stop, tempDir, timed, WAIT_MS, type Proc } from './helpers.js';
 
 const UID = 65534;
 const GID = 65534;
@@ -84,7 +84,7 @@ function startAsUser(cmd: string, args: string[]): Proc {
     child.on('exit', (code, signal) => resolve({ code, signal })));
   const p: Proc = {
     child, exited, stdout: () => out, stderr: () => err,
-    waitFor(text, ms = 10_000) {
+    waitFor(text, ms = WAIT_MS) {
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => { off(); reject(new Error(`no "${text}" within ${ms} ms; stdout: ${out}; stderr: ${err}`)); }, ms);
         const check = () => { if (out.includes(text)) { off(); resolve(); } };
@@ -106,7 +106,7 @@ function serveAsUser(mnt: string, method: 'auto' | 'fusermount'): Proc {
 }
 
 /** Runs a client command as the user (bounded: a hung mount fails the test, not the run). */
-function runAsUser(cmd: string, args: string[], timeout = 5000): SpawnSyncReturns<string> {
+function runAsUser(cmd: string, args: string[], timeout = WAIT_MS): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, {
     uid: UID, gid: GID, encoding: 'utf8', timeout, killSignal: 'SIGKILL',
     env: { ...process.env, HOME: '/nonexistent' },
@@ -119,7 +119,7 @@ function unmountAsUser(mnt: string, opts: object = {}): { ok: boolean; code?: st
     import { unmount } from ${JSON.stringify(`file://${INDEX}`)};
     try { await unmount(process.argv[1], JSON.parse(process.argv[2])); console.log(JSON.stringify({ ok: true })); }
     catch (e) { console.log(JSON.stringify({ ok: false, code: e.code, message: e.message })); }`;
-  const r = runAsUser(process.execPath, ['--input-type=module', '-e', script, mnt, JSON.stringify(opts)], 10_000);
+  const r = runAsUser(process.execPath, ['--input-type=module', '-e', script, mnt, JSON.stringify(opts)]);
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return { ...JSON.parse(line), raw: r.stdout + r.stderr };
@@ -153,7 +153,7 @@ if (process.geteuid?.() === 0 && !haveFusermount()) {
   });
 }
 
-maybe('uid 65534, mountMethod auto → fusermount3: mounted as the user, served, unmounted on SIGTERM', timed(30_000, async () => {
+maybe('uid 65534, mountMethod auto → fusermount3: mounted as the user, served, unmounted on SIGTERM', timed(4 * WAIT_MS, async () => {
   try {
     setDevFuseMode(0o666);
     const mnt = userDir();
@@ -192,7 +192,7 @@ maybe('uid 65534, mountMethod auto → fusermount3: mounted as the user, served,
     }
 
     server.child.kill('SIGTERM');
-    const { code, signal } = await exitWithin(server, 10_000);
+    const { code, signal } = await exitWithin(server, WAIT_MS);
     assert.is(signal, null, `killed by ${signal}; stderr: ${server.stderr()}`);
     assert.is(code, 0, `exit ${code}; stdout: ${server.stdout()}; stderr: ${server.stderr()}`);
     assert.not.ok(mountEntry(mnt), `${mnt} still in /proc/mounts after SIGTERM`);
@@ -202,12 +202,12 @@ maybe('uid 65534, mountMethod auto → fusermount3: mounted as the user, served,
   }
 }));
 
-maybe('/dev/fuse 0600: the unprivileged mount fails with fusermount3\'s message and leaves nothing mounted', timed(30_000, async () => {
+maybe('/dev/fuse 0600: the unprivileged mount fails with fusermount3\'s message and leaves nothing mounted', timed(4 * WAIT_MS, async () => {
   try {
     setDevFuseMode(0o600);
     const mnt = userDir();
     const server = serveAsUser(mnt, 'fusermount');
-    const { code } = await exitWithin(server, 10_000);
+    const { code } = await exitWithin(server, WAIT_MS);
     const out = server.stdout().trim();
     assert.ok(out.startsWith('MOUNTFAIL '), `stdout: ${out}; stderr: ${server.stderr()}`);
     assert.is(code, 3);
@@ -230,12 +230,12 @@ maybe('/dev/fuse 0600: the unprivileged mount fails with fusermount3\'s message 
 // permitted"): fusermount3's open("/dev/fuse") failed with EACCES, and mount()
 // promises the real errno. (The message also repeats "fusermount3: ", since
 // fusermount3 already prefixes its own name.)
-maybe('fusermount3 "Permission denied" is reported with the real errno EACCES', timed(30_000, async () => {
+maybe('fusermount3 "Permission denied" is reported with the real errno EACCES', timed(4 * WAIT_MS, async () => {
   try {
     setDevFuseMode(0o600);
     const mnt = userDir();
     const server = serveAsUser(mnt, 'fusermount');
-    await exitWithin(server, 10_000);
+    await exitWithin(server, WAIT_MS);
     const out = server.stdout().trim();
     assert.match(out, /^MOUNTFAIL \S+ .*Permission denied/, `stdout: ${out}`);
     assert.is(out.split(' ')[1], 'EACCES', out);
@@ -244,7 +244,7 @@ maybe('fusermount3 "Permission denied" is reported with the real errno EACCES', 
   }
 }));
 
-maybe('unmount() as the user (fusermount3 -u) of a busy mount: EBUSY naming lazy; lazy: true then detaches it', timed(45_000, async () => {
+maybe('unmount() as the user (fusermount3 -u) of a busy mount: EBUSY naming lazy; lazy: true then detaches it', timed(6 * WAIT_MS, async () => {
   try {
     setDevFuseMode(0o666);
     const mnt = userDir();
@@ -274,7 +274,7 @@ maybe('unmount() as the user (fusermount3 -u) of a busy mount: EBUSY naming lazy
     // Last user gone → the kernel ends the connection → the session closes normally.
     holder.child.kill('SIGKILL');
     await holder.exited;
-    const { code, signal } = await exitWithin(server, 10_000);
+    const { code, signal } = await exitWithin(server, WAIT_MS);
     assert.is(signal, null);
     assert.is(code, 0, `exit ${code}; stderr: ${server.stderr()}`);
   } finally {

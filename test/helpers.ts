@@ -11,6 +11,15 @@ import { join } from 'node:path';
 export const REPO = new URL('../../', import.meta.url).pathname;
 export const DIST = join(REPO, 'dist');
 
+/**
+ * How long a test waits for something that should happen promptly (a READY line, an
+ * answer, a RELEASE or FORGET the kernel sends asynchronously, a process's exit) before
+ * it calls it a hang. Generous on purpose: on a loaded machine "promptly" can take
+ * seconds, and only a real hang may fail a test. Tests never assert how fast something
+ * happened; they wait for the event itself, or check the order of events.
+ */
+export const WAIT_MS = 30_000;
+
 /** Wraps a test body so it fails (instead of hanging) after `ms`. */
 export function timed<T>(ms: number, fn: () => Promise<T> | T): () => Promise<T> {
   return () => {
@@ -67,7 +76,7 @@ export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv
     child.on('exit', (code, signal) => resolve({ code, signal })));
   return {
     child, exited, stdout: () => out, stderr: () => err,
-    waitFor(text, ms = 10_000) {
+    waitFor(text, ms = WAIT_MS) {
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => { stop(); reject(new Error(`no "${text}" within ${ms} ms; stderr: ${err}`)); }, ms);
         const check = () => { if (out.includes(text)) { stop(); resolve(); } };
@@ -82,7 +91,7 @@ export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv
 }
 
 /** Stops a server process: SIGTERM, then SIGKILL after `ms`. */
-export async function stop(p: Proc, ms = 5000): Promise<void> {
+export async function stop(p: Proc, ms = WAIT_MS): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill('SIGTERM');
   const t = setTimeout(() => p.child.kill('SIGKILL'), ms);
@@ -92,7 +101,8 @@ export async function stop(p: Proc, ms = 5000): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `cond` every `step` ms until it holds (true) or `ms` pass (false). */
+/** Polls `cond` every `step` ms until it holds (true) or `ms` pass (false): for a
+ * positive event with no notification of its own; pass a generous `ms` (WAIT_MS). */
 export async function poll(cond: () => boolean, ms: number, step = 5): Promise<boolean> {
   const end = Date.now() + ms;
   for (;;) {

@@ -3,7 +3,7 @@
 // commands, on a fresh mount point per test.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, DIST, sleep, tempDir } from './helpers.js';
+import { cleanup, DIST, sleep, tempDir, WAIT_MS } from './helpers.js';
 import { JsonFixture, type Answer, type ServerStats } from './fixture.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-inode.js');
@@ -39,8 +39,9 @@ export async function withFixture(kind: 'memfs' | 'gen', opts: object | undefine
   }
 }
 
-/** Polls stats until `pred` holds (or `ms` pass); returns the last stats either way. */
-export async function pollStats(f: Fixture, pred: (s: StatsAnswer) => boolean, ms = 4000): Promise<StatsAnswer> {
+/** Polls stats until `pred` holds (or `ms` pass); returns the last stats either way (the
+ * caller asserts on them). For what arrives asynchronously: FORGETs, RELEASEs. */
+export async function pollStats(f: Fixture, pred: (s: StatsAnswer) => boolean, ms = WAIT_MS): Promise<StatsAnswer> {
   const end = Date.now() + ms;
   let s = await f.stats();
   while (!pred(s) && Date.now() < end) {

@@ -20,7 +20,7 @@ import { lstatSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, wr
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dropCaches, sleep, timed } from './helpers.js';
+import { cleanup, dropCaches, poll, sleep, tempDir, timed, WAIT_MS } from './helpers.js';
 import { Fixture, type StatsAnswer, withFixture, pollStats, ourMounts } from './inode-fixture.js';
 
 // ---- client processes ---------------------------------------------------------
@@ -28,13 +28,25 @@ import { Fixture, type StatsAnswer, withFixture, pollStats, ourMounts } from './
 interface WorkerReport { ops: number; byOp: Record<string, number>; errors: Record<string, Record<string, number>>; bad: string[] }
 
 /**
- * memfs worker: for `ms` picks random operations on a few names in A and B
+ * Every worker runs for at least its `ms` AND at least MIN_OPS operations, and — when
+ * given a STOP file — until that file exists: a loaded machine makes a run longer,
+ * never a check fail for lack of operations.
+ */
+const MIN_OPS = 300;
+const RUN_UNTIL = `
+const runUntil = Date.now() + Number(ms);
+const more = (rep) => Date.now() < runUntil || rep.ops < ${MIN_OPS} || (stopFile && !fs.existsSync(stopFile));
+`;
+
+/**
+ * memfs worker: for `ms` (see RUN_UNTIL) picks random operations on a few names in A and B
  * (sometimes one level deeper). Errors the racing operations can explain are
  * counted per op and errno; anything else goes to `bad`.
  */
 const MEMFS_WORKER = `
 const fs = require('fs'), path = require('path');
-const [mnt, ms, id] = process.argv.slice(1);
+const [mnt, ms, id, stopFile] = process.argv.slice(1);
+${RUN_UNTIL}
 const dirs = ['A', 'B'], names = ['n0', 'n1', 'n2', 'n3', 'n4'];
 const pick = (a) => a[Math.floor(Math.random() * a.length)];
 const P = () => { let p = path.join(mnt, pick(dirs), pick(names)); if (Math.random() < 0.2) p = path.join(p, pick(names)); return p; };
@@ -70,8 +82,7 @@ const OPS = {
 };
 const keys = Object.keys(OPS);
 const rep = { ops: 0, byOp: {}, errors: {}, bad: [] };
-const end = Date.now() + Number(ms);
-while (Date.now() < end) {
+while (more(rep)) {
   const k = pick(keys);
   const [fn, ok] = OPS[k];
   n++;
@@ -89,7 +100,8 @@ console.log(JSON.stringify(rep));
 /** gen worker: random lookup/stat/read/readdir on /dN/fM; nothing may fail, every read returns the file's own path. */
 const GEN_WORKER = `
 const fs = require('fs'), path = require('path');
-const [mnt, ms] = process.argv.slice(1);
+const [mnt, ms, id, stopFile] = process.argv.slice(1);
+${RUN_UNTIL}
 const r8 = () => Math.floor(Math.random() * 8);
 const buf = Buffer.alloc(64);
 const OPS = {
@@ -103,8 +115,7 @@ const OPS = {
 };
 const keys = Object.keys(OPS);
 const rep = { ops: 0, byOp: {}, errors: {}, bad: [] };
-const end = Date.now() + Number(ms);
-while (Date.now() < end) {
+while (more(rep)) {
   const k = keys[Math.floor(Math.random() * keys.length)];
   rep.ops++;
   rep.byOp[k] = (rep.byOp[k] || 0) + 1;
@@ -117,15 +128,16 @@ while (Date.now() < end) {
 console.log(JSON.stringify(rep));
 `;
 
-/** Runs `count` workers of `script` for `ms`; resolves with their reports (a worker that fails or hangs fails the test). */
-function runWorkers(script: string, mnt: string, count: number, ms: number): Promise<WorkerReport[]> {
+/** Runs `count` workers of `script` for `ms` (and MIN_OPS, and until `stopFile` exists if given);
+ * resolves with their reports (a worker that fails or hangs fails the test). */
+function runWorkers(script: string, mnt: string, count: number, ms: number, stopFile = ''): Promise<WorkerReport[]> {
   return Promise.all(Array.from({ length: count }, (_, i) => new Promise<WorkerReport>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, mnt, String(ms), String(i)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script, mnt, String(ms), String(i), stopFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), ms + 20_000); // a worker stuck in the mount
+    const t = setTimeout(() => child.kill('SIGKILL'), ms + 4 * WAIT_MS); // a worker stuck in the mount
     child.on('exit', (code, signal) => {
       clearTimeout(t);
       if (code !== 0) return reject(new Error(`worker ${i} exited ${code ?? signal}; stderr: ${err}`));
@@ -150,13 +162,14 @@ function summary(reports: WorkerReport[]) {
 }
 
 /** Server-side health after a stress run. */
-function assertHealthy(f: Fixture, s: StatsAnswer): void {
+async function assertHealthy(f: Fixture, s: StatsAnswer): Promise<void> {
   assert.is(s.stats.malformed, 0, 'no malformed requests');
   assert.is(s.unknownNodes, 0, 'no FORGET of an unknown node');
   assert.is(s.stats.inFlight, 0, 'nothing left in flight');
   for (const [k, v] of [...Object.entries(s.stats.requests), ...Object.entries(s.stats.errors), ...Object.entries(s.stats.fs)]) {
     assert.ok(typeof v === 'number' && v >= 0 && Number.isInteger(v), `count ${k} = ${v}`);
   }
+  await f.caughtUp(); // everything it logged so far is in f.err
   const lines = f.err.split('\n').filter((l) => /unknown node|failed|threw|malformed|EIO/i.test(l));
   assert.equal(lines, [], 'no error lines from the server');
 }
@@ -187,7 +200,7 @@ function scan(mnt: string) {
 
 // ---- memfs ----------------------------------------------------------------------
 
-test('memfs: 4 processes racing lookup/stat/read/create/write/unlink/link/rename (also across dirs)', timed(60_000, () =>
+test('memfs: 4 processes racing lookup/stat/read/create/write/unlink/link/rename (also across dirs)', timed(240_000, () =>
   withFixture('memfs', undefined, async (f, mnt) => {
     mkdirSync(join(mnt, 'A'));
     mkdirSync(join(mnt, 'B'));
@@ -215,7 +228,7 @@ test('memfs: 4 processes racing lookup/stat/read/create/write/unlink/link/rename
     assert.ok(sum.ops > 1000, `enough operations ran (${sum.ops})`);
 
     const s = await pollStats(f, (x) => x.stats.inFlight === 0);
-    assertHealthy(f, s);
+    await assertHealthy(f, s);
 
     dropCaches();
     const d = await pollStats(f, (x) => x.stats.fs.lookups === 0 && x.stats.fs.inodes === 1 + inos.size);
@@ -223,22 +236,36 @@ test('memfs: 4 processes racing lookup/stat/read/create/write/unlink/link/rename
     assert.is(d.stats.fs.referenced, 0);
     assert.is(d.stats.fs.handles, 0, 'every open was released');
     assert.is(d.stats.fs.inodes, 1 + inos.size, `root + the ${inos.size} linked inodes: ${JSON.stringify(d.stats.fs)}`);
-    assertHealthy(f, d);
+    await assertHealthy(f, d);
   })));
 
 // ---- gen ----------------------------------------------------------------------
 
-test('gen: 4 readers (lookup/stat/read/readdir) while drop_caches runs in a loop; content always right', timed(60_000, () =>
+test('gen: 4 readers (lookup/stat/read/readdir) while drop_caches runs in a loop; content always right', timed(240_000, () =>
   withFixture('gen', undefined, async (f, mnt) => {
+    const ctl = tempDir('tsfuse-test-race-ctl-');
+    const stopFile = join(ctl, 'stop');
+    const forgetsSoFar = async () => {
+      const r = (await f.stats()).stats.requests;
+      return (r.FORGET ?? 0) + (r.BATCH_FORGET ?? 0);
+    };
     let running = true;
     let drops = 0;
     const dropper = (async () => { while (running) { dropCaches(); drops++; await sleep(25); } })();
     let reports: WorkerReport[];
     try {
-      reports = await runWorkers(GEN_WORKER, mnt, 4, 5000);
+      const workers = runWorkers(GEN_WORKER, mnt, 4, 5000, stopFile);
+      workers.catch(() => { /* awaited below */ });
+      // The readers go on until FORGETs have raced with them (the count is checked below):
+      // an event to wait for, not a time. Only a generous limit, then the check reports.
+      const end = Date.now() + 4 * WAIT_MS;
+      while (await forgetsSoFar() <= 10 && Date.now() < end) await sleep(50);
+      writeFileSync(stopFile, '');
+      reports = await workers;
     } finally {
       running = false;
       await dropper;
+      cleanup(ctl);
     }
     const sum = summary(reports);
     const s = await f.stats();
@@ -247,11 +274,11 @@ test('gen: 4 readers (lookup/stat/read/readdir) while drop_caches runs in a loop
     assert.equal(sum.bad, [], 'no errors, right content');
     assert.ok(sum.ops > 1000, `enough operations ran (${sum.ops})`);
     assert.ok(forgets > 10, 'FORGETs raced with the readers');
-    assertHealthy(f, s);
+    await assertHealthy(f, s);
     dropCaches();
     const d = await pollStats(f, (x) => x.stats.fs.inodes === 1 && x.stats.fs.lookups === 0);
     assert.equal(d.stats.fs, { inodes: 1, referenced: 0, lookups: 0, handles: 0 }, `root only: ${JSON.stringify(d.stats.fs)}`);
-    assertHealthy(f, d);
+    await assertHealthy(f, d);
   })));
 
 // ---- READDIRPLUS continuation vs. unlink ------------------------------------------
@@ -277,16 +304,10 @@ print(json.dumps(first + [e.name for e in it]), flush=True)
   py.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   py.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
   try {
-    for (let i = 0; !out.includes('FIRST\n'); i++) {
-      if (i > 250 || py.exitCode !== null) throw new Error(`python: ${out} ${err}`);
-      await sleep(20);
-    }
+    if (!await poll(() => out.includes('FIRST\n') || py.exitCode !== null, WAIT_MS, 20) || !out.includes('FIRST\n')) throw new Error(`python: ${out} ${err}`);
     between();
     py.stdin.write('\n');
-    for (let i = 0; !out.includes(']'); i++) {
-      if (i > 250 || py.exitCode !== null) throw new Error(`python: ${out} ${err}`);
-      await sleep(20);
-    }
+    if (!await poll(() => out.includes(']') || py.exitCode !== null, WAIT_MS, 20) || !out.includes(']')) throw new Error(`python: ${out} ${err}`);
     return JSON.parse(out.slice(out.indexOf('['))) as string[];
   } finally {
     if (py.exitCode === null) py.kill('SIGKILL');

@@ -10,11 +10,11 @@
 // drive the fixture's control channel; the Fixture class below spawns the same
 // script with a stdin pipe.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sleep, timed, errCode } from './helpers.js';
+import { cleanup, tempDir, timed, errCode } from './helpers.js';
 import { Fixture, withFixture, ourMounts } from './inode-fixture.js';
 import type { Answer } from './fixture.js';
 
@@ -100,27 +100,34 @@ test('remove with notify none: the cached name still resolves; with notify entry
     // INVAL_ENTRY of a name the kernel has no dentry for: ENOENT, reported as r = -2 (not logged)
     assert.is(a.r, -2, `INVAL_ENTRY of an uncached name: r = ${a.r}`);
     assert.is(readFileSync(join(mnt, 'n2'), 'utf8'), 'new two');
+    await f.caughtUp();
     assert.is(f.err, '', 'no server log lines');
   })));
 
 // ---- (c) notifications while requests are in flight -------------------------------------
 
 /**
- * Reader process: for `ms`, holds an fd on each of h0..h3 and preads them,
- * opens and reads g0..g3, and stats p0..p3 (missing until added: a LOOKUP in
- * the root every time). Reports the last content seen per file, when each p
- * first appeared, and errors.
+ * Reader process: holds an fd on each of h0..h3 and preads them, opens and
+ * reads g0..g3, and stats p0..p3 (missing until added: a LOOKUP in the root
+ * every time), loop after loop. It is paced by the test through the file CTL
+ * (outside the mount), not by time: each loop starts by reading CTL, and when
+ * its content changed the reader prints "SAW <content>" — so the test knows
+ * this reader began a loop after that point. "stop": this loop is the last.
+ * Reports the last content seen per file, when each p first appeared, and errors.
  */
 const READER = `
 const fs = require('fs'), path = require('path');
-const [mnt, ms] = process.argv.slice(1);
+const [mnt, ctl] = process.argv.slice(1);
 const buf = Buffer.alloc(4096);
 const held = {};
 for (let i = 0; i < 4; i++) held['h' + i] = fs.openSync(path.join(mnt, 'h' + i), 'r');
-const rep = { loops: 0, last: {}, found: {}, errors: {}, bad: [] };
+const rep = { loops: 0, rounds: 0, last: {}, found: {}, errors: {}, bad: [] };
 const err = (k, e) => { const c = e.code || e.message; rep.errors[c] = (rep.errors[c] || 0) + 1; if (!(k[0] === 'p' && c === 'ENOENT') && rep.bad.length < 20) rep.bad.push(k + ': ' + c); };
-const end = Date.now() + Number(ms);
-while (Date.now() < end) {
+let seen;
+for (let last = false; !last;) {
+  const now = fs.readFileSync(ctl, 'utf8');
+  if (now !== seen) { seen = now; rep.rounds++; fs.writeSync(1, 'SAW ' + now + '\\n'); }
+  last = now === 'stop';
   rep.loops++;
   for (let i = 0; i < 4; i++) {
     const h = 'h' + i, g = 'g' + i, p = 'p' + i;
@@ -132,64 +139,99 @@ while (Date.now() < end) {
 for (const fd of Object.values(held)) fs.closeSync(fd);
 console.log(JSON.stringify(rep));
 `;
-interface ReaderReport { loops: number; last: Record<string, string>; found: Record<string, number>; errors: Record<string, number>; bad: string[] }
+interface ReaderReport { loops: number; rounds: number; last: Record<string, string>; found: Record<string, number>; errors: Record<string, number>; bad: string[] }
 
-function reader(mnt: string, ms: number): Promise<ReaderReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', READER, mnt, String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), ms + 15_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(t);
-      if (code !== 0) return reject(new Error(`reader exited ${code ?? signal}: ${err}`));
-      try { resolve(JSON.parse(out) as ReaderReport); } catch { reject(new Error(`reader: ${out} ${err}`)); }
-    });
-  });
+interface Reader {
+  /** Resolves once the reader has begun a loop after CTL was set to `what` (rejects if it exits first). */
+  saw(what: string): Promise<void>;
+  report: Promise<ReaderReport>;
+  kill(): void;
 }
 
-test('notifications sent while other requests are in flight: all answered, readers see the new content', timed(60_000, () =>
+function reader(mnt: string, ctl: string): Reader {
+  const child = spawn(process.execPath, ['-e', READER, mnt, ctl], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; for (const w of [...waiters]) w(); });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const report = new Promise<ReaderReport>((resolve, reject) => {
+    child.on('close', (code, signal) => {
+      for (const w of [...waiters]) w();
+      if (code !== 0) return reject(new Error(`reader exited ${code ?? signal}: ${err}`));
+      try { resolve(JSON.parse(out.slice(out.indexOf('{'))) as ReaderReport); } catch { reject(new Error(`reader: ${out} ${err}`)); }
+    });
+  });
+  report.catch(() => { /* reported by whoever awaits it */ });
+  return {
+    report,
+    saw: (what) => new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (out.includes(`SAW ${what}\n`)) { waiters.delete(check); resolve(); }
+        else if (child.exitCode !== null || child.signalCode !== null) { waiters.delete(check); reject(new Error(`reader exited before "SAW ${what}": ${out} ${err}`)); }
+      };
+      waiters.add(check);
+      check();
+    }),
+    kill: () => { if (child.exitCode === null) child.kill('SIGKILL'); },
+  };
+}
+
+test('notifications sent while other requests are in flight: all answered, readers see the new content', timed(120_000, () =>
   withFixture('memfs', CACHE, async (f, mnt) => {
     for (let i = 0; i < 4; i++) {
       writeFileSync(join(mnt, `h${i}`), `h${i} v0`);
       writeFileSync(join(mnt, `g${i}`), `g${i} data`);
     }
-    const MS = 4000;
-    const t0 = Date.now();
-    const readers = [reader(mnt, MS), reader(mnt, MS)];
-    await sleep(400); // the readers are running
-    const answers: Answer[] = [];
-    const ROUNDS = 15;
-    for (let r = 1; r <= ROUNDS; r++) {
-      // several commands at once: INVAL_INODEs for the held files, and (halfway) new names
-      // with INVAL_ENTRY in the root, where the readers' LOOKUPs of p0..p3 keep arriving
-      const cmds: object[] = [0, 1, 2, 3].map((i) => ({ cmd: 'set', path: `h${i}`, data: `h${i} v${r}${'.'.repeat(r)}`, notify: 'inode' }));
-      if (r === 8) for (let i = 0; i < 4; i++) cmds.push({ cmd: 'add', dir: '', name: `p${i}`, data: `p${i} added`, notify: 'entry' });
-      answers.push(...await Promise.all(cmds.map((c) => f.send(c))));
-      await sleep(50);
-    }
-    const sent = Date.now() - t0;
-    const reps = await Promise.all(readers);
-    assert.ok(sent < MS - 500, `the notifications went out while the readers ran (${sent} ms of ${MS})`);
-    assert.equal(answers.filter((a) => !a.ok), [], 'every command answered ok');
-    const rs = answers.map((a) => a.r as number);
-    const loops = reps.map((r) => r.loops);
-    console.log(`  ${rs.length} notifications in ${sent} ms (results ${JSON.stringify(Object.fromEntries(rs.map((r) => [r, rs.filter((x) => x === r).length])))}); reader loops ${loops}`);
-    assert.ok(rs.every((r) => typeof r === 'number' && (r > 0 || r === -2)), `notification results: ${JSON.stringify(rs)}`);
-    for (const [k, rep] of reps.entries()) {
-      assert.equal(rep.bad, [], `reader ${k}: no errors but ENOENT for names not yet added (${JSON.stringify(rep.errors)})`);
-      assert.ok(rep.loops > 20, `reader ${k} ran (${rep.loops} loops)`);
-      for (let i = 0; i < 4; i++) {
-        assert.is(rep.last[`h${i}`], `h${i} v${ROUNDS}${'.'.repeat(ROUNDS)}`, `reader ${k}: final content of h${i} through its held fd`);
-        assert.is(rep.last[`g${i}`], `g${i} data`);
-        assert.is(rep.last[`p${i}`], `p${i} added`, `reader ${k} found p${i}`);
+    // The readers run from before the first notification to after the last, by
+    // construction: each round waits until both readers have begun a loop after it
+    // (their "SAW r"), and the last loop of each starts after the last round.
+    const dir = tempDir('tsfuse-test-notify-ctl-');
+    const ctl = join(dir, 'ctl');
+    writeFileSync(ctl, '0');
+    const readers = [reader(mnt, ctl), reader(mnt, ctl)];
+    try {
+      const sawAll = async (what: string) => {
+        writeFileSync(`${ctl}.new`, what); // renamed over: a reader never reads a half-written CTL
+        renameSync(`${ctl}.new`, ctl);
+        await Promise.all(readers.map((x) => x.saw(what)));
+      };
+      await Promise.all(readers.map((x) => x.saw('0'))); // the readers are running
+      const answers: Answer[] = [];
+      const ROUNDS = 15;
+      for (let r = 1; r <= ROUNDS; r++) {
+        // several commands at once: INVAL_INODEs for the held files, and (halfway) new names
+        // with INVAL_ENTRY in the root, where the readers' LOOKUPs of p0..p3 keep arriving
+        const cmds: object[] = [0, 1, 2, 3].map((i) => ({ cmd: 'set', path: `h${i}`, data: `h${i} v${r}${'.'.repeat(r)}`, notify: 'inode' }));
+        if (r === 8) for (let i = 0; i < 4; i++) cmds.push({ cmd: 'add', dir: '', name: `p${i}`, data: `p${i} added`, notify: 'entry' });
+        answers.push(...await Promise.all(cmds.map((c) => f.send(c))));
+        await sawAll(String(r));
       }
+      await sawAll('stop');
+      const reps = await Promise.all(readers.map((x) => x.report));
+      assert.equal(answers.filter((a) => !a.ok), [], 'every command answered ok');
+      const rs = answers.map((a) => a.r as number);
+      const loops = reps.map((r) => r.loops);
+      console.log(`  ${rs.length} notifications (results ${JSON.stringify(Object.fromEntries(rs.map((r) => [r, rs.filter((x) => x === r).length])))}); reader loops ${loops}`);
+      assert.ok(rs.every((r) => typeof r === 'number' && (r > 0 || r === -2)), `notification results: ${JSON.stringify(rs)}`);
+      for (const [k, rep] of reps.entries()) {
+        assert.equal(rep.bad, [], `reader ${k}: no errors but ENOENT for names not yet added (${JSON.stringify(rep.errors)})`);
+        assert.is(rep.rounds, ROUNDS + 2, `reader ${k} began a loop in every round (0, 1…${ROUNDS}, stop): ${rep.rounds}`);
+        assert.ok(rep.loops >= ROUNDS + 2, `reader ${k} ran (${rep.loops} loops)`);
+        for (let i = 0; i < 4; i++) {
+          assert.is(rep.last[`h${i}`], `h${i} v${ROUNDS}${'.'.repeat(ROUNDS)}`, `reader ${k}: final content of h${i} through its held fd`);
+          assert.is(rep.last[`g${i}`], `g${i} data`);
+          assert.is(rep.last[`p${i}`], `p${i} added`, `reader ${k} found p${i}`);
+        }
+      }
+    } finally {
+      for (const x of readers) x.kill();
+      cleanup(dir);
     }
     const s = await f.stats();
     assert.is(s.stats.malformed, 0);
     assert.is(s.stats.inFlight, 0);
+    await f.caughtUp();
     assert.is(f.err, '', 'no server log lines (a failed notification would be logged)');
   })));
 

@@ -24,7 +24,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Passthrough } from '../src/passthrough/index.js';
-import { cleanup, forceUnmount, run, startNode, stop, tempDir, timed } from './helpers.js';
+import { cleanup, forceUnmount, run, startNode, stop, tempDir, timed, WAIT_MS } from './helpers.js';
 import { bases, dedent, PY_HELPERS, serverLog, withPt, type Fixture } from './pt-helpers.js';
 
 // ---- helpers --------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def acl(*ents):
 
 
 /** Runs `body` in python3 (argv as bytes in `a`); its last line of output is JSON. */
-async function py<T = any>(body: string, args: string[], ms = 20_000): Promise<T> {
+async function py<T = any>(body: string, args: string[], ms = WAIT_MS): Promise<T> {
   const r = await run('python3', ['-I', '-u', '-c', `${PRELUDE}\n${dedent(body)}`, ...args], ms);
   if (r.code !== 0) throw new Error(`python3 exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
@@ -97,7 +97,7 @@ test('readdir through the mount lists exactly the bytes of SRC\'s names, and eac
     NAMES.forEach((n, i) => assert.is(readFileSync(at(mnt, n), 'utf8'), `file ${i}\n`, `MNT/${n.toString('hex')} is its own file`));
     assert.is(readFileSync(at(mnt, b(0xff, 0x2e), b(0x80)), 'utf8'), 'deep\n');
     // `ls -b` (octal escapes for every non-printable byte) agrees too.
-    const ls = async (d: string) => (await run('ls', ['-b', '-a', d], 10_000, { env: { ...process.env, LC_ALL: 'C' } })).stdout;
+    const ls = async (d: string) => (await run('ls', ['-b', '-a', d], WAIT_MS, { env: { ...process.env, LC_ALL: 'C' } })).stdout;
     assert.is(await ls(mnt), await ls(src), 'ls -b of MNT equals that of SRC');
     await cleanLog(fx);
   })));
@@ -227,7 +227,7 @@ test('writes and reads at 2^53+2 and 2^60+1 land at exactly those offsets of SRC
 
 test('beyond the source\'s maximum file size (ext4: 16 TiB) a write or truncate is EFBIG, as natively', timed(30_000, () =>
   withPt({}, async ({ src, mnt, fx }) => {
-    const type = (await run('stat', ['-f', '-c', '%T', src], 10_000)).stdout.trim();
+    const type = (await run('stat', ['-f', '-c', '%T', src], WAIT_MS)).stdout.trim();
     assert.is(type, 'ext2/ext3', 'SRC is the loop-mounted ext4 image');
     const r = await py(`
       m, s = a[0], a[1]

@@ -14,7 +14,7 @@ import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readdirSync, read
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { poll, run, timed } from './helpers.js';
+import { poll, run, sleep, timed, WAIT_MS } from './helpers.js';
 import { bases, dedent, PY_HELPERS, type Env, type Fixture, serverLog, withPt } from './pt-helpers.js';
 
 const MODES = ['never', 'mandatory'] as const;
@@ -54,7 +54,7 @@ if AS is not None:
 const pyArgs = (body: string, uid?: number) => ['-I', '-u', '-c', `AS = ${uid ?? 'None'}\n${PRELUDE}\n${dedent(body)}`];
 
 /** Runs `body` in python3 (as `uid` if given); its last line of output is JSON (untyped unless `T` is given). */
-async function py<T = any>(body: string, args: string[] = [], uid?: number, ms = 20_000): Promise<T> {
+async function py<T = any>(body: string, args: string[] = [], uid?: number, ms = WAIT_MS): Promise<T> {
   const r = await run('python3', [...pyArgs(body, uid), ...args], ms);
   if (r.code !== 0) throw new Error(`python3${uid === undefined ? '' : ` as ${uid}`} exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
@@ -74,7 +74,7 @@ function pyProc(body: string, args: string[]) {
   child.stderr!.on('data', (d) => { err += d; });
   child.stdin!.on('error', () => { /* exited */ });
   return {
-    async next(ms = 5000): Promise<any> {
+    async next(ms = WAIT_MS): Promise<any> {
       assert.ok(await poll(() => lines.length > read, ms), `python child: no answer within ${ms} ms; stderr ${err}`);
       return JSON.parse(lines[read++]);
     },
@@ -89,6 +89,16 @@ function pyProc(body: string, args: string[]) {
 function openUp({ base, src }: Env): void {
   chmodSync(base, 0o755);
   chmodSync(src, 0o755);
+}
+
+/** Polls an async `cond` until it holds (true) or `ms` pass (false). */
+async function pollAsync(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() >= end) return false;
+    await sleep(10);
+  }
 }
 
 /** How many requests of these opcodes the server has received so far. */
@@ -231,12 +241,15 @@ async function holder(path: string) {
   return { ...h, pid, say };
 }
 
-/** B waits for the lock on `path` while holder A (locked) releases it ~300 ms after B is about to ask. */
-async function waitForRelease(A: Awaited<ReturnType<typeof holder>>, path: string, kind: 'posix' | 'flock'): Promise<Attempt> {
+/** B waits for the lock on `path`; holder A (locked) releases it once B's blocking request
+ * (SETLKW) has reached the server — an event, so B really waits, however slow the machine. */
+async function waitForRelease(fx: Fixture, A: Awaited<ReturnType<typeof holder>>, path: string, kind: 'posix' | 'flock'): Promise<Attempt> {
+  const before = await served(fx, 'SETLKW');
   const B = pyProc(CONTEND, [path, `${kind}w`]);
   try {
     assert.is(await B.next(), 'ready');
-    A.send(`un${kind} 0.3`);
+    assert.ok(await pollAsync(async () => await served(fx, 'SETLKW') > before, WAIT_MS), `B's SETLKW did not reach the server within ${WAIT_MS} ms`);
+    A.send(`un${kind} 0`);
     const r = (await B.next()) as Attempt;
     const released = (await A.next()) as { at: number };
     assert.equal(await A.next(), [`un${kind}`, null]);
@@ -248,7 +261,7 @@ async function waitForRelease(A: Awaited<ReturnType<typeof holder>>, path: strin
 
 for (const mode of MODES) {
   for (const kind of ['posix', 'flock'] as const) {
-    test(`${kind === 'posix' ? 'POSIX (fcntl) locks' : 'flock()'} between two clients: conflict, release, blocking wait; the lock holds against a process on SRC [${mode}]`, timed(30_000, () =>
+    test(`${kind === 'posix' ? 'POSIX (fcntl) locks' : 'flock()'} between two clients: conflict, release, blocking wait; the lock holds against a process on SRC [${mode}]`, timed(90_000, () =>
       withPt({ inodeHandles: mode }, async ({ src, mnt, fx }) => {
         writeFileSync(join(mnt, 'f'), 'locked file\n');
         const [m, s] = [join(mnt, 'f'), join(src, 'f')];
@@ -265,7 +278,7 @@ for (const mode of MODES) {
           assert.is((await attempt(m, kind)).err, null, 'B gets the lock once A released it');
           assert.is((await attempt(s, kind)).err, null, 'and so does a process on SRC');
           await A.say(kind);
-          const w = await waitForRelease(A, m, kind);
+          const w = await waitForRelease(fx, A, m, kind);
           assert.is(w.err, null);
           // B blocked until A's release: B was granted the lock after A started releasing
           // it (both read CLOCK_MONOTONIC), however long a loaded machine takes.
@@ -313,7 +326,7 @@ test('POSIX lock owner is the process: a second fd of the same file does not con
     await cleanLog(fx);
   })));
 
-test('OFD locks (F_OFD_SETLK) belong to the open file: another open conflicts, and the close releases them (as on SRC)', timed(30_000, () =>
+test('OFD locks (F_OFD_SETLK) belong to the open file: another open conflicts, and the close releases them (as on SRC)', timed(120_000, () =>
   withPt({}, async ({ src, mnt, fx }) => {
     const body = `
       p = a[0]
@@ -323,9 +336,10 @@ test('OFD locks (F_OFD_SETLK) belong to the open file: another open conflicts, a
       fcntl.fcntl(fd1, F_OFD_SETLK, fl)
       second = err(fcntl.fcntl, fd2, F_OFD_SETLK, fl)
       os.close(fd1)
-      for i in range(200):  # FUSE sends RELEASE after close() returns
+      end = time.monotonic() + ${WAIT_MS / 1000}
+      while True:  # FUSE sends RELEASE after close() returns: wait for it, however long that takes
           after = err(fcntl.fcntl, fd2, F_OFD_SETLK, fl)
-          if after is None: break
+          if after is None or time.monotonic() > end: break
           time.sleep(0.01)
       out({'another open file': second, 'after the close': after})
     `;
@@ -333,7 +347,7 @@ test('OFD locks (F_OFD_SETLK) belong to the open file: another open conflicts, a
     writeFileSync(join(src, 'g'), 'x\n');
     const direct = await py(body, [join(src, 'g')]);
     assert.equal(direct, { 'another open file': 'EAGAIN', 'after the close': null }, 'OFD semantics on SRC');
-    assert.equal(await py(body, [join(mnt, 'f')]), direct, 'through the mount');
+    assert.equal(await py(body, [join(mnt, 'f')], undefined, 2 * WAIT_MS), direct, 'through the mount');
     await cleanLog(fx);
   })));
 

@@ -20,7 +20,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RequestContext } from '../src/index.js';
 import { Passthrough } from '../src/passthrough/index.js';
-import { cleanup, DIST, forceUnmount, isMounted, run, runNode, sleep, tempDir, timed, errCode } from './helpers.js';
+import { cleanup, DIST, forceUnmount, isMounted, run, runNode, tempDir, timed, errCode, WAIT_MS } from './helpers.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-passthrough.js');
 
@@ -40,16 +40,44 @@ function layout(): Layout {
   return l;
 }
 
+/** The server's stderr once it has caught up (see serverLog below). */
+type ServerLog = () => Promise<string>;
+
 /** Starts the fixture on l.src → l.mnt; resolves with the child once READY. */
-async function serve(l: Layout, opts: object): Promise<{ child: ChildProcess; err: () => string }> {
+async function serve(l: Layout, opts: object): Promise<{ child: ChildProcess; log: ServerLog }> {
   const child = spawn(process.execPath, [FIXTURE, l.src, l.mnt, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { err += d; });
   child.stdin!.on('error', () => { /* exited */ });
+  const closed = new Promise((r) => child.on('close', r));
+  let id = 0;
+  /**
+   * The log, after a barrier: a stats round trip on the fixture's control channel (it
+   * writes stderr and stdout synchronously, so what it logged before answering is in
+   * the stderr pipe first), then one loop turn for the stderr data handled after the
+   * answer in the same poll phase; a fixture that has exited: its output read to the end.
+   */
+  const log: ServerLog = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const want = `{"id":${++id},`;
+      child.stdin!.write(`${JSON.stringify({ id, cmd: 'stats' })}\n`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, WAIT_MS);
+        function done() { clearTimeout(t); child.stdout!.off('data', check); child.off('exit', done); resolve(); }
+        function check() { if (out.includes(want)) done(); }
+        child.stdout!.on('data', check);
+        child.on('exit', done);
+        check();
+      });
+    }
+    if (child.exitCode !== null || child.signalCode !== null) await closed;
+    await new Promise((r) => setImmediate(r));
+    return err;
+  };
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no READY: ${out} ${err}`)); }, 10_000);
+    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no READY: ${out} ${err}`)); }, WAIT_MS);
     const check = () => {
       if (out.includes('READY\n')) { clearTimeout(t); resolve(); }
       if (out.includes('MOUNTFAIL')) { clearTimeout(t); reject(new Error(`mount failed: ${out} ${err}`)); }
@@ -57,26 +85,26 @@ async function serve(l: Layout, opts: object): Promise<{ child: ChildProcess; er
     child.stdout!.on('data', check);
     child.on('exit', (c) => { clearTimeout(t); reject(new Error(`fixture exited ${c}: ${err}`)); });
   });
-  return { child, err: () => err };
+  return { child, log };
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.on('exit', r));
   child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  const t = setTimeout(() => child.kill('SIGKILL'), WAIT_MS);
   await exited;
   clearTimeout(t);
 }
 
 /** A fresh layout served by the fixture; stopped, unmounted and removed afterwards. */
-async function withMount(opts: object, prepare: (l: Layout) => void, fn: (l: Layout, serverLog: () => string) => Promise<void> | void): Promise<void> {
+async function withMount(opts: object, prepare: (l: Layout) => void, fn: (l: Layout, serverLog: ServerLog) => Promise<void> | void): Promise<void> {
   const l = layout();
-  let server: { child: ChildProcess; err: () => string } | undefined;
+  let server: { child: ChildProcess; log: ServerLog } | undefined;
   try {
     prepare(l);
     server = await serve(l, opts);
-    await fn(l, server.err);
+    await fn(l, server.log);
   } finally {
     if (server) await stopServer(server.child);
     forceUnmount(l.mnt);
@@ -122,7 +150,7 @@ test('MNT/.. is the mount\'s parent as the kernel sees it; a marker next to SRC 
       assert.not.ok(existsSync(join(l.mnt, p, marker)), `${p}/${marker} must not exist`);
     }
     assert.equal(readdirSync(join(l.mnt, 'sub', '..')).sort(), ['sub']);
-    assert.is(serverLog(), '');
+    assert.is(await serverLog(), '');
   });
 }));
 
@@ -152,7 +180,7 @@ test('symlinks to /etc and ../outside come back verbatim and resolve on the clie
     }
     assert.is(errCode(() => closeSync(openSync(join(l.mnt, 'link-file'), C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o644))), 'ELOOP');
     assert.is(readFileSync(join(l.outside, 'which'), 'utf8'), 'server side\n');
-    assert.is(serverLog(), '');
+    assert.is(await serverLog(), '');
   })));
 
 // ---- hard links cannot cross the mount -----------------------------------------------
@@ -178,19 +206,36 @@ test('link(2) and rename(2) across the mount boundary give EXDEV; linking a syml
     assert.equal(readdirSync(l.src).sort(), ['alias', 'inside', 'to-secret']);
     assert.equal(readdirSync(l.outside), ['secret']);
     assert.equal(readdirSync(l.decoy), ['secret']);
-    assert.is(serverLog(), '');
+    assert.is(await serverLog(), '');
   })));
 
 // ---- a directory swapped for a symlink behind the mount's back --------------------------
 
-/** Swaps SRC/dir between a real directory and a symlink to ../outside, `n` times each way, holding each state 0.5–3.5 ms. */
+/**
+ * The processes are ordered by files in CTL (outside the mount and SRC), not by time:
+ * each creator makes CTL/started-TAG after its first round, the swapper begins once both
+ * have, and the test makes CTL/stop once the swapper is done. A creator
+ * that meets the swap (an operation fails, or something lands in the client-side decoy)
+ * makes CTL/hit; the swapper goes on past its `n` swaps until then (at most WAIT_MS more,
+ * then the test reports that the race was never met).
+ */
+const WAIT_FILE = `
+const waitFile = (f) => { const a = new Int32Array(new SharedArrayBuffer(4)); while (!fs.existsSync(f)) Atomics.wait(a, 0, 0, 10); };
+`;
+
+/** Swaps SRC/dir between a real directory and a symlink to ../outside, `n` times each way (more until a creator met it), holding each state 0.5–3.5 ms. */
 const SWAPPER = `
 const fs = require('fs'), path = require('path');
-const [src, n] = process.argv.slice(1);
+const [src, n, ctl] = process.argv.slice(1);
 const d = path.join(src, 'dir'), real = path.join(src, 'dir.real'), link = path.join(src, 'dir.link');
 let swaps = 0;
 const hold = () => { const t = process.hrtime.bigint() + BigInt(500000 + Math.floor(Math.random() * 3000000)); while (process.hrtime.bigint() < t); };
-for (let i = 0; i < Number(n); i++) {
+${WAIT_FILE}
+for (const tag of ['a', 'b']) waitFile(path.join(ctl, 'started-' + tag));
+let giveUp = Infinity;
+for (let i = 0; i < Number(n) || !fs.existsSync(path.join(ctl, 'hit')); i++) {
+  if (i === Number(n)) giveUp = Date.now() + ${WAIT_MS};
+  if (Date.now() > giveUp) break;
   fs.renameSync(d, real); fs.renameSync(link, d); swaps++;   // dir is now the symlink
   hold();
   fs.renameSync(d, link); fs.renameSync(real, d); swaps++;   // dir is the real one again
@@ -199,12 +244,14 @@ for (let i = 0; i < Number(n); i++) {
 process.stdout.write(JSON.stringify({ swaps }));
 `;
 
-/** Creates things through MNT/dir/... until SRC/stop... appears (told by the test via a file in the decoy). */
+/** Creates things through MNT/dir/... until CTL/stop appears (made by the test once the swapper is done). */
 const CREATOR = `
 const fs = require('fs'), path = require('path');
-const [mnt, stopFile, tag] = process.argv.slice(1);
+const [mnt, ctl, tag, decoy] = process.argv.slice(1);
+const stopFile = path.join(ctl, 'stop');
 const d = path.join(mnt, 'dir');
 const r = { tries: 0, ok: 0, errors: {} };
+let hit = false;
 const note = (e) => { const c = e.code || e.message; r.errors[c] = (r.errors[c] || 0) + 1; };
 for (let i = 0; !fs.existsSync(stopFile) || i < 50; i++) {
   const ops = [
@@ -219,6 +266,8 @@ for (let i = 0; !fs.existsSync(stopFile) || i < 50; i++) {
     try { op(); r.ok++; } catch (e) { note(e); }
   }
   try { fs.writeFileSync(path.join(mnt, 'seed2'), 'y'); } catch (e) { note(e); }
+  if (i === 0) fs.writeFileSync(path.join(ctl, 'started-' + tag), '');
+  if (!hit && (r.ok < r.tries || fs.readdirSync(decoy).length > 0)) { hit = true; fs.writeFileSync(path.join(ctl, 'hit'), ''); }
   if (i > 100000) break;
 }
 process.stdout.write(JSON.stringify(r));
@@ -231,14 +280,15 @@ async function swapRace(opts: object, swaps: number): Promise<void> {
     symlinkSync('../outside', join(l.src, 'dir.link'));
     writeFileSync(join(l.src, 'seed'), 'seed');
   }, async (l, serverLog) => {
-    const stopFile = join(l.base, 'stop');
-    const swapper = runNode<{ swaps: number }>(SWAPPER, [l.src, String(swaps)], 60_000).finally(() => writeFileSync(stopFile, ''));
+    const ctl = join(l.base, 'ctl');
+    mkdirSync(ctl);
+    const limit = 6 * WAIT_MS; // a hung process
+    const swapper = runNode<{ swaps: number }>(SWAPPER, [l.src, String(swaps), ctl], limit).finally(() => writeFileSync(join(ctl, 'stop'), ''));
     const creators = Promise.all([
-      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, stopFile, 'a'], 60_000),
-      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, stopFile, 'b'], 60_000),
+      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, ctl, 'a', l.decoy], limit),
+      runNode<{ tries: number; ok: number; errors: Record<string, number> }>(CREATOR, [l.mnt, ctl, 'b', l.decoy], limit),
     ]);
     const [sw, cr] = await Promise.all([swapper, creators]);
-    await sleep(50);
     // Where did things land? SRC/dir (the real one, wherever it is now): fine.
     // The client-side decoy: fine (the client followed the symlink it saw).
     // The server-side outside directory: an escape.
@@ -256,16 +306,16 @@ async function swapRace(opts: object, swaps: number): Promise<void> {
     assert.equal(readdirSync(join(l.base, 'server')).sort(), ['outside', 'src']);
     assert.ok(!lstatSync(realDir).isSymbolicLink() && realDir.startsWith(l.src));
     for (const e of ['EIO', 'EBADF']) assert.ok(cr.every((c) => !c.errors[e]), `no ${e}: ${JSON.stringify(cr)}`);
-    assert.is(serverLog().split('\n').filter((x) => x && !x.startsWith('    at ')).slice(0, 5).join('\n'), '', 'server log');
+    assert.is((await serverLog()).split('\n').filter((x) => x && !x.startsWith('    at ')).slice(0, 5).join('\n'), '', 'server log');
   });
 }
 
-test('directory swapped for a symlink to an outside directory while clients create in it (timeouts 0): nothing lands outside', timed(120_000, () =>
+test('directory swapped for a symlink to an outside directory while clients create in it (timeouts 0): nothing lands outside', timed(240_000, () =>
   swapRace({ entryTimeout: 0, attrTimeout: 0 }, 400)));
 
-test('the same swap race with the default cache timeouts', timed(120_000, () => swapRace({}, 400)));
+test('the same swap race with the default cache timeouts', timed(240_000, () => swapRace({}, 400)));
 
-test('the same swap race with inodeHandles "mandatory" (timeouts 0)', timed(120_000, () =>
+test('the same swap race with inodeHandles "mandatory" (timeouts 0)', timed(240_000, () =>
   swapRace({ inodeHandles: 'mandatory', entryTimeout: 0, attrTimeout: 0 }, 300)));
 
 // ---- API level: unknown node ids, names the kernel never sends, no following -------------

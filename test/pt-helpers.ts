@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, DIST, forceUnmount, isMounted, sleep, tempDir, errCode } from './helpers.js';
+import { cleanup, DIST, forceUnmount, isMounted, tempDir, errCode } from './helpers.js';
 import { JsonFixture, type Answer, type ServerStats } from './fixture.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-passthrough.js');
@@ -78,10 +78,9 @@ export async function withPt(opts: PtOptions, fn: (e: Env) => Promise<void> | vo
 
 // ---- small helpers --------------------------------------------------------------
 
-/** The fixture's stderr once it has caught up (a stats round trip, then a moment for the stderr pipe). */
+/** The fixture's stderr once it has caught up (JsonFixture.caughtUp: a stats round trip, then one loop turn). */
 export async function serverLog(fx: Fixture): Promise<string> {
-  if (fx.alive) await fx.stats();
-  await sleep(50);
+  await fx.caughtUp();
   return fx.errors();
 }
 
