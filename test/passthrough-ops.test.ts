@@ -621,7 +621,7 @@ for (const mode of MODES) {
       // name: owner, mode before, mode after (as SRC must show it)
       const files: [string, number, number, number][] = [
         ['own', NOBODY, 0o4755, 0o755], ['rootw', 0, 0o6777, 0o777], ['trunc', NOBODY, 0o4755, 0o755],
-        ['rtrunc', 0, 0o6777, 0o777], ['sgidNoExec', 0, 0o2666, 0o2666], ['byRoot', 0, 0o4755, 0o4755],
+        ['rtrunc', 0, 0o6777, 0o777], ['sgidNoExec', 0, 0o2666, 0o666], ['sgidNoExecOwnGroup', NOBODY, 0o2666, 0o2666], ['byRoot', 0, 0o4755, 0o4755],
         ['openTruncates', 0, 0o6777, 0o777], // open(O_TRUNC): FUSE_OPEN_KILL_SUIDGID, or the source as the caller
       ];
       for (const [n, uid, m] of files) {
@@ -639,7 +639,7 @@ for (const mode of MODES) {
                 os.close(fd)
         out(0)
       `;
-      await py(write, [mnt, 'own', 'rootw', 'trunc', 'rtrunc', 'sgidNoExec', 'openTruncates'], NOBODY);
+      await py(write, [mnt, 'own', 'rootw', 'trunc', 'rtrunc', 'sgidNoExec', 'sgidNoExecOwnGroup', 'openTruncates'], NOBODY);
       await py(write, [mnt, 'byRoot']);
       for (const [n, , , after] of files) {
         assert.is(modeOf(join(src, n)).toString(8), after.toString(8), `SRC/${n}`);
