@@ -581,7 +581,7 @@ export class InodeTree implements FileSystem {
       // The listing's inode, forgotten while getattr awaited (a FORGET in between): its
       // onForget() may have released it, so name only. (What `lookup` returns is handed
       // out as the contract says: again, under a new node id, if it was forgotten.)
-      if (known && this.table.get(known[NODE].nodeid) !== known) return nameOnly();
+      if (known && known[NODE].nodeid && this.table.get(known[NODE].nodeid) !== known) return nameOnly();
       const entry = this.handOut(dir, e.name, child, attr);
       // An entry counts once add() took it; if it is refused (full) or cannot be encoded
       // (throws), the kernel never sees it: undo the count handOut made.
