@@ -38,7 +38,9 @@ async function teardown(): Promise<void> {
   }
   cleanup(mnt);
   cleanup(src);
-  const left = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(FSNAME) || (mnt && l.includes(mnt)));
+  // This run's mount point only: another run on the machine (a second checkout, CI)
+  // may serve the same fsname at the same moment.
+  const left = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => mnt && l.split(' ')[1] === mnt);
   if (left.length) {
     process.exitCode = 1;
     throw new Error(`still mounted after teardown: ${left.join('; ')}`);
