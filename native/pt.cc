@@ -1,12 +1,14 @@
 // The *at syscalls the passthrough filesystem needs, and nothing more.
 //
-// Calls that resolve a name or create something take the caller's uid/gid
-// (-1: keep ours) and run with setfsuid/setfsgid switched to them, so the
-// kernel checks permissions and assigns ownership as for the caller. The
-// switch is per thread; these calls run on the Node main thread and restore
-// the ids before returning — except creations (mkdirat, mknodat, openat with
-// O_CREAT/O_TMPFILE), which run on the creator thread under the umask they
-// are given (pt_creator.h): the process umask is never touched.
+// As the caller: become(uid, gid, groups) switches this (the Node main)
+// thread's fsuid, fsgid and supplementary groups until become(-1), so the
+// kernel checks permissions and assigns ownership as for the caller; the
+// passthrough wraps each request's syscalls in one such switch. Calls that
+// take a uid/gid (-1: keep ours) switch fsuid/fsgid for themselves only.
+// Creations (mkdirat, mknodat, openat with O_CREAT/O_TMPFILE) run on the
+// creator thread, as the caller of become(), under the umask they are given
+// (pt_creator.h): the process umask is never touched. Data and directory I/O
+// that may block runs on the thread pool (pt_io.cc).
 //
 // Values keep their whole range: names and paths are bytes (a Buffer, or a
 // string taken as UTF-8), 64-bit offsets, sizes and inode numbers are
@@ -19,7 +21,6 @@
 #include "errors.h"
 #include "pt_creator.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -342,45 +343,6 @@ Napi::Value Utimensat(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// A BigUint64Array holding `v`.
-Napi::Value BigArray(Napi::Env env, const std::vector<uint64_t>& v) {
-  napi_value ab, ta;
-  void* data;
-  napi_create_arraybuffer(env, v.size() * 8, &data, &ab);
-  if (!v.empty()) memcpy(data, v.data(), v.size() * 8);
-  napi_create_typedarray(env, napi_biguint64_array, v.size(), ab, 0, &ta);
-  return Napi::Value(env, ta);
-}
-
-// readdir(dirfd): [names: Buffer, inos: BigUint64Array, types: Uint8Array] — the whole
-// directory but "." and "..": `names` holds each name's bytes followed by a NUL (a name
-// cannot hold one), in the order of `inos` and `types` (d_ino exact, d_type). A fresh
-// O_DIRECTORY fd is opened on `dirfd` so the O_PATH fd is not consumed.
-Napi::Value Readdir(const Napi::CallbackInfo& info) {
-  int fd = openat(I(info, 0), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Fail(info.Env(), errno, "openat", ".");
-  DIR* d = fdopendir(fd);
-  if (!d) { int e = errno; close(fd); return Fail(info.Env(), e, "fdopendir"); }
-  Napi::Env env = info.Env();
-  std::string names, types;
-  std::vector<uint64_t> inos;
-  errno = 0;
-  while (struct dirent* e = readdir(d)) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    names.append(e->d_name, strlen(e->d_name) + 1);
-    inos.push_back(e->d_ino);
-    types.push_back(static_cast<char>(e->d_type));
-  }
-  int err = errno;
-  closedir(d);
-  if (err) return Fail(env, err, "readdir");
-  Napi::Array r = Napi::Array::New(env, 3);
-  r.Set(0u, Napi::Buffer<char>::Copy(env, names.data(), names.size()));
-  r.Set(1u, BigArray(env, inos));
-  r.Set(2u, Napi::Buffer<char>::Copy(env, types.data(), types.size()));
-  return r;
-}
-
 // Extended attributes by path (the caller passes /proc/self/fd/N for an O_PATH fd);
 // names are bytes, values and the list are returned as the raw bytes.
 Napi::Value Getxattr(const Napi::CallbackInfo& info) {
@@ -549,14 +511,6 @@ Napi::Value Faccessat(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// setFsIds(uid, gid): set this thread's fsuid/fsgid (used around Node's own sync fs calls;
-// restore with our euid/egid).
-Napi::Value SetFsIds(const Napi::CallbackInfo& info) {
-  setfsgid(static_cast<gid_t>(L(info, 1)));
-  setfsuid(static_cast<uid_t>(L(info, 0)));
-  return info.Env().Undefined();
-}
-
 // raiseNofile(want): the soft RLIMIT_NOFILE now in effect (raised up to the hard limit)
 Napi::Value RaiseNofile(const Napi::CallbackInfo& info) {
   struct rlimit r;
@@ -585,7 +539,6 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("readlinkat", Napi::Function::New(env, Readlinkat));
   o.Set("fchownat", Napi::Function::New(env, Fchownat));
   o.Set("utimensat", Napi::Function::New(env, Utimensat));
-  o.Set("readdir", Napi::Function::New(env, Readdir));
   o.Set("getxattr", Napi::Function::New(env, Getxattr));
   o.Set("setxattr", Napi::Function::New(env, Setxattr));
   o.Set("listxattr", Napi::Function::New(env, Listxattr));
@@ -604,7 +557,6 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("syncfs", Napi::Function::New(env, Syncfs));
   o.Set("raiseNofile", Napi::Function::New(env, RaiseNofile));
   o.Set("faccessat", Napi::Function::New(env, Faccessat));
-  o.Set("setFsIds", Napi::Function::New(env, SetFsIds));
   o.Set("become", Napi::Function::New(env, Become));
   InitIo(env, o);
   exports.Set("pt", o);

@@ -34,8 +34,6 @@ export interface PtSys {
   readlinkat(dirfd: number, name: Name): Buffer;
   fchownat(dirfd: number, name: Name, uid: number, gid: number, flags: number): void;
   utimensat(dirfd: number, name: Name, as: number, ans: number, ms: number, mns: number, flags: number): void;
-  /** Every entry but . and ..: `names` holds each name's bytes and a NUL, in the order of `inos` and `types` (d_type). */
-  readdir(dirfd: number): [names: Buffer, inos: BigUint64Array, types: Uint8Array];
   getxattr(path: Name, name: Name): Buffer;
   setxattr(path: Name, name: Name, value: Uint8Array, flags: number): void;
   /** The raw list: each name's bytes and a NUL. */
@@ -61,7 +59,6 @@ export interface PtSys {
   syncfs(fd: number): void;
   raiseNofile(want: number): number;
   faccessat(dirfd: number, name: Name, mode: number, flags: number, uid: number, gid: number): void;
-  setFsIds(uid: number, gid: number): void;
   /** This thread runs as uid/gid with `groups` as its supplementary groups (null: keep ours)
    * until become(-1, -1, null); creations on the creator thread take the same credentials. */
   become(uid: number, gid: number, groups: Uint32Array | null): void;
