@@ -12,13 +12,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { accessSync, chmodSync, chownSync, constants as C, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants as C, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, cleanup, forceUnmount, isMounted, stop, tempDir, timed, WAIT_MS, type Proc } from './helpers.js';
+import {
+  DIST, cleanup, forceUnmount, isMounted, restoreDevFuseMode, setDevFuseMode, stop, tempDir, timed, WAIT_MS, type Proc,
+} from './helpers.js';
 
 const UID = 65534;
 const GID = 65534;
-const DEV = '/dev/fuse';
 const FIXTURE = 'test/fixtures/serve-hello-user.js';
 const INDEX = join(DIST, 'src/index.js');
 
@@ -30,18 +31,6 @@ function haveFusermount(): boolean {
 }
 const RUNNABLE = process.geteuid?.() === 0 && haveFusermount();
 
-// ---- /dev/fuse mode: changed for a test, always restored ----------------
-let savedMode: number | undefined;
-function setDevFuseMode(mode: number): void {
-  if (savedMode === undefined) savedMode = statSync(DEV).mode & 0o7777;
-  chmodSync(DEV, mode);
-}
-function restoreDevFuseMode(): void {
-  if (savedMode === undefined) return;
-  chmodSync(DEV, savedMode);
-  savedMode = undefined;
-}
-process.on('exit', () => { try { restoreDevFuseMode(); } catch { /* reported by the test */ } });
 
 // ---- processes and mounts of the current test, torn down as root --------
 let procs: Proc[] = [];

@@ -18,29 +18,15 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, w
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, DIST, dropCaches, forceUnmount, isMounted, poll, run, sleep, tempDir, timed, type Ran } from './helpers.js';
+import {
+  cleanup, DIST, dropCaches, forceUnmount, isMounted, poll, restoreDevFuseMode, run, setDevFuseMode, sleep, tempDir, timed, WAIT_MS, type Ran,
+} from './helpers.js';
 import { bases, Fixture, type Mode, type PtOptions, serverLog, withPt } from './pt-helpers.js';
 
 const NOBODY = 65534;
-const DEV = '/dev/fuse';
 const FIXTURE = join(DIST, 'test/fixtures/serve-passthrough.js');
-/** How long to wait for something the kernel or a process does asynchronously. Not a bound under test. */
-const DEADLINE_MS = 30_000;
 const T = 90_000;
 
-// ---- /dev/fuse mode: changed for a test, always restored ----------------------------
-
-let savedMode: number | undefined;
-function setDevFuseMode(mode: number): void {
-  if (savedMode === undefined) savedMode = statSync(DEV).mode & 0o7777;
-  chmodSync(DEV, mode);
-}
-function restoreDevFuseMode(): void {
-  if (savedMode === undefined) return;
-  chmodSync(DEV, savedMode);
-  savedMode = undefined;
-}
-process.on('exit', () => { try { restoreDevFuseMode(); } catch { /* reported by the test */ } });
 
 // ---- the fixture as uid 65534 ------------------------------------------------------
 
@@ -58,7 +44,7 @@ class UserFixture extends Fixture {
   }
   /** READY (rejects on MOUNTFAIL or exit, with the fixture's output). */
   started(): Promise<this> {
-    return this.ready(DEADLINE_MS);
+    return this.ready(WAIT_MS);
   }
 }
 
@@ -96,7 +82,7 @@ async function withUserPt(opts: PtOptions, fn: (e: UserEnv) => Promise<void>): P
 
 /** Runs a client command as 65534 (a mount without allow_other refuses everyone else). */
 function asNobody(cmd: string, args: string[]): Promise<Ran> {
-  return run(cmd, args, DEADLINE_MS, { uid: NOBODY, gid: NOBODY, env: { ...process.env, HOME: '/nonexistent' } });
+  return run(cmd, args, WAIT_MS, { uid: NOBODY, gid: NOBODY, env: { ...process.env, HOME: '/nonexistent' } });
 }
 /** Runs a client command as 65534 that must succeed; its stdout. */
 async function ok(cmd: string, args: string[]): Promise<string> {
@@ -145,13 +131,13 @@ maybe('uid 65534, inodeHandles prefer: open_by_handle_at is EPERM, so the server
 
 maybe('uid 65534, inodeHandles mandatory: the mount fails naming open_by_handle_at and EPERM, exits non-zero, nothing mounted', timed(T, () =>
   withUserPt({ inodeHandles: 'mandatory' }, async ({ mnt, fx }) => {
-    await poll(() => fx.out.includes('READY\n') || !fx.alive, DEADLINE_MS, 20);
+    await poll(() => fx.out.includes('READY\n') || !fx.alive, WAIT_MS, 20);
     if (fx.alive && fx.out.includes('READY\n')) {
       const cat = await asNobody('cat', [join(mnt, 'a.txt')]);
       assert.unreachable(`mounted in 'mandatory' mode though open_by_handle_at fails for uid ${NOBODY}; `
         + `then cat MNT/a.txt: exit ${cat.code}, ${cat.stderr.trim()}`);
     }
-    assert.not.ok(fx.alive, `still running after ${DEADLINE_MS / 1000} s without READY; stdout ${fx.out}; stderr ${fx.err}`);
+    assert.not.ok(fx.alive, `still running after ${WAIT_MS / 1000} s without READY; stdout ${fx.out}; stderr ${fx.err}`);
     const { code, signal } = await fx.exited;
     await fx.drained;
     assert.is(signal, null, `killed by ${signal}`);
@@ -178,7 +164,7 @@ for (const mode of ['never', 'prefer'] as Mode[]) {
         assert.is(st.size, 16);
         // The kernel FORGETs unused inodes after drop_caches (asynchronously): the server
         // must then hold nothing on the submount, so umount stops failing with EBUSY.
-        const end = Date.now() + DEADLINE_MS;
+        const end = Date.now() + WAIT_MS;
         let why = '';
         let attempts = 0;
         for (;;) {
@@ -190,7 +176,7 @@ for (const mode of ['never', 'prefer'] as Mode[]) {
           why = r.stderr.trim();
           if (Date.now() >= end) {
             const held = (await fx.fdList()).filter((l) => l.includes(` ${sub}`));
-            assert.unreachable(`umount SRC/sub still fails after ${attempts} attempts over ${DEADLINE_MS / 1000} s (${why}); `
+            assert.unreachable(`umount SRC/sub still fails after ${attempts} attempts over ${WAIT_MS / 1000} s (${why}); `
               + `server fds on it: ${JSON.stringify(held)}; inodes ${JSON.stringify((await fx.stats()).stats.fs)}`);
           }
           await sleep(200);

@@ -4,7 +4,7 @@
  * runner (test/run.mjs) can find and detach anything a crashed test left.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -153,3 +153,19 @@ export function errCode(f: () => unknown): string | undefined {
     return (e as NodeJS.ErrnoException).code ?? String(e);
   }
 }
+
+// ---- /dev/fuse mode: changed by a test (unprivileged mounts), always restored ----------
+
+let savedDevFuseMode: number | undefined;
+/** Sets /dev/fuse's mode; the first call remembers the original for restoreDevFuseMode
+ * (also run at process exit). */
+export function setDevFuseMode(mode: number): void {
+  if (savedDevFuseMode === undefined) savedDevFuseMode = statSync('/dev/fuse').mode & 0o7777;
+  chmodSync('/dev/fuse', mode);
+}
+export function restoreDevFuseMode(): void {
+  if (savedDevFuseMode === undefined) return;
+  chmodSync('/dev/fuse', savedDevFuseMode);
+  savedDevFuseMode = undefined;
+}
+process.on('exit', () => { try { restoreDevFuseMode(); } catch { /* reported by the test */ } });

@@ -101,7 +101,17 @@ async function cleanLog(fx: Fixture): Promise<void> {
 }
 
 for (const mode of MODES) {
-  // ---- hard links --------------------------------------------------------------------
+  /** A new file made on SRC under the old name is a new inode through the mount: its own
+ * inode number, size and content. */
+function assertNewFile(src: string, mnt: string): void {
+  writeFileSync(join(src, 'name'), 'the new file\n');
+  const now = statSync(join(mnt, 'name'));
+  assert.is(now.ino, statSync(join(src, 'name')).ino, 'the new file\'s inode number');
+  assert.is(now.size, 13);
+  assert.is(readFileSync(join(mnt, 'name'), 'utf8'), 'the new file\n');
+}
+
+// ---- hard links --------------------------------------------------------------------
 
   test(`hard link removed on SRC, the other unlinked through the mount: no fd on the deleted file, space freed [${mode}]`, timed(T, () =>
     withPt({ inodeHandles: mode }, async ({ src, mnt, fx }) => {
@@ -170,11 +180,7 @@ for (const mode of MODES) {
       } finally {
         closeSync(pin);
       }
-      writeFileSync(join(src, 'name'), 'the new file\n');
-      const now = statSync(join(mnt, 'name'));
-      assert.is(now.ino, statSync(join(src, 'name')).ino, 'the new file\'s inode number');
-      assert.is(now.size, 13);
-      assert.is(readFileSync(join(mnt, 'name'), 'utf8'), 'the new file\n');
+      assertNewFile(src, mnt);
       await cleanLog(fx);
     }, { tmpfs: true })));
 
@@ -196,11 +202,7 @@ for (const mode of MODES) {
       } finally {
         closeSync(pin);
       }
-      writeFileSync(join(src, 'name'), 'the new file\n');
-      const now = statSync(join(mnt, 'name'));
-      assert.is(now.ino, statSync(join(src, 'name')).ino, 'the new file\'s inode number');
-      assert.is(now.size, 13);
-      assert.is(readFileSync(join(mnt, 'name'), 'utf8'), 'the new file\n');
+      assertNewFile(src, mnt);
       await cleanLog(fx);
     }, { ext4: true })));
 

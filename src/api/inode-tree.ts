@@ -478,13 +478,14 @@ export class InodeTree implements FileSystem {
 
   opendir(ctx: Context, nodeid: number, flags: number): R<OpenReply> {
     const inode = this.get(nodeid);
-    return then(this.opening(inode, () => inode.opendir(ctx, flags)), (stream) => {
+    // The check runs inside opening(): a bad result undoes the open count like a throw.
+    const open = () => then(inode.opendir(ctx, flags), (stream) => {
       if (stream && typeof (stream as DirStream).read !== 'function') {
-        inode[NODE].opens--;
         throw new TypeError(`opendir must return a DirStream or nothing, got ${describe(stream)}`);
       }
-      return this.addFile(inode, undefined, undefined, true, stream || undefined);
+      return stream || undefined;
     });
+    return then(this.opening(inode, open), (stream) => this.addFile(inode, undefined, undefined, true, stream));
   }
   releasedir(ctx: Context, nodeid: number, fh: number): R<void> {
     const f = this.file(nodeid, fh);
