@@ -19,6 +19,8 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #include <string>
@@ -110,6 +112,67 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   a.Set(0u, Napi::Number::New(info.Env(), sv[0]));
   a.Set(1u, Napi::Number::New(info.Env(), sv[1]));
   return a;
+}
+
+// sendFd(sock, fd): undefined — sends `fd` with SCM_RIGHTS (one byte of data, 'F').
+Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "sendFd(sock, fd)")) return info.Env().Undefined();
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  char byte = 'F';
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  memset(&ctl, 0, sizeof(ctl));
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof(ctl.buf);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(info.Env(), errno, "sendmsg");
+  return info.Env().Undefined();
+}
+
+// dup2(oldfd, newfd): undefined — for pointing stdout/stderr elsewhere once a daemon is ready.
+Napi::Value Dup2(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "dup2(oldfd, newfd)")) return info.Env().Undefined();
+  int a = info[0].As<Napi::Number>().Int32Value();
+  int b = info[1].As<Napi::Number>().Int32Value();
+  int r;
+  do r = dup2(a, b); while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(info.Env(), errno, "dup2");
+  return info.Env().Undefined();
+}
+
+// notifySocket(path, message): 0 or -errno — one datagram to a unix socket (systemd's
+// NOTIFY_SOCKET; a leading '@' names an abstract socket).
+Napi::Value NotifySocket(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "notifySocket(path, message)")) return info.Env().Undefined();
+  std::string path = info[0].As<Napi::String>();
+  std::string text = info[1].As<Napi::String>();
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(sa.sun_path)) return Napi::Number::New(info.Env(), -EINVAL);
+  memcpy(sa.sun_path, path.data(), path.size());
+  if (path[0] == '@') sa.sun_path[0] = 0;
+  socklen_t len = offsetof(struct sockaddr_un, sun_path) + path.size();
+  int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return Napi::Number::New(info.Env(), -errno);
+  ssize_t n = sendto(s, text.data(), text.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&sa), len);
+  int err = n < 0 ? errno : 0;
+  close(s);
+  return Napi::Number::New(info.Env(), -err);
 }
 
 // recvFd(sock): number — receives one fd sent with SCM_RIGHTS; -1 on EOF.
@@ -332,6 +395,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd));
+  exports.Set("dup2", Napi::Function::New(env, Dup2));
+  exports.Set("notifySocket", Napi::Function::New(env, NotifySocket));
   exports.Set("write", Napi::Function::New(env, Write));
   exports.Set("writev", Napi::Function::New(env, Writev));
   exports.Set("Reader", Reader::Init(env));

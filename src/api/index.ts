@@ -10,3 +10,4 @@ export * from './inode.js';
 export * from './inode-tree.js';
 export { OPCODES, opcodeRow, opcodeName, wantedInitFlags, type OpRow } from './ops.js';
 export { attrOut, entryOut, msToTimespec, timespecToMs } from './convert.js';
+export * from './daemon.js';

@@ -1,36 +1,51 @@
 #!/usr/bin/env node
 /**
  * The `tsfuse` command.
- *   tsfuse passthrough SRC MNT [-o OPTS] [--handles MODE] [-d]   mirror SRC on MNT (foreground)
- *   tsfuse hello MNT [-o OPTS] [-d]     mount the hello example (foreground)
- *   tsfuse memfs MNT [-o OPTS] [-d]     mount the in-memory read-write example (foreground)
+ *   tsfuse passthrough SRC MNT [-o OPTS] [--handles MODE] [-d] [-f]   mirror SRC on MNT
+ *   tsfuse hello MNT [-o OPTS] [-d] [-f]    mount the hello example
+ *   tsfuse memfs MNT [-o OPTS] [-d] [-f]    mount the in-memory read-write example
+ *     (in the background, returning once the mount serves; -f: in the foreground)
+ *   tsfuse mount-helper SRC MNT [-o OPTS]   what mount(8) runs for type fuse.tsfuse
+ *   tsfuse install-helper [--dir DIR]       writes DIR/mount.fuse.tsfuse (default /sbin)
  *   tsfuse demo [SRC [MNT]]             the README's run command: passthrough of a demo directory
  *   tsfuse umount [-l] MNT              unmount (lazily with -l); cleans dead mounts too
  *   tsfuse conformance MNT [--group NAME]   POSIX conformance suite against any mounted filesystem
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sdNotify, startDaemon } from '../api/index.js';
 import { hello } from '../../examples/hello.js';
 import { memfs } from '../../examples/memfs.js';
-import { OptionError, optionWord, parseOptionString, resolveMountOptions, unmount, type MountOptions } from '../transport/index.js';
+import { handedFd, OptionError, optionWord, parseOptionString, resolveMountOptions, unmount, type MountOptions } from '../transport/index.js';
 import { Passthrough, type InodeHandleMode } from '../passthrough/index.js';
 import { serveForeground } from './serve.js';
+import type { FileSystem, SessionOptions } from '../api/index.js';
 import { runConformanceCli } from './conformance/index.js';
 
 const USAGE = `usage:
-  tsfuse passthrough SRC MNT [-o OPTIONS] [--handles never|prefer|mandatory] [-d]
-                                       mirror directory SRC on MNT (foreground; Ctrl-C unmounts)
-  tsfuse hello MNT [-o OPTIONS] [-d]   mount the hello example on MNT (foreground)
-  tsfuse memfs MNT [-o OPTIONS] [-d]   mount the in-memory read-write example on MNT
+  tsfuse passthrough SRC MNT [-o OPTIONS] [--handles never|prefer|mandatory] [-d] [-f]
+                                       mirror directory SRC on MNT
+  tsfuse hello MNT [-o OPTIONS] [-d] [-f]   mount the hello example on MNT
+  tsfuse memfs MNT [-o OPTIONS] [-d] [-f]   mount the in-memory read-write example on MNT
+      These return once the mount serves (INIT answered), leaving the server in the
+      background; they exit non-zero with the reason, leaving nothing mounted, if it cannot.
+      MNT may be /dev/fd/N: serve a /dev/fuse fd a privileged manager opened and mounted.
+    -f, --foreground      stay attached (Ctrl-C unmounts); systemd Type=notify gets READY=1
+    --timeout SECONDS     give up a background start after this long (default 30)
+    --log FILE            the background server's output (default /dev/null)
+  tsfuse mount-helper SRC MNT [-o OPTIONS]   what mount(8) runs for \`mount -t fuse.tsfuse SRC MNT\`
+  tsfuse install-helper [--dir DIR]    write DIR/mount.fuse.tsfuse for mount(8) and fstab (default /sbin)
   tsfuse demo [SRC [MNT]]              passthrough of SRC (default: a built-in demo directory,
                                        ${join(tmpdir(), 'tsfuse-demo-src')}) on MNT (default ${join(tmpdir(), 'tsfuse-demo')})
-  tsfuse umount [-l] MNT               unmount MNT (-l: lazily, also for dead mounts)
+  tsfuse umount [-l] MNT               unmount MNT (-l: lazily); a busy mount lists who holds it
   tsfuse conformance MNT [--group NAME]   run the POSIX conformance suite against the filesystem mounted on MNT
 
 options (-o, comma-separated, as mount(8); later words win):
   fsname=NAME subtype=NAME allow_other default_permissions max_read=N max_write=N max_readahead=N
-  max_background=N congestion_threshold=N request_timeout=SECONDS clean_stale over_mount
+  max_background=N congestion_threshold=N request_timeout=SECONDS over_mount
+  clean_stale (on in the CLI: a dead mount a crashed server left is detached, with a message; noclean_stale)
   mount(8) flags: ro rw dev nodev suid nosuid exec noexec sync async dirsync relatime strictatime
     noatime atime diratime nodiratime lazytime symfollow nosymfollow   (default: rw,nosuid,nodev,
     relatime; dev and suid need root: fusermount3 forces nosuid,nodev on others)
@@ -42,10 +57,20 @@ options (-o, comma-separated, as mount(8); later words win):
 passthrough defaults: default_permissions on (nodefault_permissions: the source filesystem checks,
   as the caller); requests run as the calling user when root.`;
 
-interface Parsed { positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode; groups: string[] }
+interface Parsed {
+  positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode; groups: string[];
+  foreground: boolean; timeout: number; log: string | undefined; dir: string | undefined;
+}
 
 function parseArgs(args: string[]): Parsed {
-  const p: Parsed = { positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [] };
+  const p: Parsed = {
+    positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [], foreground: false, timeout: 30_000, log: undefined,
+    dir: undefined,
+  };
+  const value = (i: number, flag: string): string => {
+    if (i >= args.length) throw new Error(`${flag} needs a value`);
+    return args[i];
+  };
   const dashO: string[] = []; // every -o, read as one list: "-o noatime -o atime" is "noatime,atime"
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -56,6 +81,14 @@ function parseArgs(args: string[]): Parsed {
       dashO.push(a.slice(2));
     } else if (a === '-d' || a === '--debug') p.debug = true;
     else if (a === '-l' || a === '--lazy') p.lazy = true;
+    else if (a === '-f' || a === '--foreground') p.foreground = true;
+    else if (a === '--timeout') {
+      const v = value(++i, a);
+      const sec = Number(v);
+      if (!/^\d+(\.\d+)?$/.test(v) || !(sec > 0)) throw new Error(`--timeout must be a number of seconds > 0, got ${JSON.stringify(v)}`);
+      p.timeout = sec * 1000;
+    } else if (a === '--log') p.log = resolve(value(++i, a));
+    else if (a === '--dir') p.dir = value(++i, a);
     else if (a === '--handles') {
       const v = args[++i];
       if (v !== 'never' && v !== 'prefer' && v !== 'mandatory') throw new Error(`--handles must be never, prefer or mandatory, got ${v}`);
@@ -65,7 +98,8 @@ function parseArgs(args: string[]): Parsed {
     else if (a.startsWith('-')) throw new Error(`unknown flag ${a}`);
     else p.positional.push(a);
   }
-  p.options = parseOptionString(dashO.join(',')).options;
+  // The CLI cleans a dead mount left by a crashed server (with a message); -o noclean_stale keeps it.
+  p.options = { cleanStale: true, ...parseOptionString(dashO.join(',')).options };
   checkOptions(p.options);
   return p;
 }
@@ -81,6 +115,121 @@ function checkOptions(o: MountOptions): void {
   }
 }
 
+/** This program, for starting its background server. */
+const SELF = fileURLToPath(import.meta.url);
+
+/** The argv this process was started with, for the background child (which adds -f). */
+let ARGV: string[] = [];
+
+/**
+ * Serves `make()` on `mnt`: in this process with -f (or `foreground`), else as a detached
+ * child started with this command line plus -f, returning once it reports the mount ready.
+ */
+async function serve(p: Parsed, mnt: string, what: string, make: () => FileSystem, defaults: SessionOptions, foreground = false): Promise<number> {
+  if (p.foreground || foreground) {
+    let fs: FileSystem;
+    try {
+      fs = make();
+    } catch (e) {
+      process.stderr.write(`tsfuse: ${(e as Error).message}\n`);
+      return 1;
+    }
+    return serveForeground(mnt, fs, { ...defaults, ...p.options, debug: p.debug }, what);
+  }
+  const fd = handedFd(mnt);
+  if (fd !== undefined && fd < 3) {
+    process.stderr.write(`tsfuse: ${mnt}: fd ${fd} is a standard stream; hand /dev/fuse over as fd 3 or above, or use -f\n`);
+    return 2;
+  }
+  try {
+    const d = await startDaemon([process.execPath, ...process.execArgv, SELF, ...ARGV, '--foreground'], {
+      mountpoint: mnt, timeout: p.timeout, forward: true, log: p.log, fds: fd !== undefined ? { [fd]: fd } : undefined,
+    });
+    const where = (d.info.mountpoint as string | undefined) ?? mnt;
+    const stops = fd !== undefined ? 'unmounting it (by the manager that mounted it) stops it' : `\`tsfuse umount ${where}\` stops it`;
+    process.stdout.write(`tsfuse: ${what} mounted on ${where} (server pid ${d.pid}; ${stops})\n`);
+    sdNotify(`READY=1\nMAINPID=${d.pid}`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`tsfuse: mounting ${what} on ${mnt} failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+function passthrough(p: Parsed, src: string, mnt: string, subtype: string, foreground = false): Promise<number> {
+  const make = () => {
+    try {
+      return new Passthrough(src, { inodeHandles: p.handles, nofile: 1 << 20 });
+    } catch (e) {
+      throw new Error(`cannot use source directory ${src}: ${(e as Error).message}`);
+    }
+  };
+  return serve(p, mnt, `passthrough of ${src}`, make, {
+    fsname: src, subtype, defaultPermissions: true, allowOther: process.geteuid?.() === 0,
+  }, foreground);
+}
+
+/**
+ * mount(8)'s helper for type fuse.tsfuse: `mount.fuse.tsfuse SRC MNT [-sfnv] [-N NS] [-o OPTS]`.
+ * -s (sloppy), -n (no mtab) and -v change nothing here; -f (fake) mounts nothing; -N is
+ * refused. The passthrough of SRC starts in the background and mount(8) returns when it serves.
+ */
+async function mountHelper(args: string[]): Promise<number> {
+  const pos: string[] = [];
+  const opts: string[] = [];
+  let fake = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '-o') opts.push(args[++i] ?? '');
+    else if (a.startsWith('-o')) opts.push(a.slice(2));
+    else if (a === '-t') i++;
+    else if (a === '-N' || a.startsWith('--namespace')) {
+      process.stderr.write('mount.fuse.tsfuse: -N (mount in another namespace) is not supported\n');
+      return 32;
+    } else if (/^-[sfnvi]+$/.test(a)) fake ||= a.includes('f');
+    else if (a.startsWith('-')) { process.stderr.write(`mount.fuse.tsfuse: unknown flag ${a}\n`); return 1; }
+    else pos.push(a);
+  }
+  const [src, mnt] = pos;
+  if (!src || !mnt) { process.stderr.write('usage: mount.fuse.tsfuse SRC MNT [-o OPTIONS]\n'); return 1; }
+  let p: Parsed;
+  try {
+    p = parseArgs(opts.filter(Boolean).flatMap((o) => ['-o', o]));
+  } catch (e) {
+    process.stderr.write(`mount.fuse.tsfuse: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (fake) return 0;
+  ARGV = ['passthrough', src, mnt, ...opts.filter(Boolean).flatMap((o) => ['-o', o]), '-o', 'subtype=tsfuse'];
+  // mount(8)'s exit codes: 32 = mount failure.
+  return (await passthrough(p, src, mnt, 'tsfuse')) === 0 ? 0 : 32;
+}
+
+/** Writes DIR/mount.fuse.tsfuse: a shell script running this CLI with this Node. */
+function installHelper(dir: string): number {
+  const path = join(dir, 'mount.fuse.tsfuse');
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const script = '#!/bin/sh\n' +
+    '# mount(8) helper for type fuse.tsfuse, written by `tsfuse install-helper`:\n' +
+    '#   mount -t fuse.tsfuse SRC MNT -o OPTIONS   or in fstab:   SRC MNT fuse.tsfuse defaults 0 0\n' +
+    `exec ${q(process.execPath)} ${q(SELF)} mount-helper "$@"\n`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path, script, { mode: 0o755 });
+  } catch (e) {
+    process.stderr.write(`tsfuse: cannot write ${path}: ${(e as Error).message}${(e as NodeJS.ErrnoException).code === 'EACCES' ? ' (run as root)' : ''}\n`);
+    return 1;
+  }
+  process.stdout.write(`tsfuse: wrote ${path}; now \`mount -t fuse.tsfuse SRC MNT\` and fstab lines \`SRC MNT fuse.tsfuse defaults 0 0\` work\n`);
+  return 0;
+}
+
+function demoMountpoint(): string {
+  const mnt = join(tmpdir(), 'tsfuse-demo');
+  mkdirSync(mnt, { recursive: true });
+  return mnt;
+}
+
 /** A small demo tree for `tsfuse demo` without a source directory. */
 function demoSource(): string {
   const src = join(tmpdir(), 'tsfuse-demo-src');
@@ -94,10 +243,12 @@ function demoSource(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  ARGV = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return cmd ? 0 : 2;
   }
+  if (cmd === 'mount-helper') return mountHelper(rest);
   let p: Parsed;
   try {
     p = parseArgs(rest);
@@ -109,29 +260,22 @@ async function main(argv: string[]): Promise<number> {
     case 'hello': {
       const mnt = p.positional[0];
       if (!mnt) { process.stderr.write(`tsfuse: hello needs a mount point\n${USAGE}\n`); return 2; }
-      return serveForeground(mnt, hello, { fsname: 'hello', subtype: 'tsfuse', ...p.options, debug: p.debug }, 'hello');
+      return serve(p, mnt, 'hello', () => hello, { fsname: 'hello', subtype: 'tsfuse' });
     }
     case 'demo':
+      // The README's run command: an interactive demo, in the foreground (Ctrl-C unmounts).
+      return passthrough(p, p.positional[0] ?? demoSource(), p.positional[1] ?? demoMountpoint(), 'passthrough', true);
     case 'passthrough': {
-      let [src, mnt] = p.positional;
-      if (cmd === 'passthrough' && (!src || !mnt)) { process.stderr.write(`tsfuse: passthrough needs SRC and MNT\n${USAGE}\n`); return 2; }
-      if (!src) src = demoSource();
-      if (!mnt) { mnt = join(tmpdir(), 'tsfuse-demo'); mkdirSync(mnt, { recursive: true }); }
-      let fs: Passthrough;
-      try {
-        fs = new Passthrough(src, { inodeHandles: p.handles, nofile: 1 << 20 });
-      } catch (e) {
-        process.stderr.write(`tsfuse: cannot use source directory ${src}: ${(e as Error).message}\n`);
-        return 1;
-      }
-      return serveForeground(mnt, fs, {
-        fsname: src, subtype: 'passthrough', defaultPermissions: true, allowOther: process.geteuid?.() === 0, ...p.options, debug: p.debug,
-      }, `passthrough of ${src}`);
+      const [src, mnt] = p.positional;
+      if (!src || !mnt) { process.stderr.write(`tsfuse: passthrough needs SRC and MNT\n${USAGE}\n`); return 2; }
+      return passthrough(p, src, mnt, 'passthrough');
     }
+    case 'install-helper':
+      return installHelper(p.dir ?? '/sbin');
     case 'memfs': {
       const mnt = p.positional[0];
       if (!mnt) { process.stderr.write(`tsfuse: memfs needs a mount point\n${USAGE}\n`); return 2; }
-      return serveForeground(mnt, memfs(), { fsname: 'memfs', subtype: 'memfs', defaultPermissions: true, ...p.options, debug: p.debug }, 'memfs');
+      return serve(p, mnt, 'memfs', () => memfs(), { fsname: 'memfs', subtype: 'memfs', defaultPermissions: true });
     }
     case 'umount':
     case 'unmount': {

@@ -17,7 +17,7 @@ import {
   OUT_HEADER_SIZE, splitInitFlags, structs, writeOutHeader, ENODEV, ENOENT, EINTR, EAGAIN, EPROTO, EINVAL,
   ETIMEDOUT, initOutSize,
 } from '../abi/index.js';
-import { checkMountpoint, mountDevice, unmount, type MountedDevice, type UnmountOptions } from './mount.js';
+import { checkMountpoint, handedDevice, handedFd, mountDevice, unmount, type MountedDevice, type UnmountOptions } from './mount.js';
 import { native, type NativeReader } from './native.js';
 import { Notifier } from './notify.js';
 import { resolveMountOptions, type AtimeMode, type MountOptions, type ResolvedMountOptions } from './options.js';
@@ -98,7 +98,7 @@ const DETACHED: ConnectionHandler = { init: () => 0, request: () => {}, end: () 
 
 export class Connection {
   readonly mountpoint: string;
-  readonly method: 'mount' | 'fusermount';
+  readonly method: 'mount' | 'fusermount' | 'fd';
   readonly options: ResolvedMountOptions;
   /** Set once INIT is answered. */
   negotiated: Negotiated | undefined;
@@ -131,8 +131,9 @@ export class Connection {
    */
   static async mount(mountpoint: string, handler: ConnectionHandler, opts: MountOptions = {}, log: Log = () => {}, extraKeys: readonly string[] = []): Promise<Connection> {
     const o = resolveMountOptions(opts, extraKeys);
-    const mnt = checkMountpoint(mountpoint, o);
-    const dev = await mountDevice(mnt, o);
+    // "/dev/fd/N": a /dev/fuse fd a manager mounted and handed to us (libfuse's convention).
+    const fd = handedFd(mountpoint);
+    const dev = fd !== undefined ? handedDevice(fd) : await mountDevice(checkMountpoint(mountpoint, o, log), o);
     const conn = new Connection(dev, o, handler, log);
     try {
       await conn.waitForInit(o.initTimeout);
@@ -295,6 +296,10 @@ export class Connection {
   /** Unmounts; resolves when the session has ended. Busy → EBUSY unless `lazy`. */
   async unmount(opts: UnmountOptions = {}): Promise<void> {
     if (this.state === 'ended') return;
+    if (this.method === 'fd') { // the manager owns the mount: we can only let go of the fd
+      this.end(null);
+      return;
+    }
     await unmount(this.mountpoint, { method: this.method, fusermount: this.options.fusermount, ...opts });
     // umount makes reads fail with ENODEV; make sure we do not wait forever if
     // the poller never fires (e.g. the fd was already closed).
@@ -305,7 +310,7 @@ export class Connection {
 
   /** Tears down a mount whose INIT failed: lazy unmount, close. */
   private async abort(): Promise<void> {
-    try {
+    if (this.method !== 'fd') try {
       await unmount(this.mountpoint, { method: this.method, lazy: true, fusermount: this.options.fusermount });
     } catch { /* already gone */ }
     this.end(null, false);

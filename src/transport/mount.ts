@@ -11,10 +11,11 @@
  * FUSE mount (ENOTCONN), or already a mount point (EBUSY).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MNT, MS, native } from './native.js';
 import { OptionError, type ResolvedMountOptions } from './options.js';
+import { describeHolders, mountHolders } from './holders.js';
 
 /** An error shaped like Node's fs errors. */
 export class MountError extends Error {
@@ -24,7 +25,7 @@ export class MountError extends Error {
   }
 }
 
-const ERRNO: Record<string, number> = { ENOENT: -2, ENOTDIR: -20, EBUSY: -16, ENOTCONN: -107, EPERM: -1, EACCES: -13, EINVAL: -22, EIO: -5 };
+const ERRNO: Record<string, number> = { EBADF: -9, ENOENT: -2, ENOTDIR: -20, EBUSY: -16, ENOTCONN: -107, EPERM: -1, EACCES: -13, EINVAL: -22, EIO: -5 };
 
 function mountError(code: string, path: string, message: string, syscall = 'mount'): MountError {
   return new MountError(code, ERRNO[code] ?? -5, syscall, path, `${code}: ${message}`);
@@ -45,7 +46,8 @@ export function detach(mountpoint: string): void {
  * Checks that `mountpoint` can be mounted on; returns its absolute path.
  * A dead FUSE mount is detached when `cleanStale` is set, else reported.
  */
-export function checkMountpoint(mountpoint: string, opts: Pick<ResolvedMountOptions, 'cleanStale' | 'overMount' | 'mountMethod'>): string {
+export function checkMountpoint(mountpoint: string, opts: Pick<ResolvedMountOptions, 'cleanStale' | 'overMount' | 'mountMethod'>,
+  log: (line: string) => void = () => {}): string {
   const mnt = resolve(mountpoint);
   let st;
   try {
@@ -55,7 +57,7 @@ export function checkMountpoint(mountpoint: string, opts: Pick<ResolvedMountOpti
     if (mountPoints().has(mnt)) statfsSync(mnt);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    if (code === 'ENOTCONN' || code === 'ECONNABORTED') return cleanDeadMount(mnt, opts);
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') return cleanDeadMount(mnt, opts, log);
     if (code === 'ENOENT') throw mountError('ENOENT', mnt, `mountpoint ${mnt} does not exist`, 'stat');
     throw mountError(code, mnt, `cannot access mountpoint ${mnt}: ${(e as Error).message}`, 'stat');
   }
@@ -78,7 +80,7 @@ export function isDeadMount(mnt: string): boolean {
   }
 }
 
-function cleanDeadMount(mnt: string, opts: Pick<ResolvedMountOptions, 'cleanStale' | 'overMount' | 'mountMethod'>): string {
+function cleanDeadMount(mnt: string, opts: Pick<ResolvedMountOptions, 'cleanStale' | 'overMount' | 'mountMethod'>, log: (line: string) => void): string {
   if (!opts.cleanStale) {
     throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount (Transport endpoint is not connected): ` +
       `its server is gone. Unmount it (\`tsfuse umount -l ${mnt}\` or \`umount -l\`) or mount with cleanStale / -o clean_stale`, 'statfs');
@@ -92,7 +94,8 @@ function cleanDeadMount(mnt: string, opts: Pick<ResolvedMountOptions, 'cleanStal
   } catch (err) {
     throw mountError('ENOTCONN', mnt, `${mnt} is a dead FUSE mount and detaching it failed: ${(err as Error).message}`, 'umount2');
   }
-  return checkMountpoint(mnt, { ...opts, cleanStale: false });
+  log(`${mnt} was a dead FUSE mount (Transport endpoint is not connected: its server is gone); detached it`);
+  return checkMountpoint(mnt, { ...opts, cleanStale: false }, log);
 }
 
 /** The `key=value,…` mount data common to both methods (except fd=). */
@@ -159,7 +162,38 @@ const KEY_OF_WORD: Record<string, string> = { noatime: 'atime', strictatime: 'at
 export interface MountedDevice {
   fd: number;
   mountpoint: string;
-  method: 'mount' | 'fusermount';
+  /** 'fd': a /dev/fuse fd handed to us, mounted by someone else (mountpoint "/dev/fd/N"). */
+  method: 'mount' | 'fusermount' | 'fd';
+}
+
+/** The fd of a mountpoint spelled "/dev/fd/N" (libfuse's convention for a handed-over
+ * /dev/fuse fd), else undefined. */
+export function handedFd(mountpoint: string): number | undefined {
+  const m = /^\/dev\/fd\/(\d+)$/.exec(mountpoint);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The character device number of /dev/fuse (10, 229), as stat's rdev gives it. */
+const FUSE_RDEV = (10 << 8) | 229;
+
+/**
+ * A /dev/fuse fd a privileged manager opened and mounted (mount(2) with fd=N) and handed
+ * to us: checked to be /dev/fuse, made non-blocking. Nothing is mounted here and nothing
+ * is unmounted at the end: the manager owns the mount.
+ */
+export function handedDevice(fd: number): MountedDevice {
+  const where = `/dev/fd/${fd}`;
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch {
+    throw mountError('EBADF', where, `${where}: fd ${fd} is not open in this process (the manager must pass its /dev/fuse fd as fd ${fd})`, 'fstat');
+  }
+  if (!st.isCharacterDevice() || st.rdev !== FUSE_RDEV) {
+    throw mountError('EINVAL', where, `${where}: fd ${fd} is not /dev/fuse (pass the fd the manager opened on /dev/fuse and mounted with fd=N)`, 'fstat');
+  }
+  native.setNonBlocking(fd, true);
+  return { fd, mountpoint: where, method: 'fd' };
 }
 
 /** Mounts with mount(2): needs CAP_SYS_ADMIN. */
@@ -259,7 +293,7 @@ export interface UnmountOptions {
   /** Detach now even if busy (MNT_DETACH / fusermount3 -z); the mount goes away when no longer used. */
   lazy?: boolean;
   /** 'mount' = umount2(2) (root), 'fusermount' = fusermount3 -u. Default: by effective uid. */
-  method?: 'mount' | 'fusermount';
+  method?: 'mount' | 'fusermount' | 'fd';
   fusermount?: string;
 }
 
@@ -269,15 +303,17 @@ export interface UnmountOptions {
  */
 export async function unmount(mountpoint: string, opts: UnmountOptions = {}): Promise<void> {
   const mnt = resolve(mountpoint);
-  const method = opts.method ?? (process.geteuid?.() === 0 ? 'mount' : 'fusermount');
+  const method = opts.method === 'fd' || !opts.method ? (process.geteuid?.() === 0 ? 'mount' : 'fusermount') : opts.method;
   try {
     if (method === 'mount') native.umount2(mnt, opts.lazy ? MNT.DETACH : 0);
     else await runFusermount(opts.lazy ? ['-u', '-z', mnt] : ['-u', mnt], opts);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EBUSY') {
-      err.message = `EBUSY: ${mnt} is busy (a process has a file or its cwd there); ` +
-        'close it, or unmount lazily (lazy: true / `tsfuse umount -l`)';
+      const holders = mountHolders(mnt);
+      (err as { holders?: unknown }).holders = holders;
+      err.message = `EBUSY: ${mnt} is busy: ${holders.length ? `held by ${describeHolders(holders)}` : 'a process (in another pid or mount namespace, or a submount) uses it'}. ` +
+        `Close those, or detach it lazily (it goes away when no longer used): \`tsfuse umount -l ${mnt}\` (lazy: true)`;
     } else if (err.code === 'EINVAL') {
       err.message = `EINVAL: ${mnt} is not a mount point`;
     }

@@ -21,6 +21,11 @@ export interface Native {
   socketpair(): [number, number];
   /** One fd received with SCM_RIGHTS, or -1 at end of stream. */
   recvFd(sock: number): number;
+  /** Sends `fd` over the unix socket `sock` (SCM_RIGHTS). */
+  sendFd(sock: number, fd: number): void;
+  dup2(oldfd: number, newfd: number): void;
+  /** One datagram to the unix socket `path` ('@' first: abstract); 0 or -errno. */
+  notifySocket(path: string, message: string): number;
   /** Bytes written or -errno; never throws. */
   write(fd: number, bytes: Uint8Array, len: number): number;
   /** Bytes written or -errno; never throws. */

@@ -1,0 +1,39 @@
+/**
+ * The server process of spawnMount (src/api/daemon.ts): argv[2] is a JSON spec
+ * { module, export, arg, mountpoint, options }. Imports the module, takes the
+ * export (a FileSystem, or a function of `arg` returning one), mounts and serves
+ * until unmounted; readiness and failures go to the parent's status pipe.
+ */
+import { pathToFileURL } from 'node:url';
+import { isAbsolute } from 'node:path';
+import { serveUntilUnmounted } from './daemon.js';
+import type { FileSystem } from './filesystem.js';
+
+async function main(): Promise<number> {
+  let spec: { module: string; export: string; arg?: unknown; mountpoint: string; options: Record<string, unknown> };
+  try {
+    spec = JSON.parse(process.argv[2] ?? '');
+  } catch {
+    process.stderr.write('tsfuse: daemon-child: argv[2] must be the JSON spec spawnMount writes\n');
+    return 2;
+  }
+  let fs: FileSystem;
+  try {
+    const mod = await import(isAbsolute(spec.module) ? pathToFileURL(spec.module).href : spec.module) as Record<string, unknown>;
+    const exp = mod[spec.export];
+    if (exp === undefined) throw new Error(`module ${spec.module} has no export "${spec.export}"`);
+    const made = typeof exp === 'function' && !/^class\s/.test(Function.prototype.toString.call(exp))
+      ? await (exp as (arg: unknown) => unknown)(spec.arg) : exp;
+    if (!made || typeof made !== 'object') throw new Error(`export "${spec.export}" of ${spec.module} gave ${typeof made}, not a FileSystem`);
+    fs = made as FileSystem;
+  } catch (e) {
+    process.stderr.write(`tsfuse: loading the filesystem from ${spec.module} failed: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+  return serveUntilUnmounted(spec.mountpoint, fs, spec.options as object, `${spec.module}#${spec.export}`);
+}
+
+main().then((code) => process.exit(code), (e) => {
+  process.stderr.write(`tsfuse: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});
