@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { sdNotify, startDaemon } from '../api/index.js';
 import { hello } from '../../examples/hello.js';
 import { memfs } from '../../examples/memfs.js';
-import { handedFd, OptionError, optionWord, parseOptionString, resolveMountOptions, unmount, type MountOptions } from '../transport/index.js';
+import { handedDevice, handedFd, OptionError, optionWord, parseOptionString, resolveMountOptions, unmount, type MountOptions } from '../transport/index.js';
 import { Passthrough, type InodeHandleMode } from '../passthrough/index.js';
 import { serveForeground } from './serve.js';
 import type { FileSystem, SessionOptions } from '../api/index.js';
@@ -140,6 +140,14 @@ async function serve(p: Parsed, mnt: string, what: string, make: () => FileSyste
   if (fd !== undefined && fd < 3) {
     process.stderr.write(`tsfuse: ${mnt}: fd ${fd} is a standard stream; hand /dev/fuse over as fd 3 or above, or use -f\n`);
     return 2;
+  }
+  if (fd !== undefined) {
+    try {
+      handedDevice(fd); // checked here too: an fd that is not open cannot even be passed on
+    } catch (e) {
+      process.stderr.write(`tsfuse: mounting ${what} on ${mnt} failed: ${(e as Error).message}\n`);
+      return 1;
+    }
   }
   try {
     const d = await startDaemon([process.execPath, ...process.execArgv, SELF, ...ARGV, '--foreground'], {
