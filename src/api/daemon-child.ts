@@ -7,15 +7,20 @@
 import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 import { serveUntilUnmounted } from './daemon.js';
+import { runSupervisor } from './supervisor.js';
 import type { FileSystem } from './filesystem.js';
 
 async function main(): Promise<number> {
-  let spec: { module: string; export: string; arg?: unknown; mountpoint: string; options: Record<string, unknown> };
+  let spec: { module: string; export: string; arg?: unknown; mountpoint: string; options: Record<string, unknown>; supervise?: boolean };
   try {
     spec = JSON.parse(process.argv[2] ?? '');
   } catch {
     process.stderr.write('tsfuse: daemon-child: argv[2] must be the JSON spec spawnMount writes\n');
     return 2;
+  }
+  if (spec.supervise) { // this process supervises; each server is this program again, unsupervised
+    return runSupervisor(spec.mountpoint, spec.options as object, [process.execPath, process.argv[1], JSON.stringify({ ...spec, supervise: false })],
+      `${spec.module}#${spec.export}`);
   }
   let fs: FileSystem;
   try {

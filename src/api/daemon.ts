@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { native, unmount, handedFd } from '../transport/index.js';
 import type { FileSystem } from './filesystem.js';
 import { mount, type SessionOptions } from './session.js';
+import { mountSupervised, supervisedSpec } from './supervisor.js';
 
 const STATUS_ENV = 'TSFUSE_STATUS_FD';
 const LOG_ENV = 'TSFUSE_LOG';
@@ -233,6 +234,9 @@ export interface SpawnMountOptions extends DaemonOptions {
   arg?: unknown;
   /** Mount and server options (JSON-serialisable: no `log` function). */
   options?: Record<string, unknown>;
+  /** Run under a supervisor that restarts a server that dies, without unmounting
+   * (crash takeover; src/api/supervisor.ts). The returned pid is the supervisor's. */
+  supervise?: boolean;
 }
 
 export interface SpawnedMount {
@@ -252,7 +256,7 @@ const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'daemon-child.js');
  */
 export async function spawnMount(mountpoint: string, opts: SpawnMountOptions): Promise<SpawnedMount> {
   const mod = /^[./]/.test(opts.module) ? resolve(opts.module) : opts.module;
-  const spec = JSON.stringify({ module: mod, export: opts.export ?? 'default', arg: opts.arg, mountpoint, options: opts.options ?? {} });
+  const spec = JSON.stringify({ module: mod, export: opts.export ?? 'default', arg: opts.arg, mountpoint, options: opts.options ?? {}, supervise: !!opts.supervise });
   const d = await startDaemon([process.execPath, CHILD, spec], { ...opts, mountpoint });
   const exited = new Promise<void>((r) => {
     if (d.child.exitCode !== null || d.child.signalCode !== null) r();
@@ -281,9 +285,10 @@ export async function spawnMount(mountpoint: string, opts: SpawnMountOptions): P
  */
 export async function serveUntilUnmounted(mountpoint: string, fs: FileSystem, opts: SessionOptions, what: string): Promise<number> {
   const status = DaemonStatus.fromEnv();
+  const supervised = supervisedSpec();
   let session;
   try {
-    session = await mount(mountpoint, fs, opts);
+    session = supervised ? await mountSupervised(supervised, fs, opts) : await mount(mountpoint, fs, opts);
   } catch (e) {
     process.stderr.write(`tsfuse: mounting ${what} on ${mountpoint} failed: ${(e as Error).message}\n`);
     status?.failed();
@@ -294,6 +299,8 @@ export async function serveUntilUnmounted(mountpoint: string, fs: FileSystem, op
     : `Ctrl-C or \`tsfuse umount ${where}\` to stop`;
   if (status) {
     status.ready({ mountpoint: where }); // the parent says it: our stdout is the log from here
+  } else if (supervised) {
+    // the supervisor says it
   } else {
     process.stdout.write(`tsfuse: ${what} mounted on ${where} (${stopHow})\n`);
     sdNotify(`READY=1\nSTATUS=serving ${where}\nMAINPID=${process.pid}`);

@@ -11,3 +11,6 @@ export * from './inode-tree.js';
 export { OPCODES, opcodeRow, opcodeName, wantedInitFlags, type OpRow } from './ops.js';
 export { attrOut, entryOut, msToTimespec, timespecToMs } from './convert.js';
 export * from './daemon.js';
+export * from './journal.js';
+export * from './ledger.js';
+export * from './supervisor.js';

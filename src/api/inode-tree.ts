@@ -13,14 +13,33 @@ import { NODE } from './inode-state.js';
 import type {
   Attr, AttrReply, CreateReply, DirentPlusSink, DirentSink, Entry, InitInfo, Lock, OpenReply, SetattrChanges, U64,
 } from './types.js';
-import { FUSE_ROOT_ID } from '../abi/index.js';
+import { FUSE_ROOT_ID, nameFromBytes, nameToBytes } from '../abi/index.js';
+import { RequestContext } from './context.js';
+import type { Journal, JournalRecord } from './journal.js';
 import type { Notifier } from '../transport/index.js';
 
 const RENAME_EXCHANGE = 2;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const O_TRUNC = 0o1000;
+
+/** What a takeover restored. */
+export interface RestoreReport {
+  /** Node ids restored (the root not counted). */
+  nodes: number;
+  /** Node ids that answer ESTALE. */
+  lostNodes: number;
+  /** Open files and directories reopened. */
+  files: number;
+  /** File handles that answer ESTALE. */
+  lostFiles: number;
+}
 
 interface OpenFile {
   inode: FuseInode;
   handle: FileHandle | undefined;
+  /** The open(2) flags it was opened with (for a takeover's reopen). */
+  flags?: number;
   /** Directory listing snapshot taken at offset 0 (opendir handles without a stream). */
   entries?: DirEntry[];
   /** The DirStream opendir returned, and the rest of its last batch the kernel had no
@@ -58,6 +77,13 @@ export class InodeTree implements FileSystem {
   private nextNodeid = FUSE_ROOT_ID + 1;
   private nextFh = 1;
   private notifier: Notifier | undefined;
+  /** The takeover journal (set by the supervised server): every change of what the kernel
+   * holds is recorded before the reply that makes it. */
+  journal: Journal | undefined;
+  /** Node ids (→ lookup count) a takeover could not restore: they answer ESTALE. */
+  private readonly lostNodes = new Map<number, number>();
+  /** File handles a takeover could not reopen: they answer ESTALE. */
+  private readonly lostFiles = new Set<number>();
   /** The operations this filesystem declared (the root class's `supports`). */
   readonly supports: ReadonlySet<InodeOp>;
 
@@ -91,7 +117,10 @@ export class InodeTree implements FileSystem {
   /** The inode for a node id; ESTALE for ids the kernel should not be using. */
   get(nodeid: number): FuseInode {
     const i = this.table.get(nodeid);
-    if (!i) throw new FuseError('ESTALE', `unknown node id ${nodeid}`);
+    if (!i) {
+      throw new FuseError('ESTALE', this.lostNodes.has(nodeid) ? `node id ${nodeid} was lost in a takeover (its inode could not be restored)`
+        : `unknown node id ${nodeid}`);
+    }
     return i;
   }
 
@@ -111,9 +140,14 @@ export class InodeTree implements FileSystem {
   private handOut(parent: FuseInode | undefined, name: string, child: FuseInode, attr: Attr): Entry {
     if (!(child instanceof FuseInode)) throw new TypeError(`expected a FuseInode for ${JSON.stringify(name)}, got ${typeof child}`);
     if (!attr || typeof attr !== 'object') throw new TypeError(`getattr of ${JSON.stringify(name)} returned ${typeof attr}, not an Attr`);
+    const known = child[NODE].nodeid !== 0 && this.table.get(child[NODE].nodeid) === child;
     const inode = this.adopt(child);
     if (parent) this.linkDentry(parent, name, inode);
     inode[NODE].nlookup++;
+    if (this.journal) {
+      const fresh = !known && inode === child;
+      this.journal.add(['E', inode[NODE].nodeid, parent ? parent[NODE].nodeid : 0, parent ? nameToBytes(name) : null, fresh ? inode.saveIdentity() ?? null : null]);
+    }
     return {
       nodeid: inode[NODE].nodeid,
       attr: attr.ino ? attr : { ...attr, ino: inode[NODE].nodeid },
@@ -151,6 +185,7 @@ export class InodeTree implements FileSystem {
    * still has names is asked whether it is gone (they may be stale: see onUnlinked). */
   removeName(parent: FuseInode, name: string, child: FuseInode): void {
     unlinkName(parent, name, child);
+    this.journal?.add(['U', parent[NODE].nodeid, nameToBytes(name)]);
     if (child[NODE].nodeid === FUSE_ROOT_ID) return;
     if (child[NODE].links.size === 0) {
       this.lostLastName(child);
@@ -208,10 +243,15 @@ export class InodeTree implements FileSystem {
   forget(nodeid: number, nlookup: number): void {
     const inode = this.table.get(nodeid);
     if (!inode) {
-      this.opts.onUnknownNode?.(nodeid, 'FORGET');
+      const lost = this.lostNodes.get(nodeid);
+      if (lost === undefined) this.opts.onUnknownNode?.(nodeid, 'FORGET');
+      else if (lost <= nlookup) this.lostNodes.delete(nodeid);
+      else this.lostNodes.set(nodeid, lost - nlookup);
+      this.journal?.add(['F', nodeid, nlookup]);
       return;
     }
     if (nodeid === FUSE_ROOT_ID) return; // the root is never forgotten
+    this.journal?.add(['F', nodeid, nlookup]);
     inode[NODE].nlookup = Math.max(0, inode[NODE].nlookup - nlookup);
     this.maybeDrop(inode);
   }
@@ -244,6 +284,175 @@ export class InodeTree implements FileSystem {
       lookups += i[NODE].nlookup;
     }
     return { inodes: this.table.size, referenced, lookups, handles: this.files.size };
+  }
+
+  // ---- takeover ----
+
+  /** The journal records that describe the tree now (a snapshot: replaces the log). */
+  *snapshot(): Generator<JournalRecord> {
+    yield ['C', this.nextNodeid, this.nextFh];
+    for (const [id, inode] of this.table) {
+      if (id === FUSE_ROOT_ID) continue;
+      const names: [number, Uint8Array][] = [];
+      for (const [parent, set] of inode[NODE].links) for (const n of set) names.push([parent[NODE].nodeid, nameToBytes(n)]);
+      yield ['N', id, inode[NODE].nlookup, inode.saveIdentity() ?? null, names];
+    }
+    for (const [id, n] of this.lostNodes) yield ['N', id, n, null, [], 1];
+    for (const [fh, f] of this.files) yield ['O', fh, f.inode[NODE].nodeid, f.flags ?? 0, f.stream || f.entries ? 1 : 0];
+    for (const fh of this.lostFiles) yield ['O', fh, 0, 0, 0];
+  }
+
+  /**
+   * Takeover: rebuilds the node table, lookup counts, dentries and open files a dead
+   * server process journaled, under the same node ids and file handles, by asking each
+   * restored directory for its children (`restoreChild`) from the root down, and
+   * reopening the files. What cannot be had back is logged and answers ESTALE; its
+   * FORGETs and RELEASEs are accepted. Call before any request is served.
+   */
+  async restore(records: readonly JournalRecord[], log: (line: string) => void = () => {}): Promise<RestoreReport> {
+    interface Saved { n: number; saved: unknown; names: [number, string][]; lost?: boolean }
+    const nodes = new Map<number, Saved>();
+    const dent = new Map<string, number>();
+    const files = new Map<number, { id: number; flags: number; dir: boolean }>();
+    let nextId = FUSE_ROOT_ID + 1;
+    let nextFh = 1;
+    const dkey = (p: number, name: string) => `${p}/${name}`;
+    const node = (id: number, saved: unknown = null): Saved => {
+      let n = nodes.get(id);
+      if (!n) nodes.set(id, (n = { n: 0, saved, names: [] }));
+      if (id >= nextId) nextId = id + 1;
+      return n;
+    };
+    const unlinkD = (p: number, name: string) => {
+      const k = dkey(p, name);
+      const id = dent.get(k);
+      if (id === undefined) return;
+      dent.delete(k);
+      const n = nodes.get(id);
+      if (n) n.names = n.names.filter(([pp, nn]) => pp !== p || nn !== name);
+    };
+    const linkD = (p: number, name: string, id: number) => {
+      unlinkD(p, name);
+      dent.set(dkey(p, name), id);
+      node(id).names.push([p, name]);
+    };
+    const str = (b: unknown) => nameFromBytes(b as Uint8Array);
+    for (const r of records) {
+      const num = (i: number) => Number(r[i]);
+      switch (r[0]) {
+        case 'C': nextId = Math.max(nextId, num(1)); nextFh = Math.max(nextFh, num(2)); break;
+        case 'E': {
+          const n = node(num(1), r[4]);
+          if ((n.saved === null || n.saved === undefined) && r[4] !== null) n.saved = r[4];
+          n.n++;
+          if (num(2)) linkD(num(2), str(r[3]), num(1));
+          break;
+        }
+        case 'N': {
+          const n = node(num(1), r[3]);
+          n.n = num(2);
+          n.saved = r[3];
+          if (r[5]) n.lost = true;
+          for (const [p, name] of r[4] as [number, Uint8Array][]) linkD(Number(p), str(name), num(1));
+          break;
+        }
+        case 'F': { const n = nodes.get(num(1)); if (n) n.n -= num(2); break; }
+        case 'U': unlinkD(num(1), str(r[2])); break;
+        case 'M': {
+          const [p, name, np, nn] = [num(1), str(r[2]), num(3), str(r[4])];
+          const a = dent.get(dkey(p, name));
+          const b = dent.get(dkey(np, nn));
+          if (num(5) & RENAME_EXCHANGE) {
+            unlinkD(p, name); unlinkD(np, nn);
+            if (b !== undefined) linkD(p, name, b);
+            if (a !== undefined) linkD(np, nn, a);
+          } else {
+            unlinkD(np, nn); unlinkD(p, name);
+            if (a !== undefined) linkD(np, nn, a);
+          }
+          break;
+        }
+        case 'O': files.set(num(1), { id: num(2), flags: num(3), dir: !!r[4] }); if (num(1) >= nextFh) nextFh = num(1) + 1; break;
+        case 'R': files.delete(num(1)); break;
+        default: break; // records of other layers (INIT, the request ledger)
+      }
+    }
+    const open = new Set([...files.values()].map((f) => f.id));
+    const live = (id: number) => { const n = nodes.get(id); return !!n && !n.lost && (n.n > 0 || open.has(id)); };
+    const children = new Map<number, [string, number][]>();
+    for (const [k, id] of dent) {
+      const slash = k.indexOf('/');
+      const p = Number(k.slice(0, slash));
+      let l = children.get(p);
+      if (!l) children.set(p, (l = []));
+      l.push([k.slice(slash + 1), id]);
+    }
+    const ctx = new RequestContext(0, 0, 0, 0);
+    const failures = new Map<number, string>();
+    const queue = [FUSE_ROOT_ID];
+    const place = (id: number, inode: FuseInode): boolean => {
+      if (!(inode instanceof FuseInode) || (inode[NODE].nodeid && this.table.has(inode[NODE].nodeid))) return false;
+      const st = inode[NODE];
+      st.nodeid = id;
+      st.nlookup = Math.max(0, nodes.get(id)!.n);
+      st.tree = this;
+      st.notifier = this.notifier;
+      this.table.set(id, inode);
+      const key = inode.identity();
+      if (key !== undefined && !this.byIdentity.has(key)) { this.byIdentity.set(key, inode); st.identity = key; }
+      return true;
+    };
+    for (let qi = 0; qi < queue.length; qi++) {
+      const pid = queue[qi];
+      const parent = this.table.get(pid)!;
+      for (const [name, cid] of children.get(pid) ?? []) {
+        if (!live(cid)) continue;
+        const have = this.table.get(cid);
+        if (have) { linkName(parent, name, have); continue; }
+        try {
+          const child = await parent.restoreChild(ctx, name, nodes.get(cid)!.saved ?? undefined);
+          if (!place(cid, child)) throw new Error('restoreChild returned an inode that is already in the table');
+          linkName(parent, name, child);
+          queue.push(cid);
+        } catch (e) {
+          if (!failures.has(cid)) failures.set(cid, `${JSON.stringify(name)}: ${(e as Error).message}`);
+        }
+      }
+    }
+    for (const [id, n] of nodes) {
+      if (!live(id) && !n.lost) continue;
+      if (this.table.has(id)) continue;
+      if (n.n > 0) this.lostNodes.set(id, n.n);
+      if (!n.lost && !failures.has(id)) failures.set(id, 'no name of it is known (unlinked, or below a lost directory)');
+    }
+    let reopened = 0;
+    for (const [fh, f] of files) {
+      const inode = f.id ? this.table.get(f.id) : undefined;
+      if (!inode) { this.lostFiles.add(fh); continue; }
+      try {
+        if (f.dir) {
+          const stream = await inode.opendir(ctx, f.flags);
+          this.files.set(fh, { inode, handle: undefined, stream: stream || undefined, flags: f.flags });
+        } else {
+          const handle = await inode.open(ctx, f.flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+          this.files.set(fh, { inode, handle: handle ?? undefined, flags: f.flags });
+        }
+        inode[NODE].opens++;
+        reopened++;
+      } catch (e) {
+        this.lostFiles.add(fh);
+        log(`takeover: file handle ${fh} of node ${f.id} could not be reopened: ${(e as Error).message}`);
+      }
+    }
+    this.nextNodeid = Math.max(this.nextNodeid, nextId);
+    this.nextFh = Math.max(this.nextFh, nextFh);
+    const lost = [...failures];
+    if (lost.length) {
+      log(`takeover: ${lost.length} node id(s) could not be restored and answer ESTALE from now on ` +
+        `(a filesystem whose data lived in the dead process's memory loses it): ${lost.slice(0, 5).map(([id, why]) => `node ${id} ${why}`).join('; ')}` +
+        `${lost.length > 5 ? ' …' : ''}`);
+    }
+    return { nodes: this.table.size - 1, lostNodes: this.lostNodes.size, files: reopened, lostFiles: this.lostFiles.size };
   }
 
   // ---- entries ----
@@ -298,21 +507,21 @@ export class InodeTree implements FileSystem {
     const p = this.dir(newParent);
     return this.entryFor(ctx, p, newName, p.link(ctx, target, newName));
   }
-  private created(ctx: Context, parent: FuseInode | undefined, name: string, made: R<Created>): R<CreateReply> {
+  private created(ctx: Context, parent: FuseInode | undefined, name: string, made: R<Created>, flags: number): R<CreateReply> {
     return then(made, (c) => {
       if (!c || !(c.inode instanceof FuseInode)) throw new TypeError(`create/tmpfile must return { inode: FuseInode }, got ${describe(c)}`);
       return then(c.inode.getattr(ctx, c.handle), (attr) => {
         const entry = this.handOut(parent, name, c.inode, attr);
-        return { entry, ...this.addFile(this.get(entry.nodeid), c.handle) };
+        return { entry, ...this.addFile(this.get(entry.nodeid), c.handle, undefined, false, undefined, flags) };
       });
     });
   }
   create(ctx: Context, parent: number, name: string, mode: number, flags: number): R<CreateReply> {
     const p = this.dir(parent);
-    return this.created(ctx, p, name, p.create(ctx, name, mode, flags));
+    return this.created(ctx, p, name, p.create(ctx, name, mode, flags), flags);
   }
   tmpfile(ctx: Context, parent: number, mode: number, flags: number): R<CreateReply> {
-    return this.created(ctx, undefined, '', this.dir(parent).tmpfile(ctx, mode, flags));
+    return this.created(ctx, undefined, '', this.dir(parent).tmpfile(ctx, mode, flags), flags);
   }
 
   // ---- names ----
@@ -339,6 +548,7 @@ export class InodeTree implements FileSystem {
     const other = flags & RENAME_EXCHANGE ? np[NODE].children.get(newName) : undefined;
     if (other && isAncestorOf(other, p)) throw new FuseError('EINVAL', 'exchange of a directory with its own ancestor');
     return then(p.rename(ctx, name, np, newName, flags), () => {
+      this.journal?.add(['M', p[NODE].nodeid, nameToBytes(name), np[NODE].nodeid, nameToBytes(newName), flags]);
       const src = p[NODE].children.get(name);
       const dst = np[NODE].children.get(newName);
       if (src) unlinkName(p, name, src);
@@ -384,10 +594,11 @@ export class InodeTree implements FileSystem {
   // ---- open files ----
 
   /** Registers an open file. `counted`: `opens` was already raised (before an await). */
-  private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[], counted = false, stream?: DirStream): OpenReply {
+  private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[], counted = false, stream?: DirStream, flags = 0, dir = false): OpenReply {
     const fh = this.nextFh++;
-    this.files.set(fh, stream ? { inode, handle, entries, stream } : { inode, handle, entries });
+    this.files.set(fh, stream ? { inode, handle, entries, stream, flags } : { inode, handle, entries, flags });
     if (!counted) inode[NODE].opens++;
+    this.journal?.add(['O', fh, inode[NODE].nodeid, flags, dir ? 1 : 0]);
     return { fh, ...handle?.options };
   }
 
@@ -416,12 +627,13 @@ export class InodeTree implements FileSystem {
   private file(nodeid: number, fh: number): OpenFile {
     const f = this.files.get(fh);
     if (f && f.inode[NODE].nodeid === nodeid) return f;
+    if (this.lostFiles.has(fh)) throw new FuseError('ESTALE', `file handle ${fh} was lost in a takeover (its file could not be reopened)`);
     return { inode: this.get(nodeid), handle: undefined };
   }
 
   open(ctx: Context, nodeid: number, flags: number): R<OpenReply> {
     const inode = this.get(nodeid);
-    return then(this.opening(inode, () => inode.open(ctx, flags)), (handle) => this.addFile(inode, handle ?? undefined, undefined, true));
+    return then(this.opening(inode, () => inode.open(ctx, flags)), (handle) => this.addFile(inode, handle ?? undefined, undefined, true, undefined, flags));
   }
   read(ctx: Context, nodeid: number, fh: number, offset: bigint, size: number) {
     const f = this.file(nodeid, fh);
@@ -440,6 +652,7 @@ export class InodeTree implements FileSystem {
     return f.handle?.fsync ? f.handle.fsync(ctx, datasync) : f.inode.fsync(ctx, f.handle, datasync);
   }
   release(ctx: Context, nodeid: number, fh: number, flags: number): R<void> {
+    if (this.lostFiles.delete(fh)) return;
     const f = this.file(nodeid, fh);
     return finallyDo(() => (f.handle?.release ? f.handle.release(ctx, flags) : f.inode.release(ctx, f.handle, flags)), () => this.closed(fh, f));
   }
@@ -448,6 +661,7 @@ export class InodeTree implements FileSystem {
   private closed(fh: number, f: OpenFile): void {
     if (this.files.get(fh) !== f) return; // fh unknown: `f` is the inode without a handle
     this.files.delete(fh);
+    this.journal?.add(['R', fh]);
     f.inode[NODE].opens--;
     this.maybeUnlinked(f.inode);
     this.maybeDrop(f.inode);
@@ -485,9 +699,10 @@ export class InodeTree implements FileSystem {
       }
       return stream || undefined;
     });
-    return then(this.opening(inode, open), (stream) => this.addFile(inode, undefined, undefined, true, stream));
+    return then(this.opening(inode, open), (stream) => this.addFile(inode, undefined, undefined, true, stream, flags, true));
   }
   releasedir(ctx: Context, nodeid: number, fh: number): R<void> {
+    if (this.lostFiles.delete(fh)) return;
     const f = this.file(nodeid, fh);
     const stream = f.stream;
     f.stream = undefined;

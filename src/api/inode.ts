@@ -195,6 +195,35 @@ export class FuseInode {
     return undefined;
   }
 
+  // ---- takeover (a new server process continues the session after a crash) ----
+
+  /**
+   * What identifies this inode across a restart of the server (kept in the takeover
+   * journal, msgpack-encoded: plain data, Uint8Array, bigint). `restoreChild` gets it back.
+   * Default: `identity()`, or undefined.
+   */
+  saveIdentity(): unknown {
+    return this.identity();
+  }
+
+  /**
+   * Takeover: rebuild the child that was `name` below this (restored) directory, whose
+   * `saveIdentity()` was `saved`. Return the inode, or throw (ESTALE, ENOENT …) if it
+   * cannot be had back: the kernel's node id for it then answers ESTALE. The default
+   * looks `name` up and accepts the result if its `saveIdentity()` equals `saved` (or if
+   * nothing was saved): right for trees whose contents a new process rebuilds the same
+   * (prebuilt trees, a passthrough), and failing loudly for data that lived only in the
+   * dead process's memory (a memfs file: ENOENT in the new, empty tree).
+   */
+  restoreChild(ctx: Context, name: string, saved: unknown): R<FuseInode> {
+    return then(this.lookup(ctx, name), (child) => {
+      if (saved !== undefined && !sameSaved(child.saveIdentity(), saved)) {
+        throw new FuseError('ESTALE', `${JSON.stringify(name)} is another object now`);
+      }
+      return child;
+    });
+  }
+
   // ---- hooks ----
 
   /** The kernel dropped its last reference (or the session ended) and this inode left the table. */
@@ -344,6 +373,27 @@ export class FuseInode {
   listxattr(_ctx: Context): R<string[]> { return []; }
   /** REMOVEXATTR, or ENODATA. Default ENODATA. */
   removexattr(_ctx: Context, _name: string): R<void> { throw new FuseError('ENODATA'); }
+}
+
+function then<T, U>(v: R<T>, f: (t: T) => R<U>): R<U> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function' ? (v as Promise<T>).then(f) : f(v as T);
+}
+
+/** Structural equality of two saveIdentity() values (as msgpack gives them back). */
+export function sameSaved(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === 'bigint' || typeof b === 'bigint') { // the journal gives 64-bit values back as numbers
+    const big = (v: unknown) => (typeof v === 'bigint' ? v : Number.isSafeInteger(v) ? BigInt(v as number) : undefined);
+    return big(a) !== undefined && big(a) === big(b);
+  }
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b) === 0;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => sameSaved(v, b[i]));
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !(a instanceof Uint8Array) && !(b instanceof Uint8Array)) {
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => sameSaved((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  }
+  return false;
 }
 
 /** Adds the dentry `name` → `child` below `parent`, replacing any other child of that

@@ -20,6 +20,8 @@ import { describeThrown, toErrno } from './errors.js';
 import type { FileSystem } from './filesystem.js';
 import { opcodeName, opcodeRow, wantedInitFlags, type Body, type DirentResult, type OpRow, type ReplyTarget } from './ops.js';
 import type { DirentPlusSink, DirentSink, Entry, InitInfo, U64 } from './types.js';
+import type { Journal } from './journal.js';
+import type { RequestLedger } from './ledger.js';
 
 /** Where replies go: the Connection when mounted, a capture buffer in tests. */
 export interface ReplySink {
@@ -84,6 +86,12 @@ export class Server implements ConnectionHandler, ReplyTarget {
   sink: ReplySink | undefined;
   /** What INIT agreed (after the mount). */
   negotiated: Negotiated | undefined;
+  /** What the kernel offered in INIT (kept for the takeover journal). */
+  offer: KernelOffer | undefined;
+  /** The takeover journal (a supervised server): flushed before every reply. */
+  journal: Journal | undefined;
+  /** De-duplicates non-idempotent requests the kernel re-sends after a takeover. */
+  ledger: RequestLedger | undefined;
   private readonly hdr = new Uint8Array(H);
   private readonly hdrView = new DataView(this.hdr.buffer);
   private readonly debug: boolean;
@@ -119,6 +127,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
   }
 
   async init(offer: KernelOffer): Promise<number> {
+    this.offer = offer;
     const info: InitInfo = {
       kernelMinor: offer.minor, offered: offer.flags, want: this.defaultWant(), notifier: this.sink?.notifier,
       defaultPermissions: offer.defaultPermissions, atime: offer.atime, nodiratime: offer.nodiratime,
@@ -129,6 +138,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   ready(n: Negotiated): void {
     this.negotiated = n;
+    if (this.journal && this.offer) {
+      this.journal.add(['I', n, this.offer]);
+      this.journal.flush();
+    }
     this.decodeOpts.setxattrExt = has(n.flags, InitFlag.SETXATTR_EXT);
     if (this.debug) this.log(`INIT: protocol 7.${n.minor}, max_write ${n.maxWrite}, flags ${initFlagNames(n.flags).join('|')}`);
   }
@@ -180,7 +193,8 @@ export class Server implements ConnectionHandler, ReplyTarget {
     if (this.pendingInterrupts.delete(key)) ctx.interrupt();
     let result: unknown;
     try {
-      result = row.call(this.fs, ctx, req, this);
+      result = this.ledger?.tracks(op) ? this.ledger.run(this.fs, req, ctx, () => row.call!(this.fs, ctx, req, this))
+        : row.call(this.fs, ctx, req, this);
     } catch (e) {
       return this.failWith(ch, req, e);
     }
@@ -272,6 +286,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
     if (this.debug) this.log(`← ${req.uniqueLo} ${req.row.name} ok${typeof body === 'number' ? ` (${body} bytes)` : ` (${body.length} bytes data)`}`);
     if (!this.sink) return -1;
     try {
+      if (this.journal?.pending) this.journal.flush(); // what the reply depends on is on record first
       if (typeof body === 'number') {
         writeOutHeader(this.out, H + body, 0, req.uniqueLo, req.uniqueHi);
         return this.sink.write(ch, this.outBytes, H + body);
@@ -301,6 +316,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
   private writeError(ch: Channel, lo: number, hi: number, errno: number): void {
     writeOutHeader(this.hdrView, H, -errno, lo, hi);
     try {
+      if (this.journal?.pending) this.journal.flush();
       this.sink?.write(ch, this.hdr, H);
     } catch (e) {
       this.log(`writing an error reply failed: ${describeThrown(e, false)}`);

@@ -41,8 +41,8 @@ export class FuseSession {
   }
 }
 
-/** Mounts `fs` on `mountpoint` and serves it on this process's event loop. */
-export async function mount(mountpoint: string, fs: FileSystem, options: SessionOptions = {}): Promise<FuseSession> {
+/** Splits session options into the Server's and the mount's (checking the timeouts). */
+export function splitSessionOptions(options: SessionOptions): { serverOpts: ServerOptions; mountOpts: MountOptions } {
   const serverOpts: ServerOptions = {};
   const mountOpts: Record<string, unknown> = { ...options };
   for (const k of SERVER_KEYS) {
@@ -57,8 +57,19 @@ export async function mount(mountpoint: string, fs: FileSystem, options: Session
       throw Object.assign(new Error(`invalid option ${k}: must be a number of milliseconds ≥ 0, got ${JSON.stringify(v)}`), { code: 'EINVAL', option: k });
     }
   }
+  return { serverOpts, mountOpts: mountOpts as MountOptions };
+}
+
+/** The log a session writes to: `log`, or stderr prefixed "tsfuse: ". */
+export function sessionLog(o: ServerOptions): (line: string) => void {
+  return o.log ?? ((l: string) => process.stderr.write(`tsfuse: ${l}\n`));
+}
+
+/** Mounts `fs` on `mountpoint` and serves it on this process's event loop. */
+export async function mount(mountpoint: string, fs: FileSystem, options: SessionOptions = {}): Promise<FuseSession> {
+  const { serverOpts, mountOpts } = splitSessionOptions(options);
   const server = new Server(fs, serverOpts);
-  const log = serverOpts.log ?? ((l: string) => process.stderr.write(`tsfuse: ${l}\n`));
+  const log = sessionLog(serverOpts);
   const conn = await Connection.mount(mountpoint, server, mountOpts as MountOptions, log);
   return new FuseSession(conn, server);
 }

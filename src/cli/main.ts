@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sdNotify, startDaemon } from '../api/index.js';
+import { runSupervisor, sdNotify, startDaemon } from '../api/index.js';
 import { hello } from '../../examples/hello.js';
 import { memfs } from '../../examples/memfs.js';
 import { handedDevice, handedFd, OptionError, optionWord, parseOptionString, resolveMountOptions, unmount, type MountOptions } from '../transport/index.js';
@@ -35,6 +35,9 @@ const USAGE = `usage:
     -f, --foreground      stay attached (Ctrl-C unmounts); systemd Type=notify gets READY=1
     --timeout SECONDS     give up a background start after this long (default 30)
     --log FILE            the background server's output (default /dev/null)
+    --supervise           crash takeover: a supervisor keeps the /dev/fuse fd and restarts a
+                          server that dies; the new one restores the node and file tables
+                          from a journal and carries on without unmounting
   tsfuse mount-helper SRC MNT [-o OPTIONS]   what mount(8) runs for \`mount -t fuse.tsfuse SRC MNT\`
   tsfuse install-helper [--dir DIR]    write DIR/mount.fuse.tsfuse for mount(8) and fstab (default /sbin)
   tsfuse demo [SRC [MNT]]              passthrough of SRC (default: a built-in demo directory,
@@ -59,13 +62,13 @@ passthrough defaults: default_permissions on (nodefault_permissions: the source 
 
 interface Parsed {
   positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode; groups: string[];
-  foreground: boolean; timeout: number; log: string | undefined; dir: string | undefined;
+  foreground: boolean; timeout: number; log: string | undefined; dir: string | undefined; supervise: boolean;
 }
 
 function parseArgs(args: string[]): Parsed {
   const p: Parsed = {
     positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [], foreground: false, timeout: 30_000, log: undefined,
-    dir: undefined,
+    dir: undefined, supervise: false,
   };
   const value = (i: number, flag: string): string => {
     if (i >= args.length) throw new Error(`${flag} needs a value`);
@@ -82,6 +85,7 @@ function parseArgs(args: string[]): Parsed {
     } else if (a === '-d' || a === '--debug') p.debug = true;
     else if (a === '-l' || a === '--lazy') p.lazy = true;
     else if (a === '-f' || a === '--foreground') p.foreground = true;
+    else if (a === '--supervise') p.supervise = true;
     else if (a === '--timeout') {
       const v = value(++i, a);
       const sec = Number(v);
@@ -126,6 +130,11 @@ let ARGV: string[] = [];
  * child started with this command line plus -f, returning once it reports the mount ready.
  */
 async function serve(p: Parsed, mnt: string, what: string, make: () => FileSystem, defaults: SessionOptions, foreground = false): Promise<number> {
+  if ((p.foreground || foreground) && p.supervise) {
+    // This process supervises; each server is this command again, in the foreground, unsupervised.
+    const serverArgv = [process.execPath, ...process.execArgv, SELF, ...ARGV.filter((a) => a !== '--supervise'), '--foreground'];
+    return runSupervisor(mnt, { ...defaults, ...p.options, debug: p.debug }, serverArgv, what);
+  }
   if (p.foreground || foreground) {
     let fs: FileSystem;
     try {
@@ -155,7 +164,8 @@ async function serve(p: Parsed, mnt: string, what: string, make: () => FileSyste
     });
     const where = (d.info.mountpoint as string | undefined) ?? mnt;
     const stops = fd !== undefined ? 'unmounting it (by the manager that mounted it) stops it' : `\`tsfuse umount ${where}\` stops it`;
-    process.stdout.write(`tsfuse: ${what} mounted on ${where} (server pid ${d.pid}; ${stops})\n`);
+    const who = d.info.supervisor ? `supervisor pid ${d.pid}: it restarts a server that dies` : `server pid ${d.pid}`;
+    process.stdout.write(`tsfuse: ${what} mounted on ${where} (${who}; ${stops})\n`);
     sdNotify(`READY=1\nMAINPID=${d.pid}`);
     return 0;
   } catch (e) {

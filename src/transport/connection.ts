@@ -114,7 +114,7 @@ export class Connection {
   /** The layer above; DETACHED once the session ended (see end()). */
   private handler: ConnectionHandler;
 
-  private constructor(dev: MountedDevice, options: ResolvedMountOptions, handler: ConnectionHandler, private readonly log: Log) {
+  private constructor(dev: MountedDevice, options: ResolvedMountOptions, handler: ConnectionHandler, private readonly log: Log, start = true) {
     this.handler = handler;
     this.mountpoint = dev.mountpoint;
     this.method = dev.method;
@@ -122,7 +122,7 @@ export class Connection {
     this.closed = new Promise((r) => { this.resolveClosed = r; });
     this.notifier = new Notifier(() => (this.state === 'running' ? this.channels[0]?.fd : undefined), log);
     handler.attach?.(this);
-    this.addChannel(dev.fd);
+    this.addChannel(dev.fd, start);
   }
 
   /**
@@ -134,6 +134,12 @@ export class Connection {
     // "/dev/fd/N": a /dev/fuse fd a manager mounted and handed to us (libfuse's convention).
     const fd = handedFd(mountpoint);
     const dev = fd !== undefined ? handedDevice(fd) : await mountDevice(checkMountpoint(mountpoint, o, log), o);
+    return Connection.serve(dev, o, handler, log);
+  }
+
+  /** Serves a mounted device whose INIT has not been read yet (a supervised server's first
+   * start: the supervisor mounted). Resolves once INIT is answered. */
+  static async serve(dev: MountedDevice, o: ResolvedMountOptions, handler: ConnectionHandler, log: Log = () => {}): Promise<Connection> {
     const conn = new Connection(dev, o, handler, log);
     try {
       await conn.waitForInit(o.initTimeout);
@@ -151,10 +157,36 @@ export class Connection {
     return Math.max(FUSE_MIN_READ_BUFFER, Math.max(this.options.maxWrite, XATTR_SIZE_MAX) + FUSE_BUFFER_HEADER_SIZE);
   }
 
-  private addChannel(fd: number): Channel {
+  /**
+   * Takeover: continues a session whose INIT a previous server process answered (the
+   * kernel sends no second INIT). `handler.init` gets the journaled offer (its answer is
+   * ignored: what was agreed stands), `ready` the journaled agreement; `restore` runs
+   * before the first request is read; then FUSE_NOTIFY_RESEND asks the kernel to send
+   * again every request the dead process read but did not answer.
+   */
+  static async resume(dev: MountedDevice, o: ResolvedMountOptions, handler: ConnectionHandler, offer: KernelOffer, negotiated: Negotiated,
+    restore: () => Promise<void>, log: Log = () => {}): Promise<Connection> {
+    const conn = new Connection(dev, o, handler, log, false);
+    try {
+      await handler.init(offer);
+      conn.negotiated = negotiated;
+      conn.state = 'running';
+      handler.ready?.(negotiated);
+      await restore();
+    } catch (e) {
+      conn.end(e as Error, false);
+      throw e;
+    }
+    for (const ch of conn.channels) ch.reader?.start();
+    const r = await conn.notifier.resend();
+    if (r < 0) log(`takeover: FUSE_NOTIFY_RESEND failed (${errnoName(r)}): requests the dead server read stay unanswered until interrupted`);
+    return conn;
+  }
+
+  private addChannel(fd: number, start = true): Channel {
     const ch = new Channel(fd, this.bufferSize);
     ch.reader = new native.Reader(fd, ch.bytes, (n) => this.onRead(ch, n));
-    ch.reader.start();
+    if (start) ch.reader.start();
     this.channels.push(ch);
     return ch;
   }

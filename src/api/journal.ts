@@ -1,0 +1,116 @@
+/**
+ * The takeover journal: what the kernel holds of a session, appended as
+ * msgpack records to a file, so that a new server process can take the
+ * /dev/fuse fd over after a crash and carry on (DESIGN.md "Lifecycle").
+ *
+ * Records are arrays, first element a one-letter kind:
+ *   ['I', negotiated, offer]          INIT as agreed (the new server gets no INIT)
+ *   ['C', nextNodeid, nextFh]         id counters (in snapshots)
+ *   ['E', id, parent, name, saved?]   an entry handed out: +1 lookup of `id`, dentry
+ *                                     parent/name (parent 0: none); `saved` (the inode's
+ *                                     saveIdentity()) the first time the id is used
+ *   ['F', id, n]                      FORGET of n lookups
+ *   ['U', parent, name]               the dentry is gone (unlink, rmdir, replaced)
+ *   ['M', p, name, np, newName, flags] rename (flags: RENAME_EXCHANGE swaps)
+ *   ['O', fh, id, flags, dir]         an open file (dir 1: directory) …
+ *   ['R', fh]                         … and its release
+ *   ['B', key, opcode]                a non-idempotent request begins (flushed first)
+ *   ['D', key, errno, id?, fh?]       … and ended: errno 0 and the entry id / fh it made
+ *
+ * Names are bytes (nameToBytes), so names that are not UTF-8 survive exactly.
+ * Each record is buffered and the buffer is written (one write(2), no fsync: a
+ * process crash loses nothing the kernel has accepted) before the reply that
+ * depends on it goes out. The file is rewritten as a snapshot at takeover and
+ * when it grows past `compactBytes`.
+ */
+import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { decodeMulti, Encoder } from '@msgpack/msgpack';
+
+export type JournalRecord = unknown[];
+
+export class Journal {
+  private fd: number;
+  private buf = Buffer.allocUnsafe(64 * 1024);
+  private len = 0;
+  // bigints encode as 64-bit integers; everything 64-bit decodes as a number (the journal's
+  // ids, flags and sizes are below 2^53).
+  private readonly enc = new Encoder({ useBigInt64: true });
+  /** Bytes in the file. */
+  size = 0;
+  /** Called (once per flush) when the file has grown past compactBytes: write a snapshot. */
+  onLarge: (() => void) | undefined;
+
+  constructor(readonly path: string, readonly compactBytes = 64 * 1024 * 1024) {
+    this.fd = openSync(path, 'a', 0o600);
+    this.size = 0;
+  }
+
+  /** All records of the journal at `path` (an unreadable tail, from a torn write, ends it). */
+  static read(path: string): JournalRecord[] {
+    const bytes = readFileSync(path);
+    const out: JournalRecord[] = [];
+    try {
+      for (const r of decodeMulti(bytes)) if (Array.isArray(r)) out.push(r);
+    } catch { /* a torn last record */ }
+    return out;
+  }
+
+  add(rec: JournalRecord): void {
+    const b = this.enc.encodeSharedRef(rec);
+    if (this.len + b.length > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + b.length));
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+    }
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  get pending(): boolean {
+    return this.len > 0;
+  }
+
+  /** Writes what is buffered. */
+  flush(): void {
+    if (this.len === 0 || this.fd < 0) return;
+    let off = 0;
+    while (off < this.len) off += writeSync(this.fd, this.buf, off, this.len - off);
+    this.size += this.len;
+    this.len = 0;
+    if (this.size > this.compactBytes && this.onLarge) this.onLarge();
+  }
+
+  /** Replaces the file with `records` (a snapshot), atomically (rename). */
+  rewrite(records: Iterable<JournalRecord>): void {
+    this.len = 0;
+    const tmp = `${this.path}.new`;
+    const fd = openSync(tmp, 'w', 0o600);
+    let size = 0;
+    try {
+      for (const r of records) {
+        this.add(r);
+        if (this.len > 1 << 20) { size += this.len; writeAll(fd, this.buf, this.len); this.len = 0; }
+      }
+      size += this.len;
+      writeAll(fd, this.buf, this.len);
+      this.len = 0;
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    closeSync(this.fd);
+    this.fd = openSync(this.path, 'a', 0o600);
+    this.size = size;
+  }
+
+  close(remove = false): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    if (remove) try { unlinkSync(this.path); } catch { /* gone */ }
+  }
+}
+
+function writeAll(fd: number, buf: Buffer, len: number): void {
+  let off = 0;
+  while (off < len) off += writeSync(fd, buf, off, len - off);
+}
