@@ -41,7 +41,7 @@ trap 'exit 130' INT TERM
 
 gcc -O2 -o "$W/metaclient" "$ROOT/bench/metaclient.c" || die "cannot build metaclient"
 mount -t tmpfs -o size=$((SIZE_MB * 2 + 64))m tsfuse-ptbench "$SRC" || die "tmpfs mount failed"
-"$NODE" "$CLI" passthrough "$SRC" "$MNT" -o fsname=tsfuse-ptbench >"$W/server.log" 2>&1 &
+"$NODE" "$CLI" passthrough "$SRC" "$MNT" -f -o fsname=tsfuse-ptbench >"$W/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do grep -q "mounted" "$W/server.log" && break; sleep 0.1; done
 grep -q "mounted" "$W/server.log" || die "server did not mount: $(cat "$W/server.log")"

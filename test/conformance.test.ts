@@ -26,7 +26,7 @@ async function serve(options: string): Promise<void> {
   src = tempDir('tsfuse-test-conformance-src-');
   mnt = tempDir('tsfuse-test-conformance-mnt-');
   chmodSync(src, 0o755); // the mount root's mode: uid 65534 must get in
-  server = startNode(CLI, ['passthrough', src, mnt, '-o', `fsname=${FSNAME}${options}`]);
+  server = startNode(CLI, ['passthrough', src, mnt, '-f', '-o', `fsname=${FSNAME}${options}`]);
   await server.waitFor('mounted');
 }
 

@@ -404,7 +404,7 @@ test('a busy mount (open directory fd): unmount() rejects with EBUSY; lazy unmou
 
 test('the CLI mounts hello, serves it, and exits 0 on SIGINT with the mount gone', timed(T, async () => {
   const mnt = tempDir();
-  const p = startNode(CLI, ['hello', mnt, '-o', 'fsname=tsfuse-test-cli']);
+  const p = startNode(CLI, ['hello', mnt, '-f', '-o', 'fsname=tsfuse-test-cli']);
   try {
     await p.waitFor('mounted');
     assert.ok(p.stdout().split('\n').some((l) => l.includes('mounted') && l.includes(mnt)), p.stdout());

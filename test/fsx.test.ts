@@ -85,7 +85,7 @@ async function withPassthrough(extraOpts: string, flags: string[], fn: (src: str
   const mnt = tempDir();
   let p: Proc | undefined;
   try {
-    p = startNode(CLI, ['passthrough', src, mnt, '-o', `fsname=${FSNAME}${extraOpts}`, ...flags]);
+    p = startNode(CLI, ['passthrough', src, mnt, '-f', '-o', `fsname=${FSNAME}${extraOpts}`, ...flags]);
     await p.waitFor(' mounted on ');
     assert.ok(isMounted(mnt), `${mnt} is not a mount point`);
     await fn(src, mnt, p);

@@ -40,7 +40,7 @@ async function withCli(opts: string | undefined, fn: (e: Cli) => Promise<void>, 
       mounts.push(src);
     }
     how.setup?.(src);
-    p = startNode(CLI, ['passthrough', src, mnt, ...(opts === undefined ? [] : ['-o', opts])]);
+    p = startNode(CLI, ['passthrough', src, mnt, '-f', ...(opts === undefined ? [] : ['-o', opts])]);
     await p.waitFor('mounted on', 30_000);
     await fn({ base, src, mnt, p });
   } finally {
@@ -140,7 +140,7 @@ test('a bad -o word or value: exit 2 before anything is mounted, the message nam
       ['dev=1', 'dev'], ['strictatime=yes', 'strictatime'], ['max_write=3', 'max_write'], ['max_read=lots', 'max_read'],
       ['suid,bogus', 'bogus'], ['max_background=4,congestion_threshold=9', 'congestion_threshold'], ['fsname=', 'fsname'],
     ]) {
-      const r = await run(process.execPath, [join(DIST, CLI), 'passthrough', base, base, '-o', opts], 30_000);
+      const r = await run(process.execPath, [join(DIST, CLI), 'passthrough', base, base, '-f', '-o', opts], 30_000);
       assert.is(r.code, 2, `${opts}: ${r.stderr}`);
       assert.ok(r.stderr.includes(`invalid option ${name}:`), `${opts}: ${r.stderr}`);
       assert.not.ok(isMounted(base));
@@ -157,7 +157,7 @@ test('dev and suid without root: refused naming the option (fusermount3 would on
   chmodSync(base, 0o777);
   try {
     for (const opt of ['dev', 'suid']) {
-      const r = await run('setpriv', [...NOBODY, process.execPath, join(DIST, CLI), 'hello', base, '-o', opt], 30_000, { cwd: '/' });
+      const r = await run('setpriv', [...NOBODY, process.execPath, join(DIST, CLI), 'hello', base, '-f', '-o', opt], 30_000, { cwd: '/' });
       assert.is(r.code, 1, r.stderr);
       assert.ok(r.stderr.includes(`invalid option ${opt}: needs root`), r.stderr);
       assert.not.ok(isMounted(base));

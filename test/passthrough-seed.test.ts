@@ -743,7 +743,7 @@ test('CLI: `tsfuse passthrough SRC MNT` mounts, serves, and unmounts on SIGTERM;
   const noArgs = await run(process.execPath, [CLI, 'passthrough']);
   assert.is(noArgs.code, 2);
   assert.match(noArgs.stderr, 'passthrough needs SRC and MNT');
-  await servesAndUnmounts((base) => subTree(base, (src, mnt) => [CLI, 'passthrough', src, mnt, '-o', 'fsname=tsfuse-test-pt-cli'],
+  await servesAndUnmounts((base) => subTree(base, (src, mnt) => [CLI, 'passthrough', src, mnt, '-f', '-o', 'fsname=tsfuse-test-pt-cli'],
     () => 'tsfuse-test-pt-cli'), servesSubTree);
 }));
 

@@ -11,7 +11,7 @@ import { runSupervisor } from './supervisor.js';
 import type { FileSystem } from './filesystem.js';
 
 async function main(): Promise<number> {
-  let spec: { module: string; export: string; arg?: unknown; mountpoint: string; options: Record<string, unknown>; supervise?: boolean };
+  let spec: { module: string; export: string; arg?: unknown; mountpoint: string; options: Record<string, unknown>; supervise?: boolean; maxRestarts?: number };
   try {
     spec = JSON.parse(process.argv[2] ?? '');
   } catch {
@@ -20,7 +20,7 @@ async function main(): Promise<number> {
   }
   if (spec.supervise) { // this process supervises; each server is this program again, unsupervised
     return runSupervisor(spec.mountpoint, spec.options as object, [process.execPath, process.argv[1], JSON.stringify({ ...spec, supervise: false })],
-      `${spec.module}#${spec.export}`);
+      `${spec.module}#${spec.export}`, { maxRestarts: spec.maxRestarts });
   }
   let fs: FileSystem;
   try {

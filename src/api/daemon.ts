@@ -237,6 +237,8 @@ export interface SpawnMountOptions extends DaemonOptions {
   /** Run under a supervisor that restarts a server that dies, without unmounting
    * (crash takeover; src/api/supervisor.ts). The returned pid is the supervisor's. */
   supervise?: boolean;
+  /** Supervised: give up when the server died more than this many times within a minute. Default 10. */
+  maxRestarts?: number;
 }
 
 export interface SpawnedMount {
@@ -256,7 +258,7 @@ const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'daemon-child.js');
  */
 export async function spawnMount(mountpoint: string, opts: SpawnMountOptions): Promise<SpawnedMount> {
   const mod = /^[./]/.test(opts.module) ? resolve(opts.module) : opts.module;
-  const spec = JSON.stringify({ module: mod, export: opts.export ?? 'default', arg: opts.arg, mountpoint, options: opts.options ?? {}, supervise: !!opts.supervise });
+  const spec = JSON.stringify({ module: mod, export: opts.export ?? 'default', arg: opts.arg, mountpoint, options: opts.options ?? {}, supervise: !!opts.supervise, maxRestarts: opts.maxRestarts });
   const d = await startDaemon([process.execPath, CHILD, spec], { ...opts, mountpoint });
   const exited = new Promise<void>((r) => {
     if (d.child.exitCode !== null || d.child.signalCode !== null) r();

@@ -7,8 +7,9 @@
  * (SCM_RIGHTS). The server journals what the kernel holds (src/api/journal.ts).
  * When it dies, a new server gets the same fd, restores the tables from the
  * journal, answers no INIT (the kernel sends none), writes FUSE_NOTIFY_RESEND
- * and carries on. Restarts are bounded: after `maxRestarts` deaths within
- * `window` ms the supervisor gives up, detaches the mount lazily and says so.
+ * and carries on. Restarts are bounded (a request that crashes every server it
+ * is re-sent to would loop): after more than `maxRestarts` (10) deaths within
+ * `window` (60 s) the supervisor gives up, detaches the mount lazily and says so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, writeSync } from 'node:fs';
@@ -101,7 +102,7 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
 }
 
 export interface SuperviseOptions {
-  /** Give up after this many deaths within `window` ms. Default 5. */
+  /** Give up when the server died more than this many times within `window` ms. Default 10. */
   maxRestarts?: number;
   /** Default 60 000. */
   window?: number;
@@ -118,7 +119,7 @@ export interface SuperviseOptions {
 export async function runSupervisor(mountpoint: string, options: SessionOptions, serverArgv: string[], what: string, sopts: SuperviseOptions = {}): Promise<number> {
   const status = DaemonStatus.fromEnv();
   const log = sopts.log ?? ((l: string) => process.stderr.write(`tsfuse: ${l}\n`));
-  const maxRestarts = sopts.maxRestarts ?? 5;
+  const maxRestarts = sopts.maxRestarts ?? 10;
   const window = sopts.window ?? 60_000;
   let dev: MountedDevice;
   try {

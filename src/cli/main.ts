@@ -38,6 +38,8 @@ const USAGE = `usage:
     --supervise           crash takeover: a supervisor keeps the /dev/fuse fd and restarts a
                           server that dies; the new one restores the node and file tables
                           from a journal and carries on without unmounting
+    --max-restarts N      supervised: give up (detach the mount) when the server died more
+                          than N times within a minute (default 10)
   tsfuse mount-helper SRC MNT [-o OPTIONS]   what mount(8) runs for \`mount -t fuse.tsfuse SRC MNT\`
   tsfuse install-helper [--dir DIR]    write DIR/mount.fuse.tsfuse for mount(8) and fstab (default /sbin)
   tsfuse demo [SRC [MNT]]              passthrough of SRC (default: a built-in demo directory,
@@ -62,13 +64,13 @@ passthrough defaults: default_permissions on (nodefault_permissions: the source 
 
 interface Parsed {
   positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode; groups: string[];
-  foreground: boolean; timeout: number; log: string | undefined; dir: string | undefined; supervise: boolean;
+  foreground: boolean; timeout: number; log: string | undefined; dir: string | undefined; supervise: boolean; maxRestarts: number | undefined;
 }
 
 function parseArgs(args: string[]): Parsed {
   const p: Parsed = {
     positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [], foreground: false, timeout: 30_000, log: undefined,
-    dir: undefined, supervise: false,
+    dir: undefined, supervise: false, maxRestarts: undefined,
   };
   const value = (i: number, flag: string): string => {
     if (i >= args.length) throw new Error(`${flag} needs a value`);
@@ -86,6 +88,11 @@ function parseArgs(args: string[]): Parsed {
     else if (a === '-l' || a === '--lazy') p.lazy = true;
     else if (a === '-f' || a === '--foreground') p.foreground = true;
     else if (a === '--supervise') p.supervise = true;
+    else if (a === '--max-restarts') {
+      const v = value(++i, a);
+      if (!/^\d+$/.test(v)) throw new Error(`--max-restarts must be a whole number, got ${JSON.stringify(v)}`);
+      p.maxRestarts = Number(v);
+    }
     else if (a === '--timeout') {
       const v = value(++i, a);
       const sec = Number(v);
@@ -133,7 +140,7 @@ async function serve(p: Parsed, mnt: string, what: string, make: () => FileSyste
   if ((p.foreground || foreground) && p.supervise) {
     // This process supervises; each server is this command again, in the foreground, unsupervised.
     const serverArgv = [process.execPath, ...process.execArgv, SELF, ...ARGV.filter((a) => a !== '--supervise'), '--foreground'];
-    return runSupervisor(mnt, { ...defaults, ...p.options, debug: p.debug }, serverArgv, what);
+    return runSupervisor(mnt, { ...defaults, ...p.options, debug: p.debug }, serverArgv, what, { maxRestarts: p.maxRestarts });
   }
   if (p.foreground || foreground) {
     let fs: FileSystem;
