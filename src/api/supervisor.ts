@@ -192,7 +192,9 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
       await detach();
       return end(1);
     }
-    const delay = deaths.length <= 1 ? 0 : Math.min(5000, 100 * 2 ** (deaths.length - 2));
+    // The first few restarts are immediate (a takeover should be quick); a server that keeps
+    // dying is restarted ever more slowly: 100 ms, 200 ms … 5 s.
+    const delay = deaths.length <= 3 ? 0 : Math.min(5000, 100 * 2 ** (deaths.length - 4));
     log(`supervisor: the server ${how}; restarting it${delay ? ` in ${delay} ms` : ''} (takeover ${++restarts})`);
     setTimeout(() => {
       if (stopping) return end(0);

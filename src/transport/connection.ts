@@ -72,6 +72,8 @@ export class Channel {
   readonly view: DataView;
   /** Owned by the Connection: set while the channel is read, dropped when the session ends. */
   reader: NativeReader | undefined;
+  /** The reader's callback, held here (the addon holds it weakly until started). */
+  onRead: ((n: number) => boolean) | undefined;
   /** Set by the Connection when the session ended and `fd` was closed. The number may
    * then belong to another file (even another session's /dev/fuse), so nothing is
    * written to it any more: a late reply gets -ENODEV. */
@@ -185,7 +187,10 @@ export class Connection {
 
   private addChannel(fd: number, start = true): Channel {
     const ch = new Channel(fd, this.bufferSize);
-    ch.reader = new native.Reader(fd, ch.bytes, (n) => this.onRead(ch, n));
+    // The addon holds the callback weakly until start(): the channel keeps it (a takeover
+    // starts its reader only after the restore's awaits, when a GC may have run).
+    ch.onRead = (n: number) => this.onRead(ch, n);
+    ch.reader = new native.Reader(fd, ch.bytes, ch.onRead);
     if (start) ch.reader.start();
     this.channels.push(ch);
     return ch;
