@@ -22,6 +22,7 @@ const RENAME_EXCHANGE = 2;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
+const O_APPEND = 0o2000;
 
 /** What a takeover restored. */
 export interface RestoreReport {
@@ -287,6 +288,11 @@ export class InodeTree implements FileSystem {
   }
 
   // ---- takeover ----
+
+  /** Whether `fh` is a file opened with O_APPEND (its writes are not idempotent). */
+  isAppend(fh: number): boolean {
+    return ((this.files.get(fh)?.flags ?? 0) & O_APPEND) !== 0;
+  }
 
   /** The journal records that describe the tree now (a snapshot: replaces the log). */
   *snapshot(): Generator<JournalRecord> {

@@ -2,15 +2,17 @@
  * After a takeover the kernel re-sends (FUSE_NOTIFY_RESEND, bit 63 of `unique`
  * set) every request the dead server read but did not answer. Most are safe to
  * run again; these are not: CREATE, MKNOD, MKDIR, SYMLINK, LINK, UNLINK, RMDIR,
- * RENAME, RENAME2. Run twice, a mkdir that succeeded answers EEXIST and an
+ * RENAME, RENAME2, and WRITE to a file opened O_APPEND (the source appends
+ * wherever the offset says, so a second run appends the data again). Run twice, a mkdir that succeeded answers EEXIST and an
  * unlink ENOENT. So each is journaled: 'B' (begun, written before it runs) and
  * 'D' (its outcome, written before its reply). A re-sent request is then
  *   - unknown (never begun): run normally;
  *   - done: answered as it was, without running again (an entry is looked up
  *     again, a created file opened again; the unsent entry's lookup and file
- *     handle of the dead process are released);
+ *     handle of the dead process are released; a write answers its count);
  *   - begun, not done (the crash came in between): run; EEXIST (create-like) or
  *     ENOENT (remove-like) then mean "it was applied" and are answered as done.
+ *     (An append write caught there runs again: the window is one pwrite.)
  */
 import { Opcode, type Request } from '../abi/index.js';
 import type { Context } from './context.js';
@@ -29,7 +31,7 @@ const O_TRUNC = 0o1000;
 /** Outcomes of the previous process kept for re-sent requests (the kernel re-sends at once). */
 const KEEP = 4096;
 
-interface Outcome { errno?: number; id?: number; fh?: number }
+interface Outcome { errno?: number; id?: number; fh?: number; count?: number }
 
 type R<T> = T | Promise<T>;
 function isPromise<T>(v: R<T>): v is Promise<T> {
@@ -45,23 +47,30 @@ export class RequestLedger {
   /** Re-sent requests answered from the record (for stats and tests). */
   replayed = 0;
 
+  /** Whether file handle `fh` was opened O_APPEND (set for an InodeTree). */
+  appendHandle: ((fh: number) => boolean) | undefined;
+
   constructor(private readonly journal: Journal) {}
 
   /** Reads the 'B'/'D' records of a dead process's journal (the last KEEP of them). */
   load(records: readonly JournalRecord[]): void {
     for (const r of records) {
       if (r[0] === 'B') this.prior.set(Number(r[1]), {});
-      else if (r[0] === 'D') this.prior.set(Number(r[1]), { errno: Number(r[2]), id: r[3] == null ? undefined : Number(r[3]), fh: r[4] == null ? undefined : Number(r[4]) });
+      else if (r[0] === 'D') {
+        const opt = (v: unknown) => (v == null ? undefined : Number(v));
+        this.prior.set(Number(r[1]), { errno: Number(r[2]), id: opt(r[3]), fh: opt(r[4]), count: opt(r[5]) });
+      }
     }
     while (this.prior.size > KEEP) this.prior.delete(this.prior.keys().next().value!);
   }
 
   /** The records a snapshot keeps (outcomes a re-send may still ask about). */
   *snapshot(): Generator<JournalRecord> {
-    for (const [k, o] of this.prior) yield o.errno === undefined ? ['B', k, 0] : ['D', k, o.errno, o.id ?? null, o.fh ?? null];
+    for (const [k, o] of this.prior) yield o.errno === undefined ? ['B', k, 0] : ['D', k, o.errno, o.id ?? null, o.fh ?? null, o.count ?? null];
   }
 
-  tracks(op: number): boolean {
+  tracks(op: number, req: Request): boolean {
+    if (op === Opcode.WRITE) return this.appendHandle?.((req.body as { fh: number }).fh) ?? false;
     return CREATES.has(op) || REMOVES.has(op);
   }
 
@@ -101,6 +110,10 @@ export class RequestLedger {
   }
 
   private done(key: number, v: unknown): unknown {
+    if (typeof v === 'number') { // a write's count
+      this.journal.add(['D', key, 0, null, null, v]);
+      return v;
+    }
     const c = v as Partial<CreateReply> & Partial<Entry> | undefined;
     const id = c?.entry?.nodeid ?? c?.nodeid;
     this.journal.add(['D', key, 0, id ?? null, c?.fh ?? null]);
@@ -110,6 +123,10 @@ export class RequestLedger {
   /** The answer a request that was applied gets: looked up (and opened) again. */
   private replay(fs: FileSystem, req: Request, ctx: Context, prev: Outcome): unknown {
     if (REMOVES.has(req.opcode)) return undefined;
+    if (req.opcode === Opcode.WRITE) {
+      if (prev.count !== undefined) return prev.count;
+      throw new FuseError('EIO', 'a re-sent append write: whether the dead server wrote it is unknown');
+    }
     const parent = req.nodeid;
     const body = req.body as { flags?: number } | undefined;
     const entry = fs.lookup!(ctx, parent, req.name as string);

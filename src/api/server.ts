@@ -193,7 +193,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
     if (this.pendingInterrupts.delete(key)) ctx.interrupt();
     let result: unknown;
     try {
-      result = this.ledger?.tracks(op) ? this.ledger.run(this.fs, req, ctx, () => row.call!(this.fs, ctx, req, this))
+      result = this.ledger?.tracks(op, req) ? this.ledger.run(this.fs, req, ctx, () => row.call!(this.fs, ctx, req, this))
         : row.call(this.fs, ctx, req, this);
     } catch (e) {
       return this.failWith(ch, req, e);

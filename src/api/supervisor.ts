@@ -68,7 +68,10 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
   const attach = () => {
     server.journal = journal;
     server.ledger = ledger;
-    if (tree) tree.journal = journal;
+    if (tree) {
+      tree.journal = journal;
+      ledger.appendHandle = (fh) => tree.isAppend(fh);
+    }
   };
   let init: JournalRecord | undefined;
   let conn: Connection;
