@@ -150,12 +150,17 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
   const start = (takeover: boolean): Promise<boolean> => new Promise((resolve) => {
     const [mine, theirs] = native.socketpair();
     const spec: SupervisedSpec = { sock: 3, journal: journalPath, takeover, mountpoint: mnt, method: dev.method === 'fd' ? 'mount' : dev.method };
+    // The server's output goes through us: our stdout/stderr are the starting command's
+    // pipes until we are ready and the log after; a server given those pipes directly
+    // would keep them open (a `$(tsfuse …)` capture would never end) and die of EPIPE.
     const c = spawn(serverArgv[0], serverArgv.slice(1), {
-      stdio: ['ignore', 'inherit', 'inherit', theirs],
+      stdio: ['ignore', 'pipe', 'pipe', theirs],
       env: { ...process.env, [SUP_ENV]: JSON.stringify(spec), TSFUSE_STATUS_FD: '', NOTIFY_SOCKET: '' },
     });
     child = c;
     closeSync(theirs);
+    c.stdout!.on('data', (d: Buffer) => { process.stdout.write(d); });
+    c.stderr!.on('data', (d: Buffer) => { process.stderr.write(d); });
     let said = false;
     try {
       native.sendFd(mine, dev.fd);
