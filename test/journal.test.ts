@@ -203,7 +203,7 @@ test('Journal: records come back in order; names as exact bytes; 64-bit numbers 
   assert.is(back[3][1], big, '2^53-1 exact');
   assert.is(back[5][1], 2 ** 52 + 1);
   assert.is(back[6][1], 4 * TWO32 + 9);
-  assert.is(back[6][3], 2 ** 52 + 7, 'a bigint comes back as the same number');
+  assert.is(back[6][3], 2n ** 52n + 7n, 'a bigint comes back as the same bigint (exact)');
   assert.ok(back[1][3] instanceof Uint8Array);
   assert.equal([...(back[1][3] as Uint8Array)], [0x62, 0xff, 0xfe], 'non-UTF-8 name bytes exact');
   assert.is(nameFromBytes(back[1][3] as Uint8Array), BAD);
@@ -622,7 +622,7 @@ test('restore: a bigint saveIdentity() at or above 2^53 survives the journal (sa
   const t2 = new InodeTree(new BigNode(disk, disk.root));
   const logs: string[] = [];
   const rep = await t2.restore(Journal.read(p), (l) => logs.push(l));
-  // BUG: Journal.read decodes every 64-bit integer as a JS number, so a bigint of
+  // Was a bug (fixed): Journal.read decodes every 64-bit integer as a JS number, so a bigint of
   // saveIdentity() at or above 2^53 comes back rounded; sameSaved(bigint, unsafe number)
   // is false and restoreChild throws ESTALE "is another object now" for a file that is
   // the same. Expected: restored.
@@ -653,7 +653,7 @@ test('after a takeover, the RELEASE of a lost file handle is journaled: the next
   const r3 = await t3.restore(Journal.read(p2));
   assert.is(r3.lostNodes, 1, 'the forgotten lost node is gone');
   throwsCode(() => t3.read(ctx, c2.entry.nodeid, c2.fh!, 0n, 1), 'ESTALE', 'b\'s handle is still lost');
-  // BUG: InodeTree.release/releasedir of a lost fh return before journaling ['R', fh]
+  // Was a bug (fixed): InodeTree.release/releasedir of a lost fh return before journaling ['R', fh]
   // (src/api/inode-tree.ts, `if (this.lostFiles.delete(fh)) return;`), so the snapshot's
   // ['O', fh, 0, 0, 0] stays in force and every later takeover carries the released fh
   // as lost again. Expected: only b's handle is still lost.
@@ -750,7 +750,7 @@ test('snapshot(): restoring a restored tree from [...snapshot()] gives the same 
   const nn = await t3.create(ctx, 1, 'newer', 0o644, O_RDWR | O_CREAT);
   assert.ok(nn.entry.nodeid > gone.entry.nodeid, `node id ${nn.entry.nodeid} > ${gone.entry.nodeid}`);
   assert.ok(nn.fh! > dirRead, `fh ${nn.fh} > ${dirRead}`);
-  // BUG: snapshot() writes the 'O' record's dir flag as `f.stream || f.entries ? 1 : 0`
+  // Was a bug (fixed): snapshot() writes the 'O' record's dir flag as `f.stream || f.entries ? 1 : 0`
   // (src/api/inode-tree.ts, snapshot), so a directory opened with OPENDIR but not read
   // yet (no DirStream, no listing taken) is journaled as a plain file and the next
   // takeover reopens it with open() instead of opendir(). Expected: opendir.
@@ -943,7 +943,7 @@ test('ledger: WRITE is tracked only on an append handle; a re-sent done one answ
   // A snapshot keeps the outcomes.
   assert.equal([...l2.snapshot()].find((r) => r[1] === 50), ['D', 50, 0, null, null, 3]);
   const snap51 = [...l2.snapshot()].filter((r) => r[1] === 51);
-  assert.ok(snap51.length > 0 && snap51.every((r) => r[0] === 'B'), 'begun only');
+  assert.equal(snap51, [['D', 51, 0, null, null, 3]], 'run again here: its outcome now, once');
 });
 
 test('ledger: a journal compacted while a MKDIR is in flight still knows it begun (the supervisor\'s onLarge rewrite)', async () => {
@@ -968,7 +968,7 @@ test('ledger: a journal compacted while a MKDIR is in flight still knows it begu
   }
   finish();
   assert.is((await pending).nodeid, 51);
-  // BUG: RequestLedger.snapshot() yields only the outcomes loaded from the previous
+  // Was a bug (fixed): RequestLedger.snapshot() yields only the outcomes loaded from the previous
   // process (`prior`), not the B/D records of requests this process journaled, and
   // Journal.rewrite() replaces the file with that snapshot. A compaction (onLarge,
   // which runs inside the very flush that writes 'B') while a tracked request is in

@@ -41,6 +41,8 @@ interface OpenFile {
   handle: FileHandle | undefined;
   /** The open(2) flags it was opened with (for a takeover's reopen). */
   flags?: number;
+  /** A directory (OPENDIR). */
+  dir?: boolean;
   /** Directory listing snapshot taken at offset 0 (opendir handles without a stream). */
   entries?: DirEntry[];
   /** The DirStream opendir returned, and the rest of its last batch the kernel had no
@@ -304,7 +306,7 @@ export class InodeTree implements FileSystem {
       yield ['N', id, inode[NODE].nlookup, inode.saveIdentity() ?? null, names];
     }
     for (const [id, n] of this.lostNodes) yield ['N', id, n, null, [], 1];
-    for (const [fh, f] of this.files) yield ['O', fh, f.inode[NODE].nodeid, f.flags ?? 0, f.stream || f.entries ? 1 : 0];
+    for (const [fh, f] of this.files) yield ['O', fh, f.inode[NODE].nodeid, f.flags ?? 0, f.dir ? 1 : 0];
     for (const fh of this.lostFiles) yield ['O', fh, 0, 0, 0];
   }
 
@@ -438,7 +440,7 @@ export class InodeTree implements FileSystem {
       try {
         if (f.dir) {
           const stream = await inode.opendir(ctx, f.flags);
-          this.files.set(fh, { inode, handle: undefined, stream: stream || undefined, flags: f.flags });
+          this.files.set(fh, { inode, handle: undefined, stream: stream || undefined, flags: f.flags, dir: true });
         } else {
           const handle = await inode.open(ctx, f.flags & ~(O_CREAT | O_EXCL | O_TRUNC));
           this.files.set(fh, { inode, handle: handle ?? undefined, flags: f.flags });
@@ -602,7 +604,7 @@ export class InodeTree implements FileSystem {
   /** Registers an open file. `counted`: `opens` was already raised (before an await). */
   private addFile(inode: FuseInode, handle: FileHandle | undefined, entries?: DirEntry[], counted = false, stream?: DirStream, flags = 0, dir = false): OpenReply {
     const fh = this.nextFh++;
-    this.files.set(fh, stream ? { inode, handle, entries, stream, flags } : { inode, handle, entries, flags });
+    this.files.set(fh, stream ? { inode, handle, entries, stream, flags, dir } : { inode, handle, entries, flags, dir });
     if (!counted) inode[NODE].opens++;
     this.journal?.add(['O', fh, inode[NODE].nodeid, flags, dir ? 1 : 0]);
     return { fh, ...handle?.options };
@@ -658,7 +660,7 @@ export class InodeTree implements FileSystem {
     return f.handle?.fsync ? f.handle.fsync(ctx, datasync) : f.inode.fsync(ctx, f.handle, datasync);
   }
   release(ctx: Context, nodeid: number, fh: number, flags: number): R<void> {
-    if (this.lostFiles.delete(fh)) return;
+    if (this.lostFiles.delete(fh)) return void this.journal?.add(['R', fh]);
     const f = this.file(nodeid, fh);
     return finallyDo(() => (f.handle?.release ? f.handle.release(ctx, flags) : f.inode.release(ctx, f.handle, flags)), () => this.closed(fh, f));
   }
@@ -708,7 +710,7 @@ export class InodeTree implements FileSystem {
     return then(this.opening(inode, open), (stream) => this.addFile(inode, undefined, undefined, true, stream, flags, true));
   }
   releasedir(ctx: Context, nodeid: number, fh: number): R<void> {
-    if (this.lostFiles.delete(fh)) return;
+    if (this.lostFiles.delete(fh)) return void this.journal?.add(['R', fh]);
     const f = this.file(nodeid, fh);
     const stream = f.stream;
     f.stream = undefined;

@@ -32,8 +32,8 @@ export class Journal {
   private fd: number;
   private buf = Buffer.allocUnsafe(64 * 1024);
   private len = 0;
-  // bigints encode as 64-bit integers; everything 64-bit decodes as a number (the journal's
-  // ids, flags and sizes are below 2^53).
+  // bigints encode as 64-bit integers and 64-bit integers decode as bigints (exact:
+  // saveIdentity() may be a 64-bit inode number); readers take Number() of ids and flags.
   private readonly enc = new Encoder({ useBigInt64: true });
   /** Bytes in the file. */
   size = 0;
@@ -50,7 +50,7 @@ export class Journal {
     const bytes = readFileSync(path);
     const out: JournalRecord[] = [];
     try {
-      for (const r of decodeMulti(bytes)) if (Array.isArray(r)) out.push(r);
+      for (const r of decodeMulti(bytes, { useBigInt64: true })) if (Array.isArray(r)) out.push(r);
     } catch { /* a torn last record */ }
     return out;
   }

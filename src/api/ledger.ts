@@ -41,9 +41,16 @@ function then<T, U>(v: R<T>, f: (t: T) => R<U>): R<U> {
   return isPromise(v) ? v.then(f) : f(v);
 }
 
+function record(k: number, o: Outcome): JournalRecord {
+  return o.errno === undefined ? ['B', k, 0] : ['D', k, o.errno, o.id ?? null, o.fh ?? null, o.count ?? null];
+}
+
 export class RequestLedger {
   /** The previous process's non-idempotent requests by unique (bit 63 clear). */
   private readonly prior = new Map<number, Outcome>();
+  /** This process's own tracked requests (the last KEEP), so that a snapshot written while
+   * one is in flight (journal compaction) keeps its record. */
+  private readonly recent = new Map<number, Outcome>();
   /** Re-sent requests answered from the record (for stats and tests). */
   replayed = 0;
 
@@ -66,7 +73,8 @@ export class RequestLedger {
 
   /** The records a snapshot keeps (outcomes a re-send may still ask about). */
   *snapshot(): Generator<JournalRecord> {
-    for (const [k, o] of this.prior) yield o.errno === undefined ? ['B', k, 0] : ['D', k, o.errno, o.id ?? null, o.fh ?? null, o.count ?? null];
+    for (const [k, o] of this.prior) if (!this.recent.has(k)) yield record(k, o);
+    for (const [k, o] of this.recent) yield record(k, o);
   }
 
   tracks(op: number, req: Request): boolean {
@@ -83,6 +91,7 @@ export class RequestLedger {
       return this.record(key, this.replay(fs, req, ctx, prev));
     }
     if (prev?.errno !== undefined) throw new FuseError(prev.errno, 're-sent request: answered as before');
+    this.remember(key, {});
     this.journal.add(['B', key, req.opcode]);
     this.journal.flush(); // on record before it runs: a crash in between is "begun"
     const failed = (e: unknown): unknown => {
@@ -91,6 +100,7 @@ export class RequestLedger {
         this.replayed++;
         return this.record(key, this.replay(fs, req, ctx, {}));
       }
+      this.remember(key, { errno });
       this.journal.add(['D', key, errno]);
       throw e;
     };
@@ -106,18 +116,32 @@ export class RequestLedger {
 
   private record(key: number, r: unknown): unknown {
     const done = (v: unknown) => this.done(key, v);
-    return isPromise(r) ? r.then(done, (e) => { this.journal.add(['D', key, toErrno(e).errno]); throw e; }) : done(r);
+    const failed = (e: unknown): never => {
+      const { errno } = toErrno(e);
+      this.remember(key, { errno });
+      this.journal.add(['D', key, errno]);
+      throw e;
+    };
+    return isPromise(r) ? r.then(done, failed) : done(r);
   }
 
   private done(key: number, v: unknown): unknown {
     if (typeof v === 'number') { // a write's count
+      this.remember(key, { errno: 0, count: v });
       this.journal.add(['D', key, 0, null, null, v]);
       return v;
     }
     const c = v as Partial<CreateReply> & Partial<Entry> | undefined;
     const id = c?.entry?.nodeid ?? c?.nodeid;
+    this.remember(key, { errno: 0, id, fh: c?.fh });
     this.journal.add(['D', key, 0, id ?? null, c?.fh ?? null]);
     return v;
+  }
+
+  private remember(key: number, o: Outcome): void {
+    this.recent.delete(key);
+    this.recent.set(key, o);
+    if (this.recent.size > KEEP) this.recent.delete(this.recent.keys().next().value!);
   }
 
   /** The answer a request that was applied gets: looked up (and opened) again. */
