@@ -39,6 +39,16 @@
  *   Removing the last name (unlink/rmdir/rename over it) makes an inode
  *   non-persistent again, so it goes away once the kernel forgets it.
  *
+ * - **Takeover.** Under a supervisor (src/api/supervisor.ts) the tree journals
+ *   every node id it hands out (with the name and `saveIdentity()`), lookup
+ *   counts, renames, unlinks and open files; a new server process after a crash
+ *   restores them under the same ids by calling `restoreChild(name, saved)` on
+ *   each restored directory, from the root down, and reopens the files with
+ *   `open`/`opendir`. The defaults look the name up again and compare
+ *   `saveIdentity()` (default `identity()`): right for a passthrough and for
+ *   prebuilt trees. Data that lived only in the dead process (a memfs file) is
+ *   not there to find: its ids answer ESTALE and the log says so.
+ *
  * ## What you override
  *
  * Methods named after the syscalls. Each says what the kernel expects and what
