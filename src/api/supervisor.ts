@@ -8,7 +8,8 @@
  * When it dies, a new server gets the same fd, restores the tables from the
  * journal, answers no INIT (the kernel sends none), writes FUSE_NOTIFY_RESEND
  * and carries on. Restarts are bounded (a request that crashes every server it
- * is re-sent to would loop): after more than `maxRestarts` (10) deaths within
+ * is re-sent to would loop): a server that fails by itself is restarted with a
+ * growing back-off, and after more than `maxRestarts` (10) deaths within
  * `window` (60 s) the supervisor gives up, detaches the mount lazily and says so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -146,6 +147,7 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const journalPath = join(dir, `journal-${process.pid}-${Date.now()}.msgpack`);
   const deaths: number[] = [];
+  const failures: number[] = [];
   let child: ChildProcess | undefined;
   let stopping = false;
   let serving = false;
@@ -208,9 +210,14 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
       await detach();
       return end(1);
     }
-    // The first few restarts are immediate (a takeover should be quick); a server that keeps
-    // dying is restarted ever more slowly: 100 ms, 200 ms … 5 s.
-    const delay = deaths.length <= 3 ? 0 : Math.min(5000, 100 * 2 ** (deaths.length - 4));
+    // A server killed from outside (SIGKILL: an operator, the OOM killer; SIGTERM, SIGINT)
+    // is replaced at once: a takeover should be quick. One that fails by itself (an exit
+    // status, SIGSEGV, SIGABRT) will likely fail again: restarted ever more slowly, 100 ms,
+    // 200 ms … 5 s, from its second failure in the window. Both count toward giving up.
+    const external = signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT';
+    if (!external) failures.push(now);
+    while (failures.length && failures[0] < now - window) failures.shift();
+    const delay = external || failures.length <= 1 ? 0 : Math.min(5000, 100 * 2 ** (failures.length - 2));
     log(`supervisor: the server ${how}; restarting it${delay ? ` in ${delay} ms` : ''} (takeover ${++restarts})`);
     setTimeout(() => {
       if (stopping) return end(0);
