@@ -97,11 +97,17 @@ for k in meta cold; do
   printf '%-5s plain %-26s journal %-26s ratio journal/plain %.3f\n' "$k" "$(echo "${R[plain.$k]}" | median)" "$(echo "${R[journal.$k]}" | median)" "$(awk -v a="$b" -v b="$a" 'BEGIN { print a / b }')"
 done
 
+# The serving server: the supervisor's child holding /dev/fuse (the other is the spare).
+serving() {
+  for p in $(pgrep -P "$SUP"); do
+    ls -l /proc/$p/fd 2>/dev/null | grep -q ' /dev/fuse$' && { echo "$p"; return; }
+  done
+}
 # Takeover time: kill -9 the server, then stat a name it has never seen.
 T=""
 for i in $(seq "$KILLS"); do
   touch "$SRC/journal/probe$i"
-  srv=$(pgrep -P "$SUP" | head -1)
+  srv=$(serving)
   [ -n "$srv" ] || die "no server under supervisor $SUP"
   t0=$(date +%s%N)
   kill -9 "$srv"
@@ -111,8 +117,7 @@ for i in $(seq "$KILLS"); do
   echo "kill $i: takeover $ms ms"
   T+="$ms "
   # wait until the supervisor has a server again before the next kill
-  for _ in $(seq 100); do [ -n "$(pgrep -P "$SUP")" ] && break; sleep 0.05; done
-  sleep 0.2
+  for _ in $(seq 100); do [ -n "$(serving)" ] && [ "$(pgrep -P "$SUP" | wc -l)" -ge 2 ] && break; sleep 0.05; done
 done
 echo "takeover ms over $KILLS kills: median $(echo "$T" | median)"
 echo "supervised mount still listed once: $(grep -c " $W/journal " /proc/mounts)"

@@ -118,6 +118,9 @@ export interface SuperviseOptions {
   maxRestarts?: number;
   /** Default 60 000. */
   window?: number;
+  /** Keep a spare server started and waiting for the fd, so that a takeover skips Node's
+   * start-up (default true; costs one idle process). */
+  standby?: boolean;
   /** Where the journal is kept. Default /run/tsfuse (root) or the temp directory. */
   stateDir?: string;
   log?: (line: string) => void;
@@ -156,8 +159,10 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
   const detach = async () => {
     try { await unmount(mnt, { method: dev.method === 'fd' ? undefined : dev.method, lazy: true }); } catch { /* gone already */ }
   };
-  /** Starts a server; resolves with true once it said ready, false if it died first. */
-  const start = (takeover: boolean): Promise<boolean> => new Promise((resolve) => {
+  interface Started { c: ChildProcess; ready: Promise<boolean>; give(): void }
+  /** Spawns a server process; it waits for the fd until `give()`. `ready` resolves with
+   * true once it serves, false if it died first. */
+  const spawnServer = (takeover: boolean): Started => {
     const [mine, theirs] = native.socketpair();
     const spec: SupervisedSpec = { sock: 3, journal: journalPath, takeover, mountpoint: mnt, method: dev.method === 'fd' ? 'mount' : dev.method };
     // The server's output goes through us: our stdout/stderr are the starting command's
@@ -167,29 +172,50 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
       stdio: ['ignore', 'pipe', 'pipe', theirs],
       env: { ...process.env, [SUP_ENV]: JSON.stringify(spec), TSFUSE_STATUS_FD: '', NOTIFY_SOCKET: '' },
     });
-    child = c;
     closeSync(theirs);
     c.stdout!.on('data', (d: Buffer) => { process.stdout.write(d); });
     c.stderr!.on('data', (d: Buffer) => { process.stderr.write(d); });
     let said = false;
-    try {
-      native.sendFd(mine, dev.fd);
-    } catch (e) {
-      log(`supervisor: passing the /dev/fuse fd to the server failed: ${(e as Error).message}`);
-    }
+    let ready!: (ok: boolean) => void;
+    const readyP = new Promise<boolean>((r) => { ready = r; });
     const sock = new Socket({ fd: mine, readable: true, writable: false });
-    sock.on('data', () => { if (!said) { said = true; resolve(true); } });
+    sock.on('data', () => { if (!said) { said = true; ready(true); } });
     sock.on('error', () => {});
     c.on('exit', (code, signal) => {
       sock.destroy();
-      if (!said) resolve(false);
+      if (!said) ready(false);
+      if (standby?.c === c) standby = undefined; // a spare that died unused: made again when needed
       void died(c, code, signal);
     });
-  });
+    const give = () => {
+      try {
+        native.sendFd(mine, dev.fd);
+      } catch (e) {
+        log(`supervisor: passing the /dev/fuse fd to the server failed: ${(e as Error).message}`);
+      }
+    };
+    return { c, ready: readyP, give };
+  };
+  /** A spare server, started and waiting for the fd: a takeover then skips Node's start-up
+   * and the filesystem's construction (most of its time). */
+  let standby: Started | undefined;
+  const prepareStandby = () => {
+    if (!stopping && sopts.standby !== false && !standby) standby = spawnServer(true);
+  };
+  /** Makes a server the serving one (the spare when it is a takeover) and gives it the fd. */
+  const start = (takeover: boolean): Promise<boolean> => {
+    const s = takeover && standby && standby.c.exitCode === null && standby.c.signalCode === null ? standby : spawnServer(takeover);
+    if (s === standby) standby = undefined;
+    child = s.c;
+    s.give();
+    return s.ready;
+  };
 
   let finish!: (code: number) => void;
   const finished = new Promise<number>((r) => { finish = r; });
   const end = (code: number) => {
+    standby?.c.kill('SIGKILL');
+    standby = undefined;
     try { closeSync(dev.fd); } catch { /* closed */ }
     new Journal(journalPath).close(true);
     finish(code);
@@ -223,7 +249,10 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
       if (stopping) return end(0);
       const t0 = performance.now();
       void start(true).then((ok) => {
-        if (ok) log(`supervisor: takeover ${restarts}: the new server (pid ${child?.pid}) serves ${mnt} after ${(performance.now() - t0).toFixed(0)} ms`);
+        if (ok) {
+          log(`supervisor: takeover ${restarts}: the new server (pid ${child?.pid}) serves ${mnt} after ${(performance.now() - t0).toFixed(0)} ms`);
+          prepareStandby();
+        }
       });
     }, delay);
   };
@@ -232,6 +261,8 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
     if (stopping) return;
     stopping = true;
     sdNotify('STOPPING=1');
+    standby?.c.kill('SIGKILL');
+    standby = undefined;
     if (child) child.kill('SIGTERM'); // it unmounts and exits 0
     else { await detach(); end(0); }
   };
@@ -248,6 +279,7 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
     return 1;
   }
   serving = true;
+  prepareStandby();
   if (status) status.ready({ mountpoint: mnt, supervisor: process.pid });
   else {
     process.stdout.write(`tsfuse: ${what} mounted on ${mnt}, supervised (a server that dies is restarted without unmounting)\n`);
