@@ -12,7 +12,8 @@
  *     handle of the dead process are released; a write answers its count);
  *   - begun, not done (the crash came in between): run; EEXIST (create-like) or
  *     ENOENT (remove-like) then mean "it was applied" and are answered as done.
- *     (An append write caught there runs again: the window is one pwrite.)
+ *     (An append write caught there runs again and appends twice: the window is from
+ *     its 'B' to its 'D', the pwrite on the thread pool and its callback.)
  */
 import { Opcode, type Request } from '../abi/index.js';
 import type { Context } from './context.js';

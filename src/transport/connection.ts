@@ -164,7 +164,8 @@ export class Connection {
    * kernel sends no second INIT). `handler.init` gets the journaled offer (its answer is
    * ignored: what was agreed stands), `ready` the journaled agreement; `restore` runs
    * before the first request is read; then FUSE_NOTIFY_RESEND asks the kernel to send
-   * again every request the dead process read but did not answer.
+   * again every request the dead process read but did not answer, and only then does
+   * reading start.
    */
   static async resume(dev: MountedDevice, o: ResolvedMountOptions, handler: ConnectionHandler, offer: KernelOffer, negotiated: Negotiated,
     restore: () => Promise<void>, log: Log = () => {}): Promise<Connection> {
@@ -179,9 +180,13 @@ export class Connection {
       conn.end(e as Error, false);
       throw e;
     }
-    for (const ch of conn.channels) ch.reader?.start();
+    // RESEND before the first read: the kernel then moves back exactly the requests the dead
+    // server had read (all of its "processing" list) to the queue, bit 63 set. Read first,
+    // and a request queued during the outage could be read, then re-queued by the RESEND
+    // and run twice (an empty listing from a doubly-read directory stream, a second unlink).
     const r = await conn.notifier.resend();
     if (r < 0) log(`takeover: FUSE_NOTIFY_RESEND failed (${errnoName(r)}): requests the dead server read stay unanswered until interrupted`);
+    for (const ch of conn.channels) ch.reader?.start();
     return conn;
   }
 
