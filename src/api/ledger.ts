@@ -140,9 +140,9 @@ export class RequestLedger {
   }
 
   private remember(key: number, o: Outcome): void {
-    this.recent.delete(key);
+    const had = this.recent.has(key); // B then D of one request: updated in place (cheap)
     this.recent.set(key, o);
-    if (this.recent.size > KEEP) this.recent.delete(this.recent.keys().next().value!);
+    if (!had && this.recent.size > KEEP) this.recent.delete(this.recent.keys().next().value!);
   }
 
   /** The answer a request that was applied gets: looked up (and opened) again. */
