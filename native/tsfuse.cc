@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -173,6 +174,20 @@ Napi::Value NotifySocket(const Napi::CallbackInfo& info) {
   int err = n < 0 ? errno : 0;
   close(s);
   return Napi::Number::New(info.Env(), -err);
+}
+
+// mapShared(fd, length): ArrayBuffer — the first `length` bytes of the file, mapped
+// MAP_SHARED read-write: stores reach the page cache, so they outlive the process (the
+// takeover journal). Unmapped when the ArrayBuffer is collected.
+Napi::Value MapShared(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "mapShared(fd, length)")) return info.Env().Undefined();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t len = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  if (len == 0) return ThrowErrno(info.Env(), EINVAL, "mmap");
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return ThrowErrno(info.Env(), errno, "mmap");
+  return Napi::ArrayBuffer::New(
+      info.Env(), p, len, [](Napi::Env, void* data, size_t* hint) { munmap(data, *hint); delete hint; }, new size_t(len));
 }
 
 // recvFd(sock): number — receives one fd sent with SCM_RIGHTS; -1 on EOF.
@@ -397,6 +412,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("sendFd", Napi::Function::New(env, SendFd));
   exports.Set("dup2", Napi::Function::New(env, Dup2));
+  exports.Set("mapShared", Napi::Function::New(env, MapShared));
   exports.Set("notifySocket", Napi::Function::New(env, NotifySocket));
   exports.Set("write", Napi::Function::New(env, Write));
   exports.Set("writev", Napi::Function::New(env, Writev));

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, constants as C, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
   FuseError, FuseInode, InodeTree, Journal, RequestContext, RequestLedger, Server, sameSaved, nameFromBytes, nameToBytes,
@@ -178,7 +179,7 @@ class PNode extends FuseInode {
 
 test('Journal: records come back in order; names as exact bytes; 64-bit numbers below 2^53 exact; nothing written before flush', () => {
   const p = tmpfile();
-  const j = new Journal(p);
+  const j = new Journal(p, undefined, false); // the plain-file fallback: its bytes are the records
   const big = 2 ** 53 - 1;
   const recs: JournalRecord[] = [
     ['C', 2 ** 40 + 3, 7],
@@ -223,7 +224,7 @@ test('Journal: records come back in order; names as exact bytes; 64-bit numbers 
 
 test('Journal: a record larger than the buffer, and more than 1 MiB of records in a rewrite, come back whole', () => {
   const p = tmpfile();
-  const j = new Journal(p);
+  const j = new Journal(p, undefined, false); // the plain-file fallback: its bytes are the records
   const huge = Buffer.alloc(200 * 1024, 0xab);
   j.add(['E', 2, 1, Buffer.from('x'), null]);
   j.add(['X', huge]);
@@ -245,7 +246,7 @@ test('Journal: a record larger than the buffer, and more than 1 MiB of records i
 
 test('Journal: a torn tail (the last record cut anywhere) loses only that record', () => {
   const p = tmpfile();
-  const j = new Journal(p);
+  const j = new Journal(p, undefined, false); // the plain-file fallback: its bytes are the records
   j.add(['E', 2, 1, Buffer.from('first'), null]);
   j.add(['O', 1, 2, 0, 0]);
   j.flush();
@@ -268,7 +269,7 @@ test('Journal: a torn tail (the last record cut anywhere) loses only that record
 
 test('Journal: rewrite() replaces the file atomically (rename); later appends go after the snapshot', () => {
   const p = tmpfile();
-  const j = new Journal(p);
+  const j = new Journal(p, undefined, false); // the plain-file fallback: its bytes are the records
   j.add(['E', 2, 1, Buffer.from('a'), null]);
   j.add(['E', 3, 1, Buffer.from('b'), null]);
   j.add(['F', 2, 1]);
@@ -1042,6 +1043,38 @@ test('Server: each reply goes out after the journal records it depends on are on
   assert.equal(replies[3].onDisk.slice(-3), [replies[3].onDisk.at(-3), ['F', d, 1], ['D', 100, 0, d, null]], 'the lookup, the forget and the outcome are on disk first');
   assert.equal(replies[3].onDisk.at(-3)!.slice(0, 3), ['E', d, 1]);
   journal.close();
+});
+
+
+test('Journal (mapped): a commit is a store into the shared mapping; records survive a SIGKILL of the writer; it grows; a rewrite stays mapped', async () => {
+  const p = tmpfile();
+  // A child process commits records, then kills itself: what it committed is in the file.
+  const script = `
+    import { Journal } from ${JSON.stringify(new URL('../src/api/journal.js', import.meta.url).href)};
+    const j = new Journal(${JSON.stringify(p)});
+    for (let i = 0; i < 80000; i++) { j.add(['E', i, 1, new Uint8Array([0x66, i & 0xff]), 'k' + i]); if (i % 7 === 0) j.flush(); }
+    j.flush();
+    j.add(['F', 999999, 1]); // buffered, never committed
+    process.kill(process.pid, 'SIGKILL');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(r.signal, 'SIGKILL', r.stderr);
+  const recs = Journal.read(p);
+  assert.is(recs.length, 80000, 'every committed record, none of the uncommitted one');
+  const last = recs[79999];
+  assert.equal([last[0], last[1], last[2], [...(last[3] as Uint8Array)], last[4]], ["E", 79999, 1, [0x66, 79999 & 0xff], "k79999"]);
+  assert.ok(statSync(p).size > 1 << 20, 'grew past its first 1 MiB');
+  // Reopened (a takeover's new server): kept as it is, appends go after it.
+  const j = new Journal(p);
+  assert.is(j.size > 0, true);
+  j.add(['R', 7]);
+  j.flush();
+  assert.equal(Journal.read(p).length, 80001);
+  j.rewrite([['C', 5, 6], ['R', 8]]);
+  j.add(['R', 9]);
+  j.flush();
+  assert.equal(Journal.read(p), [['C', 5, 6], ['R', 8], ['R', 9]]);
+  assert.equal([...readFileSync(p).subarray(0, 4)], [...Buffer.from('TSFJ')], 'the mapped format after a rewrite');
+  j.close(true);
 });
 
 test.run();

@@ -18,13 +18,23 @@
  *   ['D', key, errno, id?, fh?]       … and ended: errno 0 and the entry id / fh it made
  *
  * Names are bytes (nameToBytes), so names that are not UTF-8 survive exactly.
- * Each record is buffered and the buffer is written (one write(2), no fsync: a
- * process crash loses nothing the kernel has accepted) before the reply that
- * depends on it goes out. The file is rewritten as a snapshot at takeover and
- * when it grows past `compactBytes`.
+ * Each record is buffered, and the buffer is committed before the reply that
+ * depends on it goes out. The file is mapped shared (the addon's mapShared):
+ * committing is a copy into the mapping and then a store of the new length in
+ * the header, no system call, and what is stored outlives the process (it is
+ * the process that crashes, not the machine: no fsync). Layout: 16 bytes of
+ * header ("TSFJ", version 1, u32 LE length of the records), the records, then
+ * room to grow. Where a file cannot be mapped, each commit is one write(2) to a
+ * plain file of records instead. The file is rewritten as a snapshot at
+ * takeover and when it grows past `compactBytes`.
  */
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { decodeMulti, Encoder } from '@msgpack/msgpack';
+import { native } from '../transport/index.js';
+
+const MAGIC = 0x4a465354; // "TSFJ" read as u32 LE
+const HEADER = 16;
+const MIN_CAPACITY = 1 << 20;
 
 export type JournalRecord = unknown[];
 
@@ -35,19 +45,65 @@ export class Journal {
   // bigints encode as 64-bit integers and 64-bit integers decode as bigints (exact:
   // saveIdentity() may be a 64-bit inode number); readers take Number() of ids and flags.
   private readonly enc = new Encoder({ useBigInt64: true });
-  /** Bytes in the file. */
+  /** Bytes of records in the file. */
   size = 0;
+  /** The mapped file (undefined: plain writes) and its capacity. */
+  private map: Uint8Array | undefined;
+  private header: DataView | undefined;
   /** Called (once per flush) when the file has grown past compactBytes: write a snapshot. */
   onLarge: (() => void) | undefined;
 
-  constructor(readonly path: string, readonly compactBytes = 64 * 1024 * 1024) {
-    this.fd = openSync(path, 'a', 0o600);
+  /** Opens (creating) the journal at `path`; an existing journal is kept as it is. */
+  constructor(readonly path: string, readonly compactBytes = 64 * 1024 * 1024, mapped = true) {
+    this.fd = openSync(path, C.O_RDWR | C.O_CREAT | C.O_APPEND, 0o600);
+    const st = fstatSync(this.fd);
+    if (!mapped) {
+      this.size = st.size;
+      return;
+    }
+    if (st.size === 0) this.mapFresh(this.fd, MIN_CAPACITY);
+    else if (st.size >= HEADER) {
+      const h = Buffer.alloc(HEADER);
+      if (readHeader(this.fd, h) && h.readUInt32LE(0) === MAGIC) {
+        this.mapAt(this.fd, st.size);
+        this.size = this.header!.getUint32(8, true);
+      }
+    }
+  }
+
+  /** Maps a new, empty journal file `fd` of `capacity` bytes (falls back to plain writes). */
+  private mapFresh(fd: number, capacity: number): void {
+    ftruncateSync(fd, capacity);
+    if (!this.mapAt(fd, capacity)) {
+      ftruncateSync(fd, 0); // a filesystem that cannot map files: plain writes
+      return;
+    }
+    this.header!.setUint32(0, MAGIC, true);
+    this.header!.setUint32(4, 1, true);
+    this.header!.setUint32(8, 0, true);
     this.size = 0;
+  }
+
+  private mapAt(fd: number, capacity: number): boolean {
+    try {
+      const ab = native.mapShared(fd, capacity);
+      this.map = new Uint8Array(ab);
+      this.header = new DataView(ab, 0, HEADER);
+      return true;
+    } catch {
+      this.map = undefined;
+      this.header = undefined;
+      return false;
+    }
   }
 
   /** All records of the journal at `path` (an unreadable tail, from a torn write, ends it). */
   static read(path: string): JournalRecord[] {
-    const bytes = readFileSync(path);
+    let bytes: Uint8Array = readFileSync(path);
+    if (bytes.length >= HEADER && Buffer.from(bytes.buffer, bytes.byteOffset, 4).readUInt32LE(0) === MAGIC) {
+      const used = Buffer.from(bytes.buffer, bytes.byteOffset, HEADER).readUInt32LE(8);
+      bytes = bytes.subarray(HEADER, HEADER + used);
+    }
     const out: JournalRecord[] = [];
     try {
       for (const r of decodeMulti(bytes, { useBigInt64: true })) if (Array.isArray(r)) out.push(r);
@@ -139,11 +195,23 @@ export class Journal {
     return this.len > 0;
   }
 
-  /** Writes what is buffered. */
+  /** Commits what is buffered: into the mapping, then the new length (or one write). */
   flush(): void {
     if (this.len === 0 || this.fd < 0) return;
-    let off = 0;
-    while (off < this.len) off += writeSync(this.fd, this.buf, off, this.len - off);
+    if (this.map) {
+      if (HEADER + this.size + this.len > this.map.length) {
+        const capacity = Math.max(this.map.length * 2, HEADER + this.size + this.len + MIN_CAPACITY);
+        ftruncateSync(this.fd, capacity);
+        this.mapAt(this.fd, capacity);
+      }
+    }
+    if (this.map) {
+      this.map.set(this.buf.subarray(0, this.len), HEADER + this.size);
+      this.header!.setUint32(8, this.size + this.len, true); // the commit: records first, then the length
+    } else {
+      let off = 0;
+      while (off < this.len) off += writeSync(this.fd, this.buf, off, this.len - off);
+    }
     this.size += this.len;
     this.len = 0;
     if (this.size > this.compactBytes && this.onLarge) this.onLarge();
@@ -154,8 +222,10 @@ export class Journal {
     this.len = 0;
     const tmp = `${this.path}.new`;
     const fd = openSync(tmp, 'w', 0o600);
+    const mapped = this.map !== undefined;
     let size = 0;
     try {
+      if (mapped) writeAll(fd, Buffer.alloc(HEADER), HEADER); // filled in below
       for (const r of records) {
         this.add(r);
         if (this.len > 1 << 20) { size += this.len; writeAll(fd, this.buf, this.len); this.len = 0; }
@@ -163,19 +233,38 @@ export class Journal {
       size += this.len;
       writeAll(fd, this.buf, this.len);
       this.len = 0;
+      if (mapped) {
+        const h = Buffer.alloc(HEADER);
+        h.writeUInt32LE(MAGIC, 0);
+        h.writeUInt32LE(1, 4);
+        h.writeUInt32LE(size, 8);
+        writeSync(fd, h, 0, HEADER, 0);
+        ftruncateSync(fd, Math.max(MIN_CAPACITY, 2 * (HEADER + size)));
+      }
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, this.path);
     closeSync(this.fd);
-    this.fd = openSync(this.path, 'a', 0o600);
+    this.fd = openSync(this.path, C.O_RDWR | C.O_APPEND, 0o600);
     this.size = size;
+    if (mapped && !this.mapAt(this.fd, fstatSync(this.fd).size)) this.size = 0; // cannot happen where it mapped before
   }
 
   close(remove = false): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    this.map = undefined; // unmapped when collected
+    this.header = undefined;
     if (remove) try { unlinkSync(this.path); } catch { /* gone */ }
+  }
+}
+
+function readHeader(fd: number, h: Buffer): boolean {
+  try {
+    return readSync(fd, h, 0, HEADER, 0) === HEADER;
+  } catch {
+    return false;
   }
 }
 

@@ -24,6 +24,9 @@ export interface Native {
   /** Sends `fd` over the unix socket `sock` (SCM_RIGHTS). */
   sendFd(sock: number, fd: number): void;
   dup2(oldfd: number, newfd: number): void;
+  /** The first `length` bytes of file `fd`, mapped shared and writable (stores outlive the
+   * process). Unmapped when the ArrayBuffer is collected. */
+  mapShared(fd: number, length: number): ArrayBuffer;
   /** One datagram to the unix socket `path` ('@' first: abstract); 0 or -errno. */
   notifySocket(path: string, message: string): number;
   /** Bytes written or -errno; never throws. */
