@@ -4,7 +4,7 @@
  * runner (test/run.mjs) can find and detach anything a crashed test left.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -169,3 +169,47 @@ export function restoreDevFuseMode(): void {
   savedDevFuseMode = undefined;
 }
 process.on('exit', () => { try { restoreDevFuseMode(); } catch { /* reported by the test */ } });
+
+// ---- what the system says: mounts and processes --------------------------------------------
+
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The lines of /proc/self/mountinfo whose mount point is `path` (stacked mounts: several). */
+export function mountsAt(path: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l && unescapeMount(l.split(' ')[4]) === path);
+}
+
+/** Mount points at or below `dir`. */
+export function mountsBelow(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => unescapeMount(l.split(' ')[4]))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
+/** State and parent of `pid` from /proc/PID/stat, or undefined if it is gone. */
+export function procStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0], ppid: Number(f[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is `pid` running (a zombie nobody reaped yet has exited)? */
+export function alive(pid: number): boolean {
+  const s = procStat(pid);
+  return !!s && s.state !== 'Z' && s.state !== 'X';
+}
+
+/** Running processes (other than this one) whose command line (arguments joined by spaces) contains `text`. */
+export function procsWith(text: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    let cmd: string;
+    try { cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { continue; }
+    if (cmd.includes(text) && alive(Number(d))) out.push(Number(d));
+  }
+  return out;
+}

@@ -18,7 +18,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { join } from 'node:path';
 import { DaemonError, spawnMount, type SpawnedMount } from '../src/api/index.js';
 import {
-  DIST, WAIT_MS, poll, restoreDevFuseMode, run, setDevFuseMode, startNode, tempDir, timed, type Proc, type Ran,
+  DIST, WAIT_MS, alive, mountsAt, mountsBelow, poll, procsWith, restoreDevFuseMode, run, setDevFuseMode, startNode, tempDir, timed, type Proc, type Ran,
 } from './helpers.js';
 
 const CLI_REL = 'src/cli/main.js';
@@ -28,18 +28,7 @@ const bases: string[] = [];
 
 // ---- what the system says: mounts and processes ------------------------------------------
 
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/** The lines of /proc/self/mountinfo whose mount point is `path` (stacked mounts: several). */
-function mountsAt(path: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l && unescape(l.split(' ')[4]) === path);
-}
-
-/** Mount points at or below `dir`. */
-function mountsBelow(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => unescape(l.split(' ')[4]))
-    .filter((m) => m === dir || m.startsWith(`${dir}/`));
-}
 
 /** The filesystem type and source of a mountinfo line ("fuse.passthrough", "/src"). */
 function fsOf(line: string): { type: string; source: string } {
@@ -47,28 +36,7 @@ function fsOf(line: string): { type: string; source: string } {
   return { type, source };
 }
 
-/** Pids (not ours) whose command line contains `s`: the servers of a mount point name it. */
-function procsWith(s: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    let cmd: string;
-    try { cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8'); } catch { continue; }
-    if (cmd.includes(s)) out.push(Number(d));
-  }
-  return out;
-}
 
-/** Is `pid` a running process (a zombie has exited: not alive)? */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 const cmdlineOf = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '); } catch { return ''; } };
 

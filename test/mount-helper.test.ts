@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../src/transport/index.js';
-import { DIST, WAIT_MS, cleanup, errCode, forceUnmount, isMounted, poll, run, tempDir, timed, type Ran } from './helpers.js';
+import { DIST, WAIT_MS, alive, cleanup, errCode, forceUnmount, isMounted, poll, procsWith, run, tempDir, timed, type Ran } from './helpers.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
 const HELPER = '/sbin/mount.fuse.tsfuse';
@@ -54,16 +54,9 @@ function serverPid(out: string): number {
   return Number(m![1]);
 }
 
-/** Has process `pid` exited (no /proc entry, or a zombie nobody has reaped yet)? */
-function gone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
-}
+
+const gone = (pid: number) => !alive(pid);
+const processesWith = procsWith;
 
 async function waitGone(pid: number, what: string): Promise<void> {
   assert.ok(await poll(() => gone(pid), WAIT_MS, 20), `${what} (pid ${pid}) is still running`);
@@ -75,17 +68,6 @@ function kill(pid: number | undefined): void {
   try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
 }
 
-/** Live processes (other than this one) whose command line contains `text`. */
-function processesWith(text: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(text) && !gone(Number(d))) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 /** The mountinfo line of `mnt`: its per-mount options, fstype and source. */
 function mountinfo(mnt: string): { opts: string[]; fstype: string; source: string } {

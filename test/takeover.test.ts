@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { spawnMount } from '../src/api/index.js';
-import { DIST, WAIT_MS, poll, run, runNode, sleep, tempDir, timed, type Ran } from './helpers.js';
+import { DIST, WAIT_MS, alive, mountsAt, mountsBelow, poll, procStat, procsWith, run, runNode, sleep, tempDir, timed, type Ran } from './helpers.js';
 import { RECORD, record } from './fixtures/takeover-record.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
@@ -34,52 +34,15 @@ const osErrno = constants.errno;
 
 // ---- what the system says: mounts, processes, fds ------------------------------------------
 
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/** The lines of /proc/self/mountinfo whose mount point is `path`. */
-function mountsAt(path: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l && unescape(l.split(' ')[4]) === path);
-}
 
-/** Mount points at or below `dir`. */
-function mountsBelow(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => unescape(l.split(' ')[4]))
-    .filter((m) => m === dir || m.startsWith(`${dir}/`));
-}
 
-/** State and parent of `pid` from /proc/PID/stat, or undefined if it is gone. */
-function procStat(pid: number): { state: string; ppid: number } | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0], ppid: Number(f[1]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Is `pid` running (a zombie has exited)? */
-function alive(pid: number): boolean {
-  const s = procStat(pid);
-  return !!s && s.state !== 'Z' && s.state !== 'X';
-}
 
 /** Running children of `ppid`. */
 function childrenOf(ppid: number): number[] {
   return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => procStat(p)?.ppid === ppid && alive(p));
 }
 
-/** Pids (not ours) whose command line contains `s`. */
-function procsWith(s: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    let cmd: string;
-    try { cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8'); } catch { continue; }
-    if (cmd.includes(s) && alive(Number(d))) out.push(Number(d));
-  }
-  return out;
-}
 
 /** The targets of `pid`'s open fds (ls -l /proc/PID/fd). */
 function fdsOf(pid: number): string[] {

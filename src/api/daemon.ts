@@ -15,10 +15,10 @@
  * library's form: a server process for a module that exports a filesystem.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native, unmount, handedFd } from '../transport/index.js';
+import { handedFd, mountTargets, native, unmount } from '../transport/index.js';
 import type { FileSystem } from './filesystem.js';
 import { mount, type SessionOptions } from './session.js';
 import { mountSupervised, supervisedSpec } from './supervisor.js';
@@ -35,9 +35,8 @@ export function sdNotify(message: string, socket = process.env.NOTIFY_SOCKET): b
 
 /** How many mounts are stacked on `mnt` (from /proc/self/mountinfo). */
 export function mountCount(mnt: string): number {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   const abs = resolve(mnt);
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l && unescape(l.split(' ')[4]) === abs).length;
+  return mountTargets().filter((m) => m === abs).length;
 }
 
 /**

@@ -85,7 +85,7 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
     const records = Journal.read(spec.journal);
     init = records.find((r) => r[0] === 'I');
     if (!init) throw new Error(`takeover: the journal ${spec.journal} has no INIT record (the first server died before INIT was answered)`);
-    const [, negotiated, offer] = numbers(init) as [string, Negotiated, KernelOffer];
+    const [, negotiated, offer] = init as [string, Negotiated, KernelOffer]; // numbers: the journal gives them back as such
     conn = await Connection.resume(dev, o, server, offer, negotiated, async () => {
       const rep = tree ? await tree.restore(records, log) : undefined;
       ledger.load(records);
@@ -103,14 +103,6 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
   const session = new FuseSession(conn, server);
   void session.closed.then(() => journal.close());
   return session;
-}
-
-/** `v` with every bigint (the journal's 64-bit integers) as a number: INIT's fields. */
-function numbers(v: unknown): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  if (Array.isArray(v)) return v.map(numbers);
-  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, numbers(x)]));
-  return v;
 }
 
 export interface SuperviseOptions {

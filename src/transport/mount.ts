@@ -31,10 +31,16 @@ function mountError(code: string, path: string, message: string, syscall = 'moun
   return new MountError(code, ERRNO[code] ?? -5, syscall, path, `${code}: ${message}`);
 }
 
-/** Mount points listed in /proc/self/mountinfo (field 5, with \040-style escapes decoded). */
-export function mountPoints(): Set<string> {
+/** Every mount's mount point in /proc/self/mountinfo (field 5, with \040-style escapes
+ * decoded), in order; a point with stacked mounts appears once for each. */
+export function mountTargets(): string[] {
   const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return new Set(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => unescape(l.split(' ')[4])));
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => unescape(l.split(' ')[4]));
+}
+
+/** Mount points listed in /proc/self/mountinfo. */
+export function mountPoints(): Set<string> {
+  return new Set(mountTargets());
 }
 
 /** Detaches a mount point (umount2 MNT_DETACH); used for dead mounts. */
