@@ -18,6 +18,7 @@
 #   tsfuse-wb         + -o writeback_cache          the option does not exist yet)
 #   tsfuse-thr2       + -o threads=2
 #   tsfuse-uring      + -o io_uring (enable_uring is set to Y for this row, then restored)
+#   tsfuse-handles    + --handles prefer (opt-in: only when VARIANTS names it)
 # A name without -nodp has default_permissions on. Ratios pair each tsfuse row with the peer
 # of the same default_permissions setting.
 #
@@ -46,6 +47,7 @@ START_NS=$(date +%s%N)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NODE=${NODE:-node}
 QUICK=${QUICK:-0}
+TREE_DIRS_SET=${TREE_DIRS:+1}
 if [ "$QUICK" = 1 ]; then
   REPS=${REPS:-1}; FILES=${FILES:-2000}; SIZE_MB=${SIZE_MB:-128}; FIO_MB=${FIO_MB:-128}; FIO_SECS=${FIO_SECS:-2}
   TREE_DIRS=${TREE_DIRS:-20}; TREE_FILES=${TREE_FILES:-100}
@@ -69,6 +71,18 @@ die() { say "$*"; exit 1; }
 [ -e /dev/fuse ] || die "/dev/fuse missing"
 [ -f "$CLI" ] || die "$CLI missing: run 'npx tsc -p .' in $ROOT first"
 command -v "$NODE" >/dev/null || die "node ($NODE) missing"
+
+# Passthrough servers hold an fd per inode they know (the tree alone has 50,000 files), and
+# libfuse's passthrough_ll 3.14 does not raise its own limit: every server starts with this one.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+TREE_NOTE=
+if [ -z "${TREE_DIRS_SET:-}" ] && [ "$NOFILE" != unlimited ] && [ $(( TREE_DIRS * TREE_FILES + 2000 )) -gt "$NOFILE" ]; then
+  # Without CAP_SYS_RESOURCE the hard limit cannot be raised; a tree the fd-per-inode servers
+  # (passthrough_ll, tsfuse) cannot hold would only measure EMFILE. TREE_DIRS=N overrides.
+  TREE_NOTE="RLIMIT_NOFILE is $NOFILE and cannot be raised here: tree reduced from ${TREE_DIRS}x$TREE_FILES to $(( (NOFILE - 2000) / TREE_FILES ))x$TREE_FILES files (passthrough_ll and tsfuse hold an fd per inode the kernel knows)"
+  TREE_DIRS=$(( (NOFILE - 2000) / TREE_FILES ))
+fi
 
 # ---- Debian packages (installed when missing) ----
 need_pkgs=()
@@ -229,7 +243,8 @@ if ts_knows entry_timeout=1 && ts_knows attr_timeout=1; then TS_TIMEOUTS=,entry_
 
 # ---- configurations ----
 # name family dp description; the command is built in start_config
-ALL_CONFIGS="native pll pll-nodp pll-st gofuse gofuse-nodp fusenative fusenative-nodp tsfuse tsfuse-nodp tsfuse-kpt tsfuse-wb tsfuse-thr2 tsfuse-uring"
+ALL_CONFIGS="native pll pll-nodp pll-st gofuse gofuse-nodp fusenative fusenative-nodp tsfuse tsfuse-nodp tsfuse-kpt tsfuse-wb tsfuse-thr2 tsfuse-uring tsfuse-handles"
+OPT_IN=" tsfuse-handles "   # run only when VARIANTS names them
 family() { case $1 in native) echo native ;; pll*) echo pll ;; gofuse*) echo gofuse ;; fusenative*) echo fusenative ;; tsfuse*) echo tsfuse ;; esac; }
 ts_extra() { case $1 in tsfuse) echo "" ;; tsfuse-nodp) echo ",nodefault_permissions" ;; tsfuse-kpt) echo ",kernel_passthrough" ;;
   tsfuse-wb) echo ",writeback_cache" ;; tsfuse-thr2) echo ",threads=2" ;; tsfuse-uring) echo ",io_uring" ;; esac; }
@@ -237,6 +252,7 @@ CONFIGS=()
 for c in $ALL_CONFIGS; do
   [[ " $SERVERS " == *" $(family "$c") "* ]] || continue
   if [ -n "$VARIANTS" ] && [[ " $VARIANTS " != *" $c "* ]]; then continue; fi
+  if [ -z "$VARIANTS" ] && [[ "$OPT_IN" == *" $c "* ]]; then continue; fi
   CONFIGS+=("$c")
 done
 [ ${#CONFIGS[@]} -gt 0 ] || die "no configuration selected (SERVERS='$SERVERS' VARIANTS='$VARIANTS')"
@@ -252,6 +268,7 @@ config_cmd() {
     gofuse-nodp) echo "$W/bin/gofuse-loopback $s $m" ;;
     fusenative) echo "$NODE $W/bin/fuse-native-server.cjs $s $m default_permissions" ;;
     fusenative-nodp) echo "$NODE $W/bin/fuse-native-server.cjs $s $m" ;;
+    tsfuse-handles) echo "$NODE $TSCLI passthrough $s $m -f --handles prefer -o fsname=tsfuse-peer$TS_TIMEOUTS" ;;
     tsfuse*) echo "$NODE $TSCLI passthrough $s $m -f -o fsname=tsfuse-peer$TS_TIMEOUTS$(ts_extra "$c")" ;;
   esac
 }
@@ -267,6 +284,7 @@ config_note() {
     tsfuse-kpt) echo "FUSE_PASSTHROUGH: READ/WRITE go to the backing file in the kernel" ;;
     tsfuse-wb) echo "FUSE_WRITEBACK_CACHE" ;;
     tsfuse-thr2) echo "two worker threads" ;;
+    tsfuse-handles) echo "--handles prefer: inodes keyed by file handles, not an fd each (opt-in row)" ;;
     tsfuse-uring) echo "FUSE over io_uring (/sys/module/fuse/parameters/enable_uring=Y during this row)" ;;
   esac
 }
@@ -483,9 +501,10 @@ run_config() { # round cfg
 REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)
 if [ -n "$REV" ] && [ -n "$(cd "$ROOT" && git status --porcelain -- src native bench 2>/dev/null)" ]; then REV=$REV-dirty; fi
 echo "# peers.sh $(date -u '+%F %T') UTC rev=$REV kernel=$(uname -r) cpus=$NCPU load=$(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# REPS=$REPS FILES=$FILES SIZE_MB=$SIZE_MB FIO_MB=$FIO_MB FIO_SECS=$FIO_SECS TREE=${TREE_DIRS}x$TREE_FILES WORKLOADS='$WORKLOADS'"
+echo "# nofile=$NOFILE REPS=$REPS FILES=$FILES SIZE_MB=$SIZE_MB FIO_MB=$FIO_MB FIO_SECS=$FIO_SECS TREE=${TREE_DIRS}x$TREE_FILES WORKLOADS='$WORKLOADS'"
 echo "# configurations: ${CONFIGS[*]}"
 for f in "${!BROKEN[@]}"; do say "$f: ${BROKEN[$f]}"; done
+[ -z "$TREE_NOTE" ] || say "$TREE_NOTE"
 [ -n "$TS_TIMEOUTS" ] || say "tsfuse does not know entry_timeout/attr_timeout: its defaults (1 s) are used"
 
 N=${#CONFIGS[@]}
@@ -507,8 +526,9 @@ META=$W/meta.tsv
   printf 'kernel\t%s\n' "$(uname -r)"
   printf 'node\t%s\n' "$("$NODE" --version)"
   printf 'cpus\t%s\n' "$NCPU"
-  printf 'params\tREPS=%s FILES=%s SIZE_MB=%s FIO_MB=%s FIO_SECS=%s TREE=%sx%s READDIR_RUNS=%s\n' "$REPS" "$FILES" "$SIZE_MB" "$FIO_MB" "$FIO_SECS" "$TREE_DIRS" "$TREE_FILES" "$READDIR_RUNS"
+  printf 'params\tRLIMIT_NOFILE=%s REPS=%s FILES=%s SIZE_MB=%s FIO_MB=%s FIO_SECS=%s TREE=%sx%s READDIR_RUNS=%s\n' "$NOFILE" "$REPS" "$FILES" "$SIZE_MB" "$FIO_MB" "$FIO_SECS" "$TREE_DIRS" "$TREE_FILES" "$READDIR_RUNS"
   printf 'total_s\t%s\n' "$TOTAL_S"
+  printf 'tree_note\t%s\n' "$TREE_NOTE"
   printf 'fio\t%s\n' "$(fio --version)"
   for c in "${CONFIGS[@]}"; do
     printf 'config\t%s\t%s\t%s\t%s\n' "$c" "$( [ "$c" = native ] && echo "(none: SRC itself)" || config_cmd "$c" SRC MNT | sed "s#$W/bin/##g; s#$SNAP/##g")" "$(config_note "$c")" "${NA[$c]:-}"

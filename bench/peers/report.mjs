@@ -81,6 +81,7 @@ p(`- date: ${meta.date}; total running time ${Math.floor(meta.total_s / 60)} min
 p(`- command: \`${meta.command}\``);
 p(`- git revision: ${meta.rev}; kernel ${meta.kernel}; node ${meta.node}; ${meta.cpus} CPUs; ${meta.fio}`);
 p(`- parameters: ${meta.params}`);
+if (meta.tree_note) p(`- **tree size:** ${meta.tree_note}`);
 const loads = runs.map((r) => Number(r.load1));
 const others = runs.map((r) => Number(r.others));
 if (runs.length) {
