@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
@@ -149,18 +150,103 @@ bool Offset(const Napi::CallbackInfo& info, size_t i, int64_t* out, bool nonNega
   return a == Arg::kOk && (!nonNegative || *out >= 0);
 }
 
-// The caller this (JavaScript) thread runs as, set by become(): creations on the
-// creator thread take the same credentials. uid < 0: none (ourselves).
-Creds g_caller;
+// statx's output into the two arrays statx() and lookupat() fill (see Statx).
+void FillStatx(const struct statx& sx, double* o, uint64_t* b) {
+  o[0] = sx.stx_dev_major; o[1] = sx.stx_dev_minor; o[2] = static_cast<double>(sx.stx_mnt_id);
+  o[3] = sx.stx_mode; o[4] = sx.stx_nlink; o[5] = sx.stx_uid; o[6] = sx.stx_gid;
+  o[7] = sx.stx_rdev_major; o[8] = sx.stx_rdev_minor; o[9] = sx.stx_blksize;
+  o[10] = static_cast<double>(sx.stx_atime.tv_sec); o[11] = sx.stx_atime.tv_nsec;
+  o[12] = static_cast<double>(sx.stx_mtime.tv_sec); o[13] = sx.stx_mtime.tv_nsec;
+  o[14] = static_cast<double>(sx.stx_ctime.tv_sec); o[15] = sx.stx_ctime.tv_nsec;
+  o[16] = static_cast<double>(sx.stx_btime.tv_sec); o[17] = sx.stx_btime.tv_nsec;
+  o[18] = sx.stx_mask;
+  b[0] = sx.stx_ino; b[1] = sx.stx_size; b[2] = sx.stx_blocks; b[3] = sx.stx_attributes;
+}
+
+// The caller this (JavaScript) thread runs as, set by become(): creations take the
+// same credentials. uid < 0: none (ourselves).
+thread_local Creds g_caller;  // per JavaScript thread (worker threads load the addon too)
 // The groups to go back to (the process's at the first become()).
 std::vector<gid_t> g_own;
 bool g_ownKnown = false;
+// What this thread's credentials are now (uid < 0: our own): become() switches only what
+// differs, so a caller who is us (root serving root), or the same caller as the previous
+// request, costs no syscall.
+thread_local Creds g_applied;
+uid_t g_euid = geteuid();
+gid_t g_egid = getegid();
 
-// Runs the creation `fn` on the creator thread (pt_creator.h) under the umask in
+// The process umask, read once when the addon loads (from /proc/self/status, which reads
+// it without changing it). A creation whose mode comes out the same under it as under the
+// umask it needs runs on this thread; only the others go to the creator thread.
+// refreshUmask() reads it again (a program that changes its umask later calls it).
+mode_t ReadProcessUmask() {
+  FILE* f = fopen("/proc/self/status", "re");
+  unsigned m = 022;
+  bool found = false;
+  if (f) {
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+      if (sscanf(line, "Umask: %o", &m) == 1) { found = true; break; }
+    }
+    fclose(f);
+  }
+  return found ? static_cast<mode_t>(m & 0777) : static_cast<mode_t>(~0u);  // unknown: never equal
+}
+mode_t g_procUmask = ReadProcessUmask();
+
+bool SameCreds(const Creds& a, const Creds& b) {
+  if (a.uid != b.uid || a.gid != b.gid || a.withGroups != b.withGroups) return false;
+  return !a.withGroups || a.groups == b.groups;
+}
+// Creds that are just ours (root serving root keeps its groups): nothing to switch.
+bool IsOwn(const Creds& c) {
+  return c.uid < 0 || (static_cast<uid_t>(c.uid) == g_euid && static_cast<gid_t>(c.gid) == g_egid && !c.withGroups);
+}
+// Switches this thread from g_applied to `c` (uid < 0 or IsOwn: back to ourselves), with
+// the syscalls for what differs only. False (errno set) if the groups could not be set.
+bool SwitchCreds(const Creds& want) {
+  Creds c = IsOwn(want) ? Creds() : want;
+  if (SameCreds(c, g_applied)) return true;
+  if (c.uid < 0) {
+    int e = errno;
+    setfsuid(g_euid);
+    setfsgid(g_egid);
+    if (g_applied.withGroups) syscall(SYS_setgroups, g_own.size(), g_own.data());
+    errno = e;
+    g_applied = Creds();
+    return true;
+  }
+  const std::vector<gid_t>& from = g_applied.uid >= 0 && g_applied.withGroups ? g_applied.groups : g_own;
+  const std::vector<gid_t>& to = c.withGroups ? c.groups : g_own;
+  if (from != to && syscall(SYS_setgroups, to.size(), to.data()) < 0) {
+    int e = errno;
+    SwitchCreds(Creds());
+    errno = e;
+    return false;
+  }
+  gid_t fromGid = g_applied.uid >= 0 ? static_cast<gid_t>(g_applied.gid) : g_egid;
+  uid_t fromUid = g_applied.uid >= 0 ? static_cast<uid_t>(g_applied.uid) : g_euid;
+  if (fromGid != static_cast<gid_t>(c.gid)) setfsgid(static_cast<gid_t>(c.gid));
+  if (fromUid != static_cast<uid_t>(c.uid)) setfsuid(static_cast<uid_t>(c.uid));
+  g_applied = c;
+  return true;
+}
+
+// Runs the creation `fn` of an object with permission bits `mode` under the umask in
 // info[maskArg] (0 if absent) as the caller of become(), or else as info[uidArg],
-// info[uidArg + 1] (fsuid/fsgid only); errno in *err.
-long RunCreation(const Napi::CallbackInfo& info, size_t uidArg, size_t maskArg, const std::function<long()>& fn, int* err) {
+// info[uidArg + 1] (fsuid/fsgid only); errno in *err. On this thread when the process
+// umask gives the same mode (the usual case: the caller's umask is ours, or the kernel
+// applied it and the mode has none of our umask's bits), else on the creator thread.
+long RunCreation(const Napi::CallbackInfo& info, size_t uidArg, size_t maskArg, mode_t mode, const std::function<long()>& fn, int* err) {
   mode_t mask = info.Length() > maskArg && info[maskArg].IsNumber() ? static_cast<mode_t>(I(info, maskArg)) & 07777 : 0;
+  if (((mode & 0777) & (g_procUmask ^ mask)) == 0) {
+    AsCaller as(g_caller.uid >= 0 ? -1 : L(info, uidArg), g_caller.uid >= 0 ? -1 : L(info, uidArg + 1));
+    errno = 0;
+    long r = fn();
+    *err = errno;
+    return r;
+  }
   if (g_caller.uid >= 0) return Creator::Run(g_caller, mask, fn, err);
   Creds who;
   who.uid = L(info, uidArg);
@@ -170,17 +256,19 @@ long RunCreation(const Napi::CallbackInfo& info, size_t uidArg, size_t maskArg, 
 
 // become(uid, gid, groups: Uint32Array | null): this thread runs as uid/gid with those
 // supplementary groups (null: keep ours) until become(-1): fsuid, fsgid and groups go back
-// to ours. Creations (run on the creator thread) take the same credentials meanwhile.
+// to ours. Creations take the same credentials meanwhile. Only what differs from the
+// thread's current credentials is switched.
 Napi::Value Become(const Napi::CallbackInfo& info) {
   int64_t uid = L(info, 0);
   if (uid < 0) {
-    RestoreCreds(g_caller, g_own);
+    SwitchCreds(Creds());
     g_caller = Creds();
     return info.Env().Undefined();
   }
   if (!g_ownKnown) {
     g_own = OwnGroups();
     g_ownKnown = true;
+    Creator::Start();  // now, with our own credentials: a new thread inherits the creator's
   }
   Creds c;
   c.uid = uid;
@@ -191,15 +279,41 @@ Napi::Value Become(const Napi::CallbackInfo& info) {
     c.withGroups = true;
     c.groups.assign(static_cast<gid_t*>(data), static_cast<gid_t*>(data) + bytes / sizeof(gid_t));
   }
-  RestoreCreds(g_caller, g_own);  // a become() without its become(-1): start from ourselves
-  Creator::Start();               // not later, from inside a creation: it would inherit c
-  if (!ApplyCreds(c)) {
+  if (!SwitchCreds(c)) {
     int e = errno;
     g_caller = Creds();
     return Fail(info.Env(), e, "setgroups");
   }
   g_caller = std::move(c);
   return info.Env().Undefined();
+}
+
+// refreshUmask(): reads the process umask again (after the program changed it); returns it.
+Napi::Value RefreshUmask(const Napi::CallbackInfo& info) {
+  g_procUmask = ReadProcessUmask();
+  return Num(info, g_procUmask);
+}
+
+// lookupat(dirfd, name, num, big): opens `name` in dirfd O_PATH|O_NOFOLLOW as this thread's
+// caller and fills statx's output as statx() does; returns the fd, or -errno without throwing
+// (ENOENT is the normal answer of a lookup, and building an error object costs more than
+// the syscalls).
+Napi::Value Lookupat(const Napi::CallbackInfo& info) {
+  std::string name;
+  void *nv, *bv;
+  size_t nb, bb;
+  if (!Bytes(info, 1, &name) || !View(info, 2, &nv, &nb) || nb < 19 * 8 || !View(info, 3, &bv, &bb) || bb < 4 * 8)
+    return Num(info, -EINVAL);
+  int fd = openat(I(info, 0), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Num(info, -errno);
+  struct statx sx;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx) < 0) {
+    int e = errno;
+    close(fd);
+    return Num(info, -e);
+  }
+  FillStatx(sx, static_cast<double*>(nv), static_cast<uint64_t*>(bv));
+  return Num(info, fd);
 }
 
 // openat(dirfd, name, flags, mode, uid, gid, umask): fd. With O_CREAT or O_TMPFILE it runs on the
@@ -212,7 +326,7 @@ Napi::Value Openat(const Napi::CallbackInfo& info) {
   int dirfd = I(info, 0);
   if (flags & (O_CREAT | __O_TMPFILE)) {
     int err = 0;
-    long fd = RunCreation(info, 4, 6, [&]() -> long { return openat(dirfd, name.c_str(), flags, mode); }, &err);
+    long fd = RunCreation(info, 4, 6, mode, [&]() -> long { return openat(dirfd, name.c_str(), flags, mode); }, &err);
     if (fd < 0) return Fail(info.Env(), err, "openat", name);
     return Num(info, static_cast<double>(fd));
   }
@@ -235,17 +349,7 @@ Napi::Value Statx(const Napi::CallbackInfo& info) {
   struct statx sx;
   if (statx(I(info, 0), name.c_str(), I(info, 2), STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx) < 0)
     return Fail(info.Env(), errno, "statx", name);
-  double* o = static_cast<double*>(nv);
-  o[0] = sx.stx_dev_major; o[1] = sx.stx_dev_minor; o[2] = static_cast<double>(sx.stx_mnt_id);
-  o[3] = sx.stx_mode; o[4] = sx.stx_nlink; o[5] = sx.stx_uid; o[6] = sx.stx_gid;
-  o[7] = sx.stx_rdev_major; o[8] = sx.stx_rdev_minor; o[9] = sx.stx_blksize;
-  o[10] = static_cast<double>(sx.stx_atime.tv_sec); o[11] = sx.stx_atime.tv_nsec;
-  o[12] = static_cast<double>(sx.stx_mtime.tv_sec); o[13] = sx.stx_mtime.tv_nsec;
-  o[14] = static_cast<double>(sx.stx_ctime.tv_sec); o[15] = sx.stx_ctime.tv_nsec;
-  o[16] = static_cast<double>(sx.stx_btime.tv_sec); o[17] = sx.stx_btime.tv_nsec;
-  o[18] = sx.stx_mask;
-  uint64_t* b = static_cast<uint64_t*>(bv);
-  b[0] = sx.stx_ino; b[1] = sx.stx_size; b[2] = sx.stx_blocks; b[3] = sx.stx_attributes;
+  FillStatx(sx, static_cast<double*>(nv), static_cast<uint64_t*>(bv));
   return info.Env().Undefined();
 }
 
@@ -256,7 +360,7 @@ Napi::Value Mkdirat(const Napi::CallbackInfo& info) {
   int dirfd = I(info, 0);
   mode_t mode = static_cast<mode_t>(I(info, 2));
   int err = 0;
-  if (RunCreation(info, 3, 5, [&]() -> long { return mkdirat(dirfd, name.c_str(), mode); }, &err) < 0)
+  if (RunCreation(info, 3, 5, mode, [&]() -> long { return mkdirat(dirfd, name.c_str(), mode); }, &err) < 0)
     return Fail(info.Env(), err, "mkdirat", name);
   return info.Env().Undefined();
 }
@@ -269,7 +373,7 @@ Napi::Value Mknodat(const Napi::CallbackInfo& info) {
   int dirfd = I(info, 0);
   mode_t mode = static_cast<mode_t>(I(info, 2));
   int err = 0;
-  if (RunCreation(info, 4, 6, [&]() -> long { return mknodat(dirfd, name.c_str(), mode, static_cast<dev_t>(dev)); }, &err) < 0)
+  if (RunCreation(info, 4, 6, mode, [&]() -> long { return mknodat(dirfd, name.c_str(), mode, static_cast<dev_t>(dev)); }, &err) < 0)
     return Fail(info.Env(), err, "mknodat", name);
   return info.Env().Undefined();
 }
@@ -558,6 +662,8 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("raiseNofile", Napi::Function::New(env, RaiseNofile));
   o.Set("faccessat", Napi::Function::New(env, Faccessat));
   o.Set("become", Napi::Function::New(env, Become));
+  o.Set("refreshUmask", Napi::Function::New(env, RefreshUmask));
+  o.Set("lookupat", Napi::Function::New(env, Lookupat));
   InitIo(env, o);
   exports.Set("pt", o);
 }

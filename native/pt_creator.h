@@ -129,13 +129,15 @@ class Creator {
     // then every creation answers the error instead of using the process umask.
     int unshareErr = unshare(CLONE_FS) < 0 ? errno : 0;
     const std::vector<gid_t> own = OwnGroups();
+    mode_t mask = umask(0);  // ours (unshared): set only when a job needs another
+    umask(mask);
     for (;;) {
       Await(kPosted, posted_);
       if (unshareErr) {
         job_.result = -1;
         job_.err = unshareErr;
       } else {
-        umask(job_.mask);
+        if (job_.mask != mask) umask(mask = job_.mask);
         if (!ApplyCreds(*job_.who)) {
           job_.result = -1;
           job_.err = errno;

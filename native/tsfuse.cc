@@ -92,6 +92,33 @@ Napi::Value CloneDevice(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// FUSE_DEV_IOC_BACKING_OPEN = _IOW(229, 1, struct fuse_backing_map), BACKING_CLOSE =
+// _IOW(229, 2, uint32_t) (7.40; not in the local header).
+constexpr unsigned long kDevIocBackingOpen = 0x4010e501UL;
+constexpr unsigned long kDevIocBackingClose = 0x4004e502UL;
+struct BackingMap {
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+
+// backingOpen(devFd, fd): a backing id (> 0) for FOPEN_PASSTHROUGH, or -errno (EPERM without
+// CAP_SYS_ADMIN or with writeback cache, EOPNOTSUPP without passthrough): never throws.
+Napi::Value BackingOpen(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "backingOpen(devFd, fd)")) return info.Env().Undefined();
+  BackingMap map = {info[1].As<Napi::Number>().Int32Value(), 0, 0};
+  int id = ioctl(info[0].As<Napi::Number>().Int32Value(), kDevIocBackingOpen, &map);
+  return Napi::Number::New(info.Env(), id < 0 ? -errno : id);
+}
+
+// backingClose(devFd, id): 0 or -errno.
+Napi::Value BackingClose(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 2, "backingClose(devFd, id)")) return info.Env().Undefined();
+  uint32_t id = info[1].As<Napi::Number>().Uint32Value();
+  int r = ioctl(info[0].As<Napi::Number>().Int32Value(), kDevIocBackingClose, &id);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
 // setNonBlocking(fd, on): undefined
 Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
   if (!ArgsOk(info, 2, "setNonBlocking(fd, on)")) return info.Env().Undefined();
@@ -407,6 +434,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umount2", Napi::Function::New(env, Umount2));
   exports.Set("cloneDevice", Napi::Function::New(env, CloneDevice));
+  exports.Set("backingOpen", Napi::Function::New(env, BackingOpen));
+  exports.Set("backingClose", Napi::Function::New(env, BackingClose));
   exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));

@@ -30,9 +30,18 @@ export class DirentWriter {
   private readonly view: DataView;
   private pos = 0;
 
-  constructor(readonly capacity: number) {
-    this.bytes = new Uint8Array(capacity);
-    this.view = new DataView(this.bytes.buffer);
+  /** A writer of `capacity` bytes, into `bytes` if given (at least that long: a server
+   * reuses one buffer for every reply, see `reset`). */
+  constructor(public capacity: number, bytes?: Uint8Array) {
+    if (bytes && bytes.length < capacity) throw new RangeError(`DirentWriter: ${bytes.length} bytes cannot hold ${capacity}`);
+    this.bytes = bytes ?? new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
+  }
+
+  /** Empty again, for a reply of `capacity` bytes (at most the buffer's length). */
+  reset(capacity: number): void {
+    this.capacity = Math.min(capacity, this.bytes.length);
+    this.pos = 0;
   }
 
   get length(): number {
@@ -46,9 +55,40 @@ export class DirentWriter {
     const nameBytes = direntName(name);
     const size = direntSize(nameBytes.length);
     if (this.pos + size > this.capacity) return false;
-    fuse_dirent.encode(this.view, this.pos, { ino, off, namelen: nameBytes.length, type });
+    const v = this.view;
+    const at = this.pos;
+    setU64(v, at, ino, 'ino');
+    setU64(v, at + 8, off, 'off');
+    v.setUint32(at + 16, nameBytes.length, true);
+    v.setUint32(at + 20, type >>> 0, true);
     this.bytes.set(nameBytes, this.pos + FUSE_NAME_OFFSET);
-    this.bytes.fill(0, this.pos + FUSE_NAME_OFFSET + nameBytes.length, this.pos + size);
+    for (let i = at + FUSE_NAME_OFFSET + nameBytes.length; i < at + size; i++) this.bytes[i] = 0;
+    this.pos += size;
+    return true;
+  }
+
+  /** `add` with the name as `length` bytes of `src` from `start`, copied straight into the
+   * reply (checked as `add` checks it). */
+  addFrom(src: Uint8Array, start: number, length: number, ino: number | bigint, type: number, off: number | bigint): boolean {
+    if (length === 0 || length > 255 || start < 0 || start + length > src.length) {
+      throw new RangeError(`directory entry name of ${length} bytes at ${start} is empty, longer than 255 bytes or outside its buffer`);
+    }
+    const size = direntSize(length);
+    if (this.pos + size > this.capacity) return false;
+    const v = this.view;
+    const at = this.pos;
+    const b = this.bytes;
+    const to = at + FUSE_NAME_OFFSET;
+    for (let i = 0; i < length; i++) {
+      const c = src[start + i];
+      if (c === 0x2f || c === 0) throw new RangeError(`directory entry name ${JSON.stringify(Buffer.from(src.subarray(start, start + length)).toString('latin1'))} holds '/' or NUL`);
+      b[to + i] = c;
+    }
+    for (let i = to + length; i < at + size; i++) b[i] = 0;
+    setU64(v, at, ino, 'ino');
+    setU64(v, at + 8, off, 'off');
+    v.setUint32(at + 16, length, true);
+    v.setUint32(at + 20, type >>> 0, true);
     this.pos += size;
     return true;
   }
@@ -69,11 +109,30 @@ export class DirentWriter {
   }
 }
 
+const MAX_U64 = 0xffffffffffffffffn;
+/** A u64 field: a bigint in range or a safe non-negative integer (RangeError otherwise). */
+function setU64(v: DataView, at: number, x: number | bigint, what: string): void {
+  if (typeof x === 'bigint') {
+    if (x < 0n || x > MAX_U64) throw new RangeError(`dirent ${what} ${x} is not a u64`);
+    v.setBigUint64(at, x, true);
+  } else {
+    if (!Number.isSafeInteger(x) || x < 0) throw new RangeError(`dirent ${what} ${x} is not a u64`);
+    v.setUint32(at, x >>> 0, true);
+    v.setUint32(at + 4, Math.floor(x / 0x100000000), true);
+  }
+}
+
+/** Whether `b` holds '/' or NUL (a loop: for names this short it beats two includes()). */
+function hasSlashOrNul(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x2f || b[i] === 0) return true;
+  return false;
+}
+
 /** The bytes of a directory entry's name, checked as the kernel would (fuse_parse_dirfile
  * refuses a name longer than FUSE_NAME_MAX or holding '/'; an empty name makes no sense). */
 function direntName(name: string | Uint8Array): Uint8Array {
   const b = typeof name === 'string' ? nameToBytes(name) : name;
-  if (b.length === 0 || b.length > 255 || b.includes(0x2f) || b.includes(0)) {
+  if (b.length === 0 || b.length > 255 || hasSlashOrNul(b)) {
     throw new RangeError(`directory entry name ${JSON.stringify(typeof name === 'string' ? name : Buffer.from(name).toString('latin1'))} is empty, longer than 255 bytes or holds '/' or NUL`);
   }
   return b;

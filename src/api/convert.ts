@@ -39,8 +39,10 @@ export function attrOut(a: Attr) {
   };
 }
 
-export function entryOut(e: Entry, defEntry: number, defAttr: number) {
-  const [entry_valid, entry_valid_nsec] = msToTimespec(e.entryTimeout ?? defEntry);
+/** fuse_entry_out of `e`; a negative entry (node id 0) without a time of its own is cached
+ * for `defNegative` ms (0: not at all, the same as ENOENT to the kernel). */
+export function entryOut(e: Entry, defEntry: number, defAttr: number, defNegative = 0) {
+  const [entry_valid, entry_valid_nsec] = msToTimespec(e.entryTimeout ?? (e.nodeid === 0 ? defNegative : defEntry));
   const [attr_valid, attr_valid_nsec] = msToTimespec(e.attrTimeout ?? defAttr);
   return {
     nodeid: e.nodeid, generation: e.generation ?? 0, entry_valid, attr_valid,

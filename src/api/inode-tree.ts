@@ -18,6 +18,9 @@ import { RequestContext } from './context.js';
 import type { Journal, JournalRecord } from './journal.js';
 import type { Notifier } from '../transport/index.js';
 
+/** A negative LOOKUP reply (cached for the server's negativeTimeout). */
+const NEGATIVE: Entry = Object.freeze({ nodeid: 0 }) as Entry;
+
 const RENAME_EXCHANGE = 2;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
@@ -306,7 +309,7 @@ export class InodeTree implements FileSystem {
       yield ['N', id, inode[NODE].nlookup, inode.saveIdentity() ?? null, names];
     }
     for (const [id, n] of this.lostNodes) yield ['N', id, n, null, [], 1];
-    for (const [fh, f] of this.files) yield ['O', fh, f.inode[NODE].nodeid, f.flags ?? 0, f.dir ? 1 : 0];
+    for (const [fh, f] of this.files) yield ['O', fh, f.inode[NODE].nodeid, f.flags ?? 0, f.dir ? 1 : 0, f.handle?.options?.backingId ?? 0];
     for (const fh of this.lostFiles) yield ['O', fh, 0, 0, 0];
   }
 
@@ -321,7 +324,7 @@ export class InodeTree implements FileSystem {
     interface Saved { n: number; saved: unknown; names: [number, string][]; lost?: boolean }
     const nodes = new Map<number, Saved>();
     const dent = new Map<string, number>();
-    const files = new Map<number, { id: number; flags: number; dir: boolean }>();
+    const files = new Map<number, { id: number; flags: number; dir: boolean; backing: number }>();
     let nextId = FUSE_ROOT_ID + 1;
     let nextFh = 1;
     const dkey = (p: number, name: string) => `${p}/${name}`;
@@ -380,7 +383,7 @@ export class InodeTree implements FileSystem {
           }
           break;
         }
-        case 'O': files.set(num(1), { id: num(2), flags: num(3), dir: !!r[4] }); if (num(1) >= nextFh) nextFh = num(1) + 1; break;
+        case 'O': files.set(num(1), { id: num(2), flags: num(3), dir: !!r[4], backing: r.length > 5 ? num(5) : 0 }); if (num(1) >= nextFh) nextFh = num(1) + 1; break;
         case 'R': files.delete(num(1)); break;
         default: break; // records of other layers (INIT, the request ledger)
       }
@@ -442,6 +445,9 @@ export class InodeTree implements FileSystem {
           const stream = await inode.opendir(ctx, f.flags);
           this.files.set(fh, { inode, handle: undefined, stream: stream || undefined, flags: f.flags, dir: true });
         } else {
+          // Kernel passthrough: the kernel's open files still use this backing id; the
+          // inode's new opens must share it (another one for the same inode is refused).
+          if (f.backing) inode.adoptBackingId(f.backing);
           const handle = await inode.open(ctx, f.flags & ~(O_CREAT | O_EXCL | O_TRUNC));
           this.files.set(fh, { inode, handle: handle ?? undefined, flags: f.flags });
         }
@@ -475,28 +481,34 @@ export class InodeTree implements FileSystem {
     });
   }
 
+  /** LOOKUP: "no such name" (undefined or ENOENT from the inode) is a negative entry,
+   * node id 0, which the server caches for its negativeTimeout (0: the same as ENOENT). */
   lookup(ctx: Context, parent: number, name: string): R<Entry> {
     const p = this.dir(parent);
-    return this.entryFor(ctx, p, name, this.lookupIn(ctx, p, name));
+    return then(this.lookupIn(ctx, p, name), (c) => (c === undefined ? NEGATIVE : this.entryFor(ctx, p, name, c)));
   }
 
-  /** `p.lookup(name)`; an ENOENT answer drops the child we knew under that name (it was
-   * removed behind our back), so an inode whose last name it was can release its backing. */
-  private lookupIn(ctx: Context, p: FuseInode, name: string): R<FuseInode> {
-    const gone = (e: unknown): never => {
-      if ((e as { code?: unknown } | null)?.code === 'ENOENT') {
-        const stale = p[NODE].children.get(name);
-        if (stale) this.removeName(p, name, stale);
-      }
+  /** `p.lookup(name)`; "no such name" (undefined, or a thrown ENOENT) drops the child we
+   * knew under that name (it was removed behind our back), so an inode whose last name it
+   * was can release its backing, and answers undefined. */
+  private lookupIn(ctx: Context, p: FuseInode, name: string): R<FuseInode | undefined> {
+    const none = (): undefined => {
+      const stale = p[NODE].children.get(name);
+      if (stale) this.removeName(p, name, stale);
+      return undefined;
+    };
+    const gone = (e: unknown): undefined => {
+      if ((e as { code?: unknown } | null)?.code === 'ENOENT') return none();
       throw e;
     };
-    let r: R<FuseInode>;
+    let r: R<FuseInode | undefined>;
     try {
       r = p.lookup(ctx, name);
     } catch (e) {
       return gone(e);
     }
-    return isPromise(r) ? r.then(undefined, gone) : r;
+    if (isPromise(r)) return r.then((c) => (c === undefined || c === null ? none() : c), gone);
+    return r === undefined || r === null ? none() : r;
   }
   mkdir(ctx: Context, parent: number, name: string, mode: number): R<Entry> {
     const p = this.dir(parent);
@@ -606,7 +618,7 @@ export class InodeTree implements FileSystem {
     const fh = this.nextFh++;
     this.files.set(fh, stream ? { inode, handle, entries, stream, flags, dir } : { inode, handle, entries, flags, dir });
     if (!counted) inode[NODE].opens++;
-    this.journal?.add(['O', fh, inode[NODE].nodeid, flags, dir ? 1 : 0]);
+    this.journal?.add(['O', fh, inode[NODE].nodeid, flags, dir ? 1 : 0, handle?.options?.backingId ?? 0]);
     return { fh, ...handle?.options };
   }
 
@@ -745,7 +757,9 @@ export class InodeTree implements FileSystem {
   readdir(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentSink): R<void> {
     const f = this.streamOf(nodeid, fh);
     if (f) {
-      return this.fromStream(ctx, f, offset, (e) => out.add(e.name, e.ino || e.inode?.[NODE].nodeid || 0xffffffff, (e.mode >>> 12) & 15, e.next));
+      return this.fromStream(ctx, f, offset, (e) => (e.nameSrc && out.addFrom
+        ? out.addFrom(e.nameSrc, e.nameStart ?? 0, e.nameLength ?? 0, e.ino || 0xffffffff, (e.mode >>> 12) & 15, e.next)
+        : out.add(e.name, e.ino || e.inode?.[NODE].nodeid || 0xffffffff, (e.mode >>> 12) & 15, e.next)));
     }
     const start = cookieIndex(offset);
     return then(this.listing(ctx, nodeid, fh, start), ({ entries }) => {
@@ -795,6 +809,7 @@ export class InodeTree implements FileSystem {
     try {
       const child = known ?? this.lookupIn(ctx, dir, e.name);
       step = then(child, (c) => {
+        if (c === undefined) throw new FuseError('ENOENT'); // gone since the listing: name only
         if (!(c instanceof FuseInode)) throw new TypeError(`expected a FuseInode for ${JSON.stringify(e.name)}, got ${describe(c)}`);
         return then(c.getattr(ctx), (attr) => ({ child: c, attr }));
       });
@@ -843,20 +858,22 @@ export class InodeTree implements FileSystem {
       if (!Array.isArray(batch)) throw new TypeError(`DirStream.read returned ${describe(batch)}, not an array`);
       return batch.length ? run(batch, 0, from) : undefined;
     });
+    // `from` is the cookie entries[i] starts at: `offset` for the first, then the previous
+    // entry's next (made a bigint only where needed: a hold, a read).
     const run = (entries: readonly StreamEntry[], i: number, from: bigint): R<void> => {
+      const start = i;
+      const fromOf = (j: number): bigint => (j === start ? from : toCookie(entries[j - 1].next));
       for (; i < entries.length; i++) {
         const e = entries[i];
-        const next = cookieOf(e);
+        checkCookie(e);
         const took = emit(e);
         if (isPromise(took)) {
           const idx = i;
-          const at = from;
-          return took.then((ok) => (ok ? run(entries, idx + 1, next) : hold(entries, idx, at)));
+          return took.then((ok) => (ok ? run(entries, idx + 1, toCookie(e.next)) : hold(entries, idx, fromOf(idx))));
         }
-        if (!took) return hold(entries, i, from);
-        from = next;
+        if (!took) return hold(entries, i, fromOf(i));
       }
-      return read(from);
+      return read(fromOf(i));
     };
     if (held && held.from === offset) return run(held.entries, held.i, offset);
     return read(offset);
@@ -891,11 +908,15 @@ function isAncestorOf(a: FuseInode, b: FuseInode): boolean {
   for (let steps = 0; n && steps < 1 << 20; steps++, n = n.parent) if (n === a) return true;
   return false;
 }
-/** The `next` cookie of a stream entry, checked (the kernel would loop on 0). */
-function cookieOf(e: StreamEntry): bigint {
-  const c = typeof e?.next === 'bigint' ? e.next : Number.isSafeInteger(e?.next) ? BigInt(e.next) : -1n;
-  if (c <= 0n || c > 0xffffffffffffffffn) throw new TypeError(`DirStream entry ${JSON.stringify(e?.name)}: next cookie ${String(e?.next)} is not a non-zero 64-bit value`);
-  return c;
+/** Checks the `next` cookie of a stream entry: a non-zero u64 (the kernel would loop on 0). */
+function checkCookie(e: StreamEntry): void {
+  const c = e?.next;
+  if (typeof c === 'number' ? Number.isSafeInteger(c) && c > 0 : typeof c === 'bigint' && c > 0n && c <= 0xffffffffffffffffn) return;
+  throw new TypeError(`DirStream entry ${JSON.stringify(e?.name)}: next cookie ${String(c)} is not a non-zero 64-bit value`);
+}
+/** A checked cookie as a bigint. */
+function toCookie(c: U64): bigint {
+  return typeof c === 'bigint' ? c : BigInt(c);
 }
 /** Closes a released directory's stream; its failure has no one to go to. */
 function closeQuietly(s: DirStream): void {

@@ -90,6 +90,12 @@ export interface StreamEntry extends DirEntry {
   /** The offset the kernel passes back to continue after this entry: any non-zero 64-bit
    * value of the filesystem's choosing (the passthrough passes the source's d_off). */
   next: U64;
+  /** Where the name's exact bytes are, if the stream has them: `nameLength` bytes of
+   * `nameSrc` from `nameStart`. READDIR copies them into the reply as they are (`name` may
+   * then be computed only when READDIRPLUS needs it). */
+  nameSrc?: Uint8Array;
+  nameStart?: number;
+  nameLength?: number;
 }
 
 /**
@@ -227,12 +233,20 @@ export class FuseInode {
    */
   restoreChild(ctx: Context, name: string, saved: unknown): R<FuseInode> {
     return then(this.lookup(ctx, name), (child) => {
+      if (!child) throw new FuseError('ENOENT');
       if (saved !== undefined && !sameSaved(child.saveIdentity(), saved)) {
         throw new FuseError('ESTALE', `${JSON.stringify(name)} is another object now`);
       }
       return child;
     });
   }
+
+  /** Takeover with kernel passthrough: the kernel still has backing id `id` for this
+   * inode's open files (their FOPEN_PASSTHROUGH), registered by the dead server. The
+   * inode's opens from now on must reply that id (the kernel refuses another backing file
+   * for the same inode while one is in use) and close it after the last release. Default:
+   * nothing (a filesystem without kernel passthrough never gets an id). */
+  adoptBackingId(_id: number): void {}
 
   // ---- hooks ----
 
@@ -301,12 +315,12 @@ export class FuseInode {
 
   // ---- directories ----
 
-  /** LOOKUP `name`: return the child inode, or throw ENOENT. Default: the known child of
-   * that name (prebuilt trees), else ENOENT. */
-  lookup(_ctx: Context, name: string): R<FuseInode> {
-    const c = this[NODE].children.get(name);
-    if (!c) throw new FuseError('ENOENT');
-    return c;
+  /** LOOKUP `name`: return the child inode, or `undefined` (or throw ENOENT) when there is
+   * none: `undefined` is cheaper than a thrown error on a path where "no such name" is normal
+   * (a negative lookup before every create, a search along $PATH). Default: the known child of
+   * that name (prebuilt trees), else undefined. */
+  lookup(_ctx: Context, name: string): R<FuseInode | undefined> {
+    return this[NODE].children.get(name);
   }
   /** READDIR/READDIRPLUS listing, without "." and ".." (the framework adds them). Called once
    * per opendir (offset 0); the result is served in pieces. Default: the known children. */

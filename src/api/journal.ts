@@ -12,7 +12,7 @@
  *   ['F', id, n]                      FORGET of n lookups
  *   ['U', parent, name]               the dentry is gone (unlink, rmdir, replaced)
  *   ['M', p, name, np, newName, flags] rename (flags: RENAME_EXCHANGE swaps)
- *   ['O', fh, id, flags, dir]         an open file (dir 1: directory) …
+ *   ['O', fh, id, flags, dir, backing] an open file (dir 1: directory; backing: its kernel passthrough id, 0 none) …
  *   ['R', fh]                         … and its release
  *   ['B', key, opcode]                a non-idempotent request begins (flushed first)
  *   ['D', key, errno, id?, fh?]       … and ended: errno 0 and the entry id / fh it made

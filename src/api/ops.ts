@@ -32,6 +32,7 @@ export interface ReplyTarget {
   readonly outBytes: Uint8Array;
   readonly entryTimeout: number;
   readonly attrTimeout: number;
+  readonly negativeTimeout: number;
   /** READDIR/READDIRPLUS: runs `fill` with a sink sized for the request. */
   direntReply(req: Request<Decoded<typeof S.fuse_read_in.fields>>, fill: (sink: any) => unknown, plus: boolean): DirentResult | Promise<DirentResult>;
   /** DESTROY: the session ends. */
@@ -97,7 +98,7 @@ const none = (): Body => 0;
 
 function entry(t: ReplyTarget, e: Entry): Body {
   if (!e || typeof e !== 'object') throw new TypeError(`expected an Entry, got ${typeof e}`);
-  S.fuse_entry_out.encode(t.out, H, entryOut(e, t.entryTimeout, t.attrTimeout));
+  S.fuse_entry_out.encode(t.out, H, entryOut(e, t.entryTimeout, t.attrTimeout, t.negativeTimeout));
   return S.fuse_entry_out.size;
 }
 function attr(t: ReplyTarget, r: AttrReply): Body {
@@ -112,7 +113,7 @@ function open(t: ReplyTarget, r: OpenReply | undefined): Body {
 }
 function create(t: ReplyTarget, r: CreateReply): Body {
   if (!r || typeof r.entry !== 'object') throw new TypeError('expected { entry, fh }');
-  S.fuse_entry_out.encode(t.out, H, entryOut(r.entry, t.entryTimeout, t.attrTimeout));
+  S.fuse_entry_out.encode(t.out, H, entryOut(r.entry, t.entryTimeout, t.attrTimeout, t.negativeTimeout));
   S.fuse_open_out.encode(t.out, H + S.fuse_entry_out.size, openOut(r));
   return S.fuse_entry_out.size + S.fuse_open_out.size;
 }

@@ -9,7 +9,7 @@
  * are never answered.
  */
 import {
-  DirentWriter, ENOSYS, errnoName, InitFlag, initFlagNames, OUT_HEADER_SIZE, peekUnique, ProtocolError,
+  DirentWriter, ENOENT, ENOSYS, Opcode, errnoName, InitFlag, initFlagNames, OUT_HEADER_SIZE, peekUnique, ProtocolError,
   decodeRequest, writeOutHeader, type Request,
 } from '../abi/index.js';
 import type { Channel, ConnectionHandler, KernelOffer, Negotiated, Notifier } from '../transport/index.js';
@@ -36,6 +36,10 @@ export interface ServerOptions {
   entryTimeout?: number;
   /** Default attribute cache time in ms. Default 1000. */
   attrTimeout?: number;
+  /** How long (ms) the kernel may cache "no such name" (a LOOKUP answered by a negative
+   * entry, node id 0, without a time of its own, or by ENOENT from an InodeTree). Default 0:
+   * not cached, as libfuse and go-fuse do by default. */
+  negativeTimeout?: number;
   /** Log one line per request and per reply. Default false. */
   debug?: boolean;
   /** Where log lines go. Default: stderr, prefixed "tsfuse: ". */
@@ -80,6 +84,7 @@ function isPromise(v: unknown): v is Promise<unknown> {
 export class Server implements ConnectionHandler, ReplyTarget {
   readonly entryTimeout: number;
   readonly attrTimeout: number;
+  readonly negativeTimeout: number;
   readonly outBytes: Uint8Array;
   readonly out: DataView;
   /** Set by mount(); tests may set their own. */
@@ -104,11 +109,14 @@ export class Server implements ConnectionHandler, ReplyTarget {
   private readonly counts = new Map<number, number>();
   private readonly errorCounts = new Map<number, number>();
   private malformed = 0;
+  /** The READDIR/READDIRPLUS reply writer, while no reply is being filled with it. */
+  private direntWriter: DirentWriter | undefined;
   private destroyed = false;
 
   constructor(readonly fs: FileSystem, opts: ServerOptions = {}) {
     this.entryTimeout = opts.entryTimeout ?? 1000;
     this.attrTimeout = opts.attrTimeout ?? 1000;
+    this.negativeTimeout = opts.negativeTimeout ?? 0;
     this.debug = opts.debug ?? false;
     this.log = opts.log ?? ((l) => process.stderr.write(`tsfuse: ${l}\n`));
     this.outBytes = new Uint8Array(opts.maxReply ?? 1024 * 1024 + 4096);
@@ -245,6 +253,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   private finish(ch: Channel, req: Request & { row: OpRow }, result: unknown, ctx: RequestContext): void {
     const row = req.row;
+    // A negative entry the kernel may not cache is ENOENT (the same to the kernel, and what
+    // traces and error counts show), answered without an error object having been thrown.
+    if (req.opcode === Opcode.LOOKUP && this.negativeTimeout === 0 && (result as Entry | null)?.nodeid === 0 &&
+      (result as Entry).entryTimeout === undefined) return this.fail(ch, req, ENOENT);
     let body: Body;
     try {
       body = row.encode!(this, result, req);
@@ -268,7 +280,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
     } catch {
       return; // a malformed result names no entry we could have counted
     }
-    for (const id of ids) if (Number.isSafeInteger(id)) this.forget(id, 1);
+    for (const id of ids) if (Number.isSafeInteger(id) && id !== 0) this.forget(id, 1); // 0: a negative entry
   }
 
   private releaseUnsent(row: OpRow, ctx: RequestContext, req: Request, result: unknown): void {
@@ -357,8 +369,13 @@ export class Server implements ConnectionHandler, ReplyTarget {
   ): DirentResult | Promise<DirentResult> {
     // The kernel asks for at most max_pages pages; a larger size (a bad request) is capped
     // at what one reply can carry instead of allocating up to 4 GiB.
-    const w = new DirentWriter(Math.min(req.body.size, this.outBytes.length - H));
-    const nodeids: number[] = [];
+    // One writer is reused while replies are made synchronously (written before the next
+    // request is read); a fill that goes async keeps the writer it started with.
+    const cap = Math.min(req.body.size, this.outBytes.length - H);
+    let w = this.direntWriter;
+    if (w && w.bytes.length >= cap) w.reset(cap);
+    else w = new DirentWriter(cap, new Uint8Array(Math.max(cap, 64 * 1024)));
+    this.direntWriter = undefined;
     const sink = plus
       ? {
         add: (name: string | Uint8Array, e: Entry, off: U64) => {
@@ -367,7 +384,11 @@ export class Server implements ConnectionHandler, ReplyTarget {
           return ok;
         },
       }
-      : { add: (name: string | Uint8Array, ino: U64, type: number, off: U64) => w.add(name, ino, type, off) };
+      : {
+        add: (name: string | Uint8Array, ino: U64, type: number, off: U64) => w.add(name, ino, type, off),
+        addFrom: (src: Uint8Array, start: number, length: number, ino: U64, type: number, off: U64) => w.addFrom(src, start, length, ino, type, off),
+      };
+    const nodeids: number[] = [];
     const done = (): DirentResult => ({ bytes: w.bytes.subarray(0, w.length), nodeids });
     // A listing that fails halfway is not sent: undo the lookups of the entries added so far.
     const undo = (e: unknown): never => {
@@ -378,9 +399,12 @@ export class Server implements ConnectionHandler, ReplyTarget {
     try {
       r = fill(sink);
     } catch (e) {
+      this.direntWriter = w;
       undo(e);
     }
-    return isPromise(r) ? r.then(done, undo) : done();
+    if (isPromise(r)) return r.then(done, undo);
+    this.direntWriter = w; // its bytes are written before another request can take it
+    return done();
   }
 
   // ---- introspection ----

@@ -9,7 +9,7 @@ import { Server, type ServerOptions, type ServerStats } from './server.js';
 
 export type SessionOptions = MountOptions & ServerOptions;
 
-const SERVER_KEYS = ['entryTimeout', 'attrTimeout', 'debug', 'log', 'maxReply'] as const;
+const SERVER_KEYS = ['entryTimeout', 'attrTimeout', 'negativeTimeout', 'debug', 'log', 'maxReply'] as const;
 
 export class FuseSession {
   /** Resolves when the session ends: null after a normal unmount, else the error. */
@@ -51,7 +51,7 @@ export function splitSessionOptions(options: SessionOptions): { serverOpts: Serv
       delete mountOpts[k];
     }
   }
-  for (const k of ['entryTimeout', 'attrTimeout'] as const) {
+  for (const k of ['entryTimeout', 'attrTimeout', 'negativeTimeout'] as const) {
     const v = serverOpts[k];
     if (v !== undefined && !(typeof v === 'number' && v >= 0)) {
       throw Object.assign(new Error(`invalid option ${k}: must be a number of milliseconds ≥ 0, got ${JSON.stringify(v)}`), { code: 'EINVAL', option: k });

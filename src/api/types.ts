@@ -174,6 +174,8 @@ export interface DirentSink {
   /** `name`: a name string (lossless, see names.ts) or its bytes. `nextOffset`: the offset
    * (cookie) the kernel passes back to continue after this entry (non-zero). */
   add(name: string | Uint8Array, ino: U64, type: number, nextOffset: U64): boolean;
+  /** The same with the name as `length` bytes of `src` from `start` (no copy made first). */
+  addFrom?(src: Uint8Array, start: number, length: number, ino: U64, type: number, nextOffset: U64): boolean;
 }
 
 /** Collects READDIRPLUS records (the entry counts as a LOOKUP unless it is "." or ".."). */

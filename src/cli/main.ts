@@ -57,6 +57,11 @@ options (-o, comma-separated, as mount(8); later words win):
   fstab words, accepted and changing nothing: defaults auto noauto nouser _netdev nofail x-* comment=
     (user, users: noexec,nosuid,nodev; owner, group: nosuid,nodev — unless later words say otherwise)
   noNAME turns flag NAME off (nodefault_permissions)
+  caching and fast paths (server options, not mount(2)'s):
+    entry_timeout=SEC attr_timeout=SEC (default 1) timeout=SEC (both) negative_timeout=SEC (default 0)
+    passthrough only: kernel_passthrough (the kernel reads and writes the source files itself;
+      needs CAP_SYS_ADMIN, Linux 6.9+), writeback_cache (the kernel gathers writes), keep_cache
+      (default on: an unchanged file keeps its cached pages across opens; nokeep_cache)
   -d   debug: log every request and reply
   --handles MODE   passthrough: key inodes by file handles (prefer|mandatory) instead of one fd each
 passthrough defaults: default_permissions on (nodefault_permissions: the source filesystem checks,
@@ -65,12 +70,62 @@ passthrough defaults: default_permissions on (nodefault_permissions: the source 
 interface Parsed {
   positional: string[]; options: MountOptions; debug: boolean; lazy: boolean; handles: InodeHandleMode; groups: string[];
   foreground: boolean; timeout: number; log: string | undefined; dir: string | undefined; supervise: boolean; maxRestarts: number | undefined;
+  /** Cache times and fast paths from -o (not mount(2) options). */
+  tuning: Tuning;
+}
+
+/** The -o words that tune the server rather than the mount. */
+interface Tuning {
+  entryTimeout?: number; attrTimeout?: number; negativeTimeout?: number;
+  kernelPassthrough?: boolean; writebackCache?: boolean; keepCache?: boolean;
+}
+const SECONDS_WORDS: Record<string, Array<'entryTimeout' | 'attrTimeout' | 'negativeTimeout'>> = {
+  entry_timeout: ['entryTimeout'], attr_timeout: ['attrTimeout'], negative_timeout: ['negativeTimeout'], timeout: ['entryTimeout', 'attrTimeout'],
+};
+const FLAG_WORDS: Record<string, 'kernelPassthrough' | 'writebackCache' | 'keepCache'> = {
+  kernel_passthrough: 'kernelPassthrough', writeback_cache: 'writebackCache', keep_cache: 'keepCache',
+};
+/** The session's cache times from the tuning words. */
+function cacheTimes(t: Tuning): SessionOptions {
+  const o: SessionOptions = {};
+  if (t.entryTimeout !== undefined) o.entryTimeout = t.entryTimeout;
+  if (t.attrTimeout !== undefined) o.attrTimeout = t.attrTimeout;
+  if (t.negativeTimeout !== undefined) o.negativeTimeout = t.negativeTimeout;
+  return o;
+}
+/** Refuses the passthrough-only tuning words for another filesystem. */
+function passthroughOnly(t: Tuning, what: string): void {
+  for (const [word, key] of Object.entries(FLAG_WORDS)) {
+    if (t[key] !== undefined) throw new OptionError(word, `applies to the passthrough only, not to ${what}`);
+  }
+}
+
+/** Takes the tuning words out of `words` (a comma-joined -o list), returning the rest. */
+function takeTuning(words: string, t: Tuning): string {
+  const rest: string[] = [];
+  for (const w of words.split(',')) {
+    const eq = w.indexOf('=');
+    const name = eq < 0 ? w : w.slice(0, eq);
+    const v = eq < 0 ? undefined : w.slice(eq + 1);
+    if (name in SECONDS_WORDS) {
+      const sec = Number(v);
+      if (v === undefined || !/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(sec)) {
+        throw new OptionError(name, `must be a number of seconds ≥ 0, got ${JSON.stringify(v ?? '')}`);
+      }
+      for (const k of SECONDS_WORDS[name]) t[k] = sec * 1000;
+    } else if (name in FLAG_WORDS || (name.startsWith('no') && name.slice(2) in FLAG_WORDS)) {
+      if (v !== undefined) throw new OptionError(name, 'takes no value');
+      const on = name in FLAG_WORDS;
+      t[FLAG_WORDS[on ? name : name.slice(2)]] = on;
+    } else rest.push(w);
+  }
+  return rest.join(',');
 }
 
 function parseArgs(args: string[]): Parsed {
   const p: Parsed = {
     positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [], foreground: false, timeout: 30_000, log: undefined,
-    dir: undefined, supervise: false, maxRestarts: undefined,
+    dir: undefined, supervise: false, maxRestarts: undefined, tuning: {},
   };
   const value = (i: number, flag: string): string => {
     if (i >= args.length) throw new Error(`${flag} needs a value`);
@@ -110,7 +165,7 @@ function parseArgs(args: string[]): Parsed {
     else p.positional.push(a);
   }
   // The CLI cleans a dead mount left by a crashed server (with a message); -o noclean_stale keeps it.
-  p.options = { cleanStale: true, ...parseOptionString(dashO.join(',')).options };
+  p.options = { cleanStale: true, ...parseOptionString(takeTuning(dashO.join(','), p.tuning)).options };
   checkOptions(p.options);
   return p;
 }
@@ -140,7 +195,7 @@ async function serve(p: Parsed, mnt: string, what: string, make: () => FileSyste
   if ((p.foreground || foreground) && p.supervise) {
     // This process supervises; each server is this command again, in the foreground, unsupervised.
     const serverArgv = [process.execPath, ...process.execArgv, SELF, ...ARGV.filter((a) => a !== '--supervise'), '--foreground'];
-    return runSupervisor(mnt, { ...defaults, ...p.options, debug: p.debug }, serverArgv, what, { maxRestarts: p.maxRestarts });
+    return runSupervisor(mnt, { ...defaults, ...p.options, ...cacheTimes(p.tuning), debug: p.debug }, serverArgv, what, { maxRestarts: p.maxRestarts });
   }
   if (p.foreground || foreground) {
     let fs: FileSystem;
@@ -150,7 +205,7 @@ async function serve(p: Parsed, mnt: string, what: string, make: () => FileSyste
       process.stderr.write(`tsfuse: ${(e as Error).message}\n`);
       return 1;
     }
-    return serveForeground(mnt, fs, { ...defaults, ...p.options, debug: p.debug }, what);
+    return serveForeground(mnt, fs, { ...defaults, ...p.options, ...cacheTimes(p.tuning), debug: p.debug }, what);
   }
   const fd = handedFd(mnt);
   if (fd !== undefined && fd < 3) {
@@ -184,7 +239,10 @@ async function serve(p: Parsed, mnt: string, what: string, make: () => FileSyste
 function passthrough(p: Parsed, src: string, mnt: string, subtype: string, foreground = false): Promise<number> {
   const make = () => {
     try {
-      return new Passthrough(src, { inodeHandles: p.handles, nofile: 1 << 20 });
+      return new Passthrough(src, {
+        inodeHandles: p.handles, nofile: 1 << 20, kernelPassthrough: p.tuning.kernelPassthrough, keepCache: p.tuning.keepCache,
+        writebackCache: p.tuning.writebackCache,
+      });
     } catch (e) {
       throw new Error(`cannot use source directory ${src}: ${(e as Error).message}`);
     }
@@ -280,6 +338,14 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`tsfuse: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
+  }
+  if (cmd === 'hello' || cmd === 'memfs') {
+    try {
+      passthroughOnly(p.tuning, cmd);
+    } catch (e) {
+      process.stderr.write(`tsfuse: ${(e as Error).message}\n`);
+      return 2;
+    }
   }
   switch (cmd) {
     case 'hello': {

@@ -42,7 +42,7 @@ import {
   callerCreds, FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirStream,
   type FileHandle, type InitInfo, type InodeOp, type Lock, type SetattrChanges, type StatFs, type StreamEntry,
 } from '../api/index.js';
-import { FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
+import { ENOENT, errnoName, FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { has } from '../transport/index.js';
 import { L, STX, STX_BIG, STX_NUM, STXB, sys } from './sys.js';
 
@@ -67,7 +67,34 @@ export interface PassthroughOptions {
   groupsMaxAge?: number;
   /** Where file-handle mode falls back to fds ('prefer'), it says so here (one line). Default: stderr. */
   log?: (line: string) => void;
+  /**
+   * Kernel passthrough (Linux 6.9+, FUSE_PASSTHROUGH): regular files are opened with
+   * FOPEN_PASSTHROUGH and a backing id, so the kernel reads, writes and maps the source file
+   * itself and no READ or WRITE reaches the server. One backing id per inode, shared by its
+   * opens and closed after the last release. Needs CAP_SYS_ADMIN and no writeback cache;
+   * where the kernel refuses, files are served normally and one line says why. Writes then
+   * run with the server's credentials in the kernel: a write by a non-root caller does not
+   * clear setuid/setgid as it would through the server. Default false.
+   */
+  kernelPassthrough?: boolean;
+  /**
+   * The kernel's writeback cache (FUSE_WRITEBACK_CACHE): writes are gathered in the page
+   * cache and sent in large WRITEs later; the kernel keeps mtime and size itself. Files
+   * opened write-only are opened read-write on the source (the kernel reads to fill partial
+   * pages) and O_APPEND is left to the kernel (it sends the offsets). Excludes kernel
+   * passthrough. Default false (as libfuse and go-fuse).
+   */
+  writebackCache?: boolean;
+  /**
+   * FOPEN_KEEP_CACHE when a file is unchanged since it was last opened (same size and
+   * mtime at open as at the previous open's release): its cached pages survive the open.
+   * Default true.
+   */
+  keepCache?: boolean;
 }
+
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
 
 /** statx output, filled by each sys.statx call and read right after it (one thread). */
 const st = new Float64Array(STX_NUM);
@@ -150,6 +177,12 @@ class SharedFd {
  * only the requests that wait for it). */
 class PtHandle implements FileHandle {
   readonly file: SharedFd;
+  /** The OPEN reply's flags: FOPEN_PASSTHROUGH with the inode's backing id (kernel passthrough). */
+  options: { backingId?: number; keepCache?: boolean } | undefined;
+  /** The kernel passthrough backing this open holds a count of (see PtInode.backing). */
+  backing: Backing | undefined;
+  /** Opened for writing (its release records the file's new size and mtime). */
+  writable = false;
   constructor(readonly inode: PtInode, fd: number) { this.file = new SharedFd(fd); }
   /** The fd for synchronous calls (−1 once released). */
   get fd(): number { return this.file.open ? this.file.fd : -1; }
@@ -171,6 +204,28 @@ class PtHandle implements FileHandle {
   close(): void { this.file.close(); }
   // flush and release are PtInode's: the tree calls them on the inode the kernel
   // knows, which may not be `this.inode` (a duplicate merged into it at hand-out).
+}
+
+/** One entry of a source listing: where its name's bytes are, decoded only if asked. */
+class PtEntry implements StreamEntry {
+  private decoded: string | undefined;
+  constructor(readonly nameSrc: Uint8Array, readonly nameStart: number, readonly nameLength: number,
+    readonly ino: number | bigint, readonly mode: number, readonly next: number | bigint) {}
+  get name(): string {
+    return (this.decoded ??= nameFromBytes(this.nameSrc.subarray(this.nameStart, this.nameStart + this.nameLength)));
+  }
+}
+/** A u64 field: a number when exact (the common case: no BigInt made), else a bigint. */
+function u64(v: DataView, at: number): number | bigint {
+  const hi = v.getUint32(at + 4, true);
+  return hi < 0x200000 ? hi * 0x100000000 + v.getUint32(at, true) : v.getBigUint64(at, true);
+}
+
+/** A kernel passthrough backing id, shared by every open of one inode (the kernel refuses
+ * a second backing file for an inode while one is in use), closed after the last release. */
+interface Backing {
+  readonly id: number;
+  opens: number;
 }
 
 /** linux_dirent64 records per getdents64 call: a batch (the tree keeps what the kernel
@@ -202,19 +257,19 @@ class PtDirStream implements DirStream {
       this.pos = -1n;
       const out: StreamEntry[] = [];
       const view = new DataView(buf.buffer, buf.byteOffset, n);
+      // The batch's records are copied out once (the buffer is reused for the next batch);
+      // each entry points at its name in the copy.
+      const names = new Uint8Array(n);
+      names.set(buf.subarray(0, n));
       for (let at = 0; at < n;) {
         const reclen = view.getUint16(at + 16, true);
         if (reclen < 20 || at + reclen > n) throw new FuseError('EIO', `getdents64: bad record length ${reclen}`);
-        const end = buf.indexOf(0, at + 19);
-        out.push({
-          name: nameFromBytes(buf.subarray(at + 19, end < 0 || end > at + reclen ? at + reclen : end)),
-          ino: view.getBigUint64(at, true),
-          mode: buf[at + 18] << 12,
-          next: view.getBigUint64(at + 8, true),
-        });
+        let end = at + 19;
+        while (end < at + reclen && buf[end] !== 0) end++;
+        out.push(new PtEntry(names, at + 19, end - at - 19, u64(view, at), buf[at + 18] << 12, u64(view, at + 8)));
         at += reclen;
       }
-      this.pos = out.length ? (out[out.length - 1].next as bigint) : cookie;
+      this.pos = out.length ? BigInt(out[out.length - 1].next) : cookie;
       this.buf = buf;
       return out;
     });
@@ -236,6 +291,9 @@ export class PtInode extends FuseInode {
   handle: Buffer | undefined;
   /** The last attributes, kept when the fd is closed after the unlink. */
   private gone: Attr | undefined;
+  /** The attributes read when this object was made (a lookup or creation): the tree asks
+   * for them in the same turn, to build the entry, and gets these instead of a second statx. */
+  fresh: Attr | undefined;
 
   /** Call with `st` holding this inode's statx. */
   constructor(readonly fs: Passthrough, fd: number, handle: Buffer | undefined, readonly mntId: number, readonly key: string) {
@@ -259,12 +317,60 @@ export class PtInode extends FuseInode {
    * newcomer's fd. We are registered, so our fd is open and pins the inode: the key
    * cannot belong to another file. */
   override acceptAlias(newer: FuseInode): boolean {
+    (newer as PtInode).fresh = undefined;
+    // A creation's open registered its backing on the newcomer: the kernel's inode is ours.
+    if (!this.backing && (newer as PtInode).backing) this.backing = (newer as PtInode).backing;
     (newer as PtInode).closeBacking();
     (newer as PtInode).mergedInto = this;
     return true;
   }
   /** The registered inode this duplicate was merged into (its handles still point here). */
   mergedInto: PtInode | undefined;
+  /** Kernel passthrough: the backing id this inode's opens share, while any is open. */
+  backing: Backing | undefined;
+
+  /** Kernel passthrough for a new open of this inode through `h`: its backing id (registered
+   * with the first open), or nothing (not a regular file, or passthrough is off or refused). */
+  passthrough(h: PtHandle): void {
+    if (!this.fs.kernelPassthrough || (this.mode & C.S_IFMT) !== C.S_IFREG) return;
+    let b = this.backing;
+    if (!b) {
+      const id = this.fs.backingOpen(h.fd);
+      if (id === undefined) return;
+      b = this.backing = { id, opens: 0 };
+    }
+    b.opens++;
+    h.backing = b;
+    h.options = { ...h.options, backingId: b.id };
+  }
+  /** The size and mtime seen at the last open (or writable release) of this file. */
+  private stamp: [bigint, number, number] | undefined;
+  /** FOPEN_KEEP_CACHE for `h` when the file is what it was when last opened or written
+   * through us (the kernel's cached pages are still its contents); records what it is now. */
+  keepCacheHint(h: PtHandle): void {
+    if (!this.fs.keepCache || h.backing || h.fd < 0) return;
+    sys.statx(h.fd, '', L.AT_EMPTY_PATH, st, stBig);
+    const s = this.stamp;
+    const size = stBig[STXB.size];
+    if (s && s[0] === size && s[1] === st[STX.mtime] && s[2] === st[STX.mtimeNs]) h.options = { ...h.options, keepCache: true };
+    this.stamp = [size, st[STX.mtime], st[STX.mtimeNs]];
+  }
+  /** After writes through `fd` (a writable open's release): they are in the kernel's cache. */
+  restamp(fd: number): void {
+    if (!this.fs.keepCache || !this.stamp) return;
+    sys.statx(fd, '', L.AT_EMPTY_PATH, st, stBig);
+    this.stamp = [stBig[STXB.size], st[STX.mtime], st[STX.mtimeNs]];
+  }
+  /** An open holding a count of `b` was released: the last one closes the backing id. */
+  dropBacking(b: Backing): void {
+    if (--b.opens > 0) return;
+    this.fs.backingClose(b.id);
+    if (this.backing === b) this.backing = undefined;
+    if (this.mergedInto?.backing === b) this.mergedInto.backing = undefined;
+  }
+  override adoptBackingId(id: number): void {
+    if (!this.backing) this.backing = { id, opens: 0 };
+  }
 
   /** A close() of a file of this inode by some process: POSIX says its locks here go. */
   override flush(_ctx: Context, _h: FileHandle | undefined, lockOwner: bigint): void {
@@ -276,7 +382,10 @@ export class PtInode extends FuseInode {
     const ph = h as PtHandle | undefined;
     if (!ph || ph.fd < 0) return;
     for (const [owner, l] of [...(this.locks ?? [])]) if (l.via === ph) this.releaseLocks(owner);
+    if (ph.writable) this.restamp(ph.fd);
     ph.close();
+    if (ph.backing) this.dropBacking(ph.backing);
+    ph.backing = undefined;
   }
 
   override onUnlinked(): boolean {
@@ -322,6 +431,11 @@ export class PtInode extends FuseInode {
   // ---- attributes ----
 
   override getattr(_ctx: Context, h?: FileHandle): Attr {
+    const fresh = this.fresh;
+    if (fresh) {
+      this.fresh = undefined;
+      return fresh;
+    }
     const hfd = (h as PtHandle | undefined)?.fd;
     if (hfd !== undefined && hfd >= 0) sys.statx(hfd, '', L.AT_EMPTY_PATH, st, stBig);
     else if (this.gone) return this.gone; // deleted and closed: its fd never reopens
@@ -379,9 +493,16 @@ export class PtInode extends FuseInode {
 
   // ---- directories ----
 
-  override lookup(ctx: Context, name: string): FuseInode {
+  /** undefined: no such name (answered without building an error). */
+  override lookup(ctx: Context, name: string): FuseInode | undefined {
     const b = checkName(name);
-    return this.withFd((dirfd) => this.fs.openNode(dirfd, b, ctx));
+    return this.withFd((dirfd) => this.fs.lookupNode(dirfd, b, ctx));
+  }
+  /** Takeover: what the restore looks up is not handed out in this turn: no fresh attributes. */
+  override restoreChild(ctx: Context, name: string, saved: unknown): FuseInode {
+    const c = super.restoreChild(ctx, name, saved) as PtInode; // synchronous: so is lookup
+    c.fresh = undefined;
+    return c;
   }
 
   /** The directory opened as the caller (read permission, as opendir(3) on the source
@@ -423,11 +544,14 @@ export class PtInode extends FuseInode {
   override create(ctx: Context, name: string, mode: number, flags: number): Created {
     const b = checkName(name);
     return this.withFd((dirfd) => {
-      const fd = this.fs.asCaller(ctx, () => sys.openat(dirfd, b, (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT | FMODE_EXEC),
+      const fd = this.fs.asCaller(ctx, () => sys.openat(dirfd, b, this.fs.sourceFlags(flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT | FMODE_EXEC),
         mode & 0o7777, -1, -1, this.fs.umask(ctx)));
       try {
         const inode = this.fs.openNode(dirfd, b, ctx) as PtInode;
-        return { inode, handle: new PtHandle(inode, fd) };
+        const handle = new PtHandle(inode, fd);
+        handle.writable = true;
+        inode.passthrough(handle);
+        return { inode, handle };
       } catch (e) {
         closeSync(fd);
         throw e;
@@ -439,7 +563,9 @@ export class PtInode extends FuseInode {
       const fd = this.fs.asCaller(ctx, () => sys.openat(dirfd, '.', (flags & ~(C.O_CREAT | C.O_EXCL | FMODE_EXEC)) | L.O_TMPFILE, mode & 0o7777,
         -1, -1, this.fs.umask(ctx)));
       const inode = this.fs.openNode(L.AT_FDCWD, `/proc/self/fd/${fd}`, ctx, true) as PtInode;
-      return { inode, handle: new PtHandle(inode, fd) };
+      const handle = new PtHandle(inode, fd);
+      inode.passthrough(handle);
+      return { inode, handle };
     });
   }
   override unlink(ctx: Context, name: string): void {
@@ -473,9 +599,21 @@ export class PtInode extends FuseInode {
         this.fs.asCaller(ctx, () => sys.faccessat(L.AT_FDCWD, path, C.X_OK, L.AT_EACCESS, -1, -1));
         return this.fs.openAtime(null, path, f2, this.fs.noatime);
       }
-      return this.fs.openAtime(ctx, path, f2, this.fs.noatime);
+      const f3 = this.fs.sourceFlags(f2);
+      if (f3 === f2) return this.fs.openAtime(ctx, path, f2, this.fs.noatime);
+      try {
+        return this.fs.openAtime(ctx, path, f3, this.fs.noatime);
+      } catch (e) {
+        // Write-only to the caller (writeback cache): no page can be filled from the file.
+        if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+        return this.fs.openAtime(ctx, path, f2 & ~C.O_APPEND, this.fs.noatime);
+      }
     });
-    return new PtHandle(this, fd);
+    const handle = new PtHandle(this, fd);
+    handle.writable = (flags & 3) !== C.O_RDONLY || (flags & C.O_TRUNC) !== 0;
+    this.passthrough(handle);
+    this.keepCacheHint(handle);
+    return handle;
   }
 
   override fallocate(ctx: Context, h: FileHandle | undefined, offset: bigint, length: bigint, mode: number): Promise<void> | void {
@@ -645,6 +783,10 @@ export class Passthrough extends InodeTree {
   private readonly mounts = new Map<number, { fd: number; refs: number }>();
   private readonly groupsMaxAge: number;
   readonly nofile: number;
+  /** Kernel passthrough asked for (option) and, after INIT, in effect. */
+  kernelPassthrough: boolean;
+  private readonly ptLog: (line: string) => void;
+  private devNotifier: InitInfo['notifier'];
 
   constructor(source: string | Uint8Array, opts: PassthroughOptions = {}) {
     if (opts.inodeHandles !== undefined && !['never', 'prefer', 'mandatory'].includes(opts.inodeHandles)) {
@@ -689,10 +831,63 @@ export class Passthrough extends InodeTree {
     this.asCallerOn = opts.asCaller ?? process.geteuid?.() === 0;
     if (mountFd >= 0) this.mounts.set(mntId, { fd: mountFd, refs: 1 }); // the source's own: for the session
     this.nofile = sys.raiseNofile(opts.nofile ?? 0); // 0: no change, just read the limit
+    this.kernelPassthrough = opts.kernelPassthrough ?? false;
+    this.writeback = opts.writebackCache ?? false;
+    this.keepCache = opts.keepCache ?? true;
+    this.ptLog = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  }
+
+  /** FOPEN_KEEP_CACHE for unchanged files (see PassthroughOptions.keepCache). */
+  readonly keepCache: boolean;
+  /** Writeback cache asked for (option) and, after INIT, in effect. */
+  writeback: boolean;
+
+  /** The flags a source file is opened with for open(2) flags `flags`: with the writeback
+   * cache, write-only becomes read-write and O_APPEND goes (the kernel sends the offsets). */
+  sourceFlags(flags: number): number {
+    if (!this.writeback) return flags;
+    let f = flags & ~C.O_APPEND;
+    if ((f & 3) === C.O_WRONLY) f = (f & ~3) | C.O_RDWR;
+    return f;
+  }
+
+  /** A backing id for open file `fd` (kernel passthrough), or undefined: then passthrough is
+   * off from now on, and one line says why. */
+  backingOpen(fd: number): number | undefined {
+    const id = this.devNotifier ? this.devNotifier.backingOpen(fd) : -95;
+    if (id > 0) return id;
+    this.kernelPassthrough = false;
+    const code = errnoName(id);
+    this.ptLog(`tsfuse passthrough: kernel passthrough refused (FUSE_DEV_IOC_BACKING_OPEN: ${code}${code === 'EPERM' ? ', it needs CAP_SYS_ADMIN and no writeback cache' : ''}): ` +
+      'files are read and written through the server');
+    return undefined;
+  }
+  backingClose(id: number): void {
+    this.devNotifier?.backingClose(id);
   }
 
   override init(info: InitInfo): void {
     super.init(info);
+    this.devNotifier = info.notifier;
+    if (this.writeback) {
+      if (!has(info.offered, InitFlag.WRITEBACK_CACHE)) {
+        this.writeback = false;
+        this.ptLog('tsfuse passthrough: the kernel offers no writeback cache: writes go through as they come');
+      } else if (!has(info.want, InitFlag.WRITEBACK_CACHE)) {
+        info.want += InitFlag.WRITEBACK_CACHE;
+      }
+    }
+    if (this.kernelPassthrough) {
+      if (!has(info.offered, InitFlag.PASSTHROUGH)) {
+        this.kernelPassthrough = false;
+        this.ptLog('tsfuse passthrough: the kernel offers no FUSE_PASSTHROUGH (Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH): files are read and written through the server');
+      } else if (this.writeback || has(info.want, InitFlag.WRITEBACK_CACHE)) {
+        this.kernelPassthrough = false;
+        this.ptLog('tsfuse passthrough: kernel passthrough cannot be had with the writeback cache: files are read and written through the server');
+      } else if (!has(info.want, InitFlag.PASSTHROUGH)) {
+        info.want += InitFlag.PASSTHROUGH;
+      }
+    }
     // FUSE inodes are S_NOATIME: the kernel applies no atime flag of the mount, our reads
     // of the source are what moves its atimes. noatime and nodiratime are honoured here.
     this.noatime = info.atime === 'noatime';
@@ -757,7 +952,8 @@ export class Passthrough extends InodeTree {
    * outside, `asCaller` inside.
    */
   asCaller<T>(ctx: Context, fn: () => T): T {
-    if (!this.asCallerOn || this.inCaller) return fn();
+    // A root caller of a root server is us (it keeps our groups): nothing to switch.
+    if (!this.asCallerOn || this.inCaller || (ctx.uid === 0 && ctx.uid === EUID && ctx.gid === EGID)) return fn();
     sys.become(ctx.uid, ctx.gid, ctx.uid === 0 ? null : this.groupsOf(ctx));
     this.inCaller = true;
     try {
@@ -803,12 +999,36 @@ export class Passthrough extends InodeTree {
     closeSync(m.fd);
   }
 
+  /** A new inode object for `name` in `dirfd` (the tree merges it with a known alias), or
+   * undefined if there is no such name; other errors throw. One native call opens and stats. */
+  lookupNode(dirfd: number, name: Uint8Array, ctx: Context): PtInode | undefined {
+    const fd = this.asCaller(ctx, () => sys.lookupat(dirfd, name, st, stBig));
+    if (fd >= 0) return this.nodeOf(fd, dirfd);
+    if (fd === -ENOENT) return undefined;
+    throw new FuseError(-fd, `lookup of ${JSON.stringify(nameFromBytes(name))}`);
+  }
+
   /** A new inode object for `name` in `dirfd` (the tree merges it with a known alias). */
   openNode(dirfd: number, name: Uint8Array | string, ctx: Context, follow = false): PtInode {
+    if (!follow && typeof name !== 'string') {
+      const node = this.lookupNode(dirfd, name, ctx);
+      if (!node) throw new FuseError('ENOENT', `${JSON.stringify(nameFromBytes(name))} is gone`);
+      return node;
+    }
     const fd = this.asCaller(ctx, () => sys.openat(dirfd, name, L.O_PATH | (follow ? 0 : C.O_NOFOLLOW), 0, -1, -1));
-    let handle: Buffer | undefined;
     try {
       sys.statx(fd, '', L.AT_EMPTY_PATH, st, stBig);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    return this.nodeOf(fd, dirfd);
+  }
+
+  /** The inode object for O_PATH `fd` (owned from now on), with `st` holding its statx. */
+  private nodeOf(fd: number, dirfd: number): PtInode {
+    let handle: Buffer | undefined;
+    try {
       const mntId = st[STX.mntId];
       const key = `${st[STX.devMajor]}:${st[STX.devMinor]}:${stBig[STXB.ino]}:${mntId}`;
       const fmt = st[STX.mode] & C.S_IFMT;
@@ -826,10 +1046,13 @@ export class Passthrough extends InodeTree {
           // 'prefer': this inode (a filesystem without handles, an fd we cannot open) keeps its fd.
         }
       }
+      const attr = attrFromStatx();
       if (handle) closeSync(fd);
       // Always a new object: the tree merges it into the known inode of this key (if
       // that is still registered) in the synchronous turn that hands it out.
-      return new PtInode(this, handle ? -1 : fd, handle, mntId, handle ? `h${mntId}:${handle.toString('hex')}` : key);
+      const node = new PtInode(this, handle ? -1 : fd, handle, mntId, handle ? `h${mntId}:${handle.toString('hex')}` : key);
+      node.fresh = attr;
+      return node;
     } catch (e) {
       if (!handle) try { closeSync(fd); } catch { /* closed */ }
       throw e;

@@ -21,6 +21,12 @@ export type Name = Uint8Array | string;
 export interface PtSys {
   /** With O_CREAT or O_TMPFILE in `flags`, runs under `umask` (default 0) on the creator thread. */
   openat(dirfd: number, name: Name, flags: number, mode: number, uid: number, gid: number, umask?: number): number;
+  /** openat(dirfd, name, O_PATH|O_NOFOLLOW) as this thread's caller, then statx of it into
+   * `num`/`big` (as statx()): the fd, or −errno (never throws: ENOENT is a lookup's normal answer). */
+  lookupat(dirfd: number, name: Name, num: Float64Array, big: BigUint64Array): number;
+  /** Reads the process umask again (a program that changed it after start calls this): creations
+   * whose mode it leaves as the needed umask would run on the calling thread. Returns it. */
+  refreshUmask(): number;
   /** Fills `num` (Float64Array(STX_NUM)) and `big` (BigUint64Array(STX_BIG)); see STX, STXB. */
   statx(dirfd: number, name: Name, flags: number, num: Float64Array, big: BigUint64Array): void;
   mkdirat(dirfd: number, name: Name, mode: number, uid: number, gid: number, umask: number): void;

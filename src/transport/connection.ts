@@ -289,6 +289,8 @@ export class Connection {
       max_background: o.maxBackground ?? 0, congestion_threshold: o.congestionThreshold ?? 0,
       max_write: o.maxWrite, time_gran: 1, max_pages: maxPages, flags2: f2,
       request_timeout: has(flags, InitFlag.REQUEST_TIMEOUT) ? o.requestTimeout : 0,
+      // Kernel passthrough needs a stack depth: 1, a backing file on a non-stacked filesystem.
+      max_stack_depth: has(flags, InitFlag.PASSTHROUGH) ? 1 : 0,
     }, initOutSize(minor));
     this.negotiated = { minor, offered: offer.flags, flags, maxWrite: o.maxWrite, maxReadahead, maxPages };
     this.state = 'running';

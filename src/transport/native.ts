@@ -17,6 +17,10 @@ export interface Native {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   cloneDevice(fd: number): number;
+  /** FUSE_DEV_IOC_BACKING_OPEN: a backing id (> 0) for `fd`, or -errno. */
+  backingOpen(devFd: number, fd: number): number;
+  /** FUSE_DEV_IOC_BACKING_CLOSE: 0 or -errno. */
+  backingClose(devFd: number, id: number): number;
   setNonBlocking(fd: number, on: boolean): void;
   socketpair(): [number, number];
   /** One fd received with SCM_RIGHTS, or -1 at end of stream. */

@@ -9,6 +9,7 @@
  * starts after the previous one finished.
  */
 import { write as fsWrite } from 'node:fs';
+import { native } from './native.js';
 import { FUSE_EXPIRE_ONLY, NotifyCode, OUT_HEADER_SIZE, structs as S, writeOutHeader, errnoName, nameToBytes } from '../abi/index.js';
 
 type Log = (line: string) => void;
@@ -27,6 +28,22 @@ export class Notifier {
   private closed = false;
 
   constructor(private readonly fd: () => number | undefined, private readonly log: Log = () => {}) {}
+
+  /**
+   * Kernel passthrough (7.40, FUSE_PASSTHROUGH negotiated): registers open file `fd` with the
+   * connection and returns its backing id (> 0) for an OPEN/CREATE reply's FOPEN_PASSTHROUGH,
+   * or -errno: EPERM without CAP_SYS_ADMIN (or with writeback cache), EOPNOTSUPP or EINVAL
+   * where the kernel has no passthrough. The kernel keeps its own reference to the file.
+   */
+  backingOpen(fd: number): number {
+    const dev = this.fd();
+    return dev === undefined ? -19 : native.backingOpen(dev, fd);
+  }
+  /** Drops backing id `id` (the opens that use it keep their file): 0 or -errno. */
+  backingClose(id: number): number {
+    const dev = this.fd();
+    return dev === undefined ? -19 : native.backingClose(dev, id);
+  }
 
   private frame(code: NotifyCode, bodySize: number, fill: (v: DataView, b: Uint8Array) => void): Uint8Array {
     const b = new Uint8Array(OUT_HEADER_SIZE + bodySize);
