@@ -23,7 +23,8 @@
 # of the same default_permissions setting.
 #
 # Workloads (each round runs every configuration; the order rotates per round):
-#   create, stat_warm, stat_cold (after drop_caches), readdir (getdents64, READDIR_RUNS times,
+#   create, stat_warm (1.1 s after the creates: timeouts expired, dentries cached), stat_cold
+#   (after drop_caches), readdir (getdents64, READDIR_RUNS times,
 #   median), unlink: FILES files in one directory, bench/peers/peerclient.c, ops/s
 #   seq_write: SIZE_MB MiB in 1 MiB blocks + fsync; seq_read: the same file after drop_caches; MB/s
 #   rand_{buf,direct}_{1,4}j: fio 4 KiB randread (psync), buffered / O_DIRECT, 1 and 4 jobs,
@@ -319,8 +320,8 @@ drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
 RAW=$W/raw.tsv     # round config metric value server_us_per_op others_pct
 RUNS=$W/runs.tsv   # round config secs load1 others_pct status
-LINES=$W/lines.txt
-: >"$RAW"; : >"$RUNS"; : >"$LINES"
+RUN_LINES=$W/lines.txt
+: >"$RAW"; : >"$RUNS"; : >"$RUN_LINES"
 declare -A CUR     # metric -> value of this run, for the run line
 declare -A CURCPU
 RUN_BUSY=0 RUN_SRV=0 RUN_SELF=0 RUN_WALL=0
@@ -361,6 +362,10 @@ w_meta() { # round cfg dir
   local r=$1 c=$2 d=$3/meta out v i
   mkdir -p "$d" || { for m in create stat_warm stat_cold readdir unlink; do phase_begin; phase_end "$r" "$c" $m err 0; done; return; }
   phase_begin; out=$(client "$PC" create "$d" "$FILES"); phase_end "$r" "$c" create "$(field rate "$out")" "$FILES"
+  # "Right after" the create pass is timing-dependent: 10,000 creates take about as long as the
+  # 1 s timeouts, so some stats would hit the kernel's cache and some not. Waiting the timeouts
+  # out makes every warm stat one revalidation (LOOKUP) with dentry and inode still cached.
+  sleep 1.1
   phase_begin; out=$(client "$PC" stat "$d" "$FILES"); phase_end "$r" "$c" stat_warm "$(field rate "$out")" "$FILES"
   drop_caches
   phase_begin; out=$(client "$PC" stat "$d" "$FILES"); phase_end "$r" "$c" stat_cold "$(field rate "$out")" "$FILES"
@@ -490,11 +495,11 @@ run_config() { # round cfg
   for m in $METRICS; do [ -n "${CUR[$m]:-}" ] && line+=" $m=${CUR[$m]%.*}"; done
   line+=" | load1=$load1 others=${others}% ${secs}s"
   [ "$status" = ok ] || line+=" [$status]"
-  echo "$line" | tee -a "$LINES"
+  echo "$line" | tee -a "$RUN_LINES"
   if [ "$c" != native ]; then
     line="   server µs/op:"
     for m in $METRICS; do [ -n "${CURCPU[$m]:-}" ] && line+=" $m=${CURCPU[$m]}"; done
-    echo "$line" | tee -a "$LINES"
+    echo "$line" | tee -a "$RUN_LINES"
   fi
 }
 
@@ -537,7 +542,7 @@ META=$W/meta.tsv
 mkdir -p "$OUT"
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 REPORT=$OUT/peers-$STAMP.md
-"$NODE" "$ROOT/bench/peers/report.mjs" "$META" "$RAW" "$RUNS" "$LINES" >"$REPORT" || die "report failed (raw data kept in $W)"
+"$NODE" "$ROOT/bench/peers/report.mjs" "$META" "$RAW" "$RUNS" "$RUN_LINES" >"$REPORT" || die "report failed (raw data kept in $W)"
 cp "$REPORT" "$OUT/latest.md"
 echo
 sed -n '/^## Medians/,$p' "$REPORT" | sed '/^## Runs/,$d'
