@@ -13,6 +13,8 @@
 // unmounts (lazily if busy), prints "STATS getattr=N lookup=N" and exits.
 // CPU pinning is done from the shell: `taskset -c 0 node ...`.
 import { constants as C } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { FuseError, mount, type AttrReply, type Entry, type FileSystem } from '../src/index.js';
 
 const T = 1700000000 * 1000; // same timestamps as kp_fill_attr (seconds → ms)
@@ -49,7 +51,12 @@ async function main(): Promise<void> {
     process.stderr.write('usage: node dist/bench/rtt-server.js MOUNTPOINT\n');
     process.exit(2);
   }
-  const session = await mount(mnt, benchFs, { fsname: 'tsfuse-bench', attrTimeout: 0, entryTimeout: 3600_000 });
+  // THREADS=N: N threads, each with its own clone of the device and its own benchFs.
+  const threads = Number(process.env.THREADS ?? 1);
+  const session = await mount(mnt, benchFs, {
+    fsname: 'tsfuse-bench', attrTimeout: 0, entryTimeout: 3600_000,
+    ...(threads > 1 ? { threads, threadFileSystem: { module: fileURLToPath(import.meta.url), export: 'benchFs' } } : {}),
+  });
   process.stdout.write('READY\n');
   let stopping = false;
   const stop = async () => {
@@ -63,13 +70,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  const others = session.threadStats();
   const err = await session.closed;
-  process.stdout.write(`STATS getattr=${getattrs} lookup=${lookups}\n`);
+  // Each extra thread counted its own requests (its last figures, from just before the end).
+  let [g, l] = [getattrs, lookups];
+  for (const s of others()) { g += s.requests.GETATTR ?? 0; l += s.requests.LOOKUP ?? 0; }
+  process.stdout.write(`STATS getattr=${g} lookup=${l}\n`);
   if (err) process.stderr.write(`rtt-server: session ended with ${err.message}\n`);
   process.exit(err && !stopping ? 1 : 0);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainThread && import.meta.url === `file://${process.argv[1]}`) {
   main().catch((e) => {
     process.stderr.write(`rtt-server: ${(e as Error)?.stack ?? String(e)}\n`);
     process.exit(1);

@@ -111,6 +111,14 @@ Napi::Value BackingOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), id < 0 ? -errno : id);
 }
 
+// close(fd): 0 or -errno (Node's closeSync warns in a worker thread about an fd its fs
+// module did not open there: the device fds of a threaded session are the addon's).
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  if (!ArgsOk(info, 1, "close(fd)")) return info.Env().Undefined();
+  int r = close(info[0].As<Napi::Number>().Int32Value());
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
 // backingClose(devFd, id): 0 or -errno.
 Napi::Value BackingClose(const Napi::CallbackInfo& info) {
   if (!ArgsOk(info, 2, "backingClose(devFd, id)")) return info.Env().Undefined();
@@ -435,6 +443,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("umount2", Napi::Function::New(env, Umount2));
   exports.Set("cloneDevice", Napi::Function::New(env, CloneDevice));
   exports.Set("backingOpen", Napi::Function::New(env, BackingOpen));
+  exports.Set("close", Napi::Function::New(env, CloseFd));
   exports.Set("backingClose", Napi::Function::New(env, BackingClose));
   exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));

@@ -4,9 +4,8 @@
  * export (a FileSystem, or a function of `arg` returning one), mounts and serves
  * until unmounted; readiness and failures go to the parent's status pipe.
  */
-import { pathToFileURL } from 'node:url';
-import { isAbsolute } from 'node:path';
 import { serveUntilUnmounted } from './daemon.js';
+import { loadFileSystem } from './load.js';
 import { runSupervisor } from './supervisor.js';
 import type { FileSystem } from './filesystem.js';
 
@@ -24,13 +23,7 @@ async function main(): Promise<number> {
   }
   let fs: FileSystem;
   try {
-    const mod = await import(isAbsolute(spec.module) ? pathToFileURL(spec.module).href : spec.module) as Record<string, unknown>;
-    const exp = mod[spec.export];
-    if (exp === undefined) throw new Error(`module ${spec.module} has no export "${spec.export}"`);
-    const made = typeof exp === 'function' && !/^class\s/.test(Function.prototype.toString.call(exp))
-      ? await (exp as (arg: unknown) => unknown)(spec.arg) : exp;
-    if (!made || typeof made !== 'object') throw new Error(`export "${spec.export}" of ${spec.module} gave ${typeof made}, not a FileSystem`);
-    fs = made as FileSystem;
+    fs = await loadFileSystem(spec);
   } catch (e) {
     process.stderr.write(`tsfuse: loading the filesystem from ${spec.module} failed: ${(e as Error).stack ?? e}\n`);
     return 1;

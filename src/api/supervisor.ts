@@ -55,7 +55,10 @@ export function supervisedSpec(): SupervisedSpec | undefined {
  * serves, after telling the supervisor.
  */
 export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, options: SessionOptions): Promise<FuseSession> {
-  const { serverOpts, mountOpts } = splitSessionOptions(options);
+  const { serverOpts, mountOpts, threadOpts } = splitSessionOptions(options);
+  if ((threadOpts.threads ?? 1) > 1) {
+    throw Object.assign(new Error('invalid option threads: a supervised session (crash takeover) runs one thread'), { code: 'EINVAL', option: 'threads' });
+  }
   const log = sessionLog(serverOpts);
   const o = resolveMountOptions(mountOpts);
   const fd = native.recvFd(spec.sock);

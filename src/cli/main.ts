@@ -59,6 +59,7 @@ options (-o, comma-separated, as mount(8); later words win):
   noNAME turns flag NAME off (nodefault_permissions)
   caching and fast paths (server options, not mount(2)'s):
     entry_timeout=SEC attr_timeout=SEC (default 1) timeout=SEC (both) negative_timeout=SEC (default 0)
+    threads=N   hello only: N threads, each on its own clone of the /dev/fuse fd
     passthrough only: kernel_passthrough (the kernel reads and writes the source files itself;
       needs CAP_SYS_ADMIN, Linux 6.9+), writeback_cache (the kernel gathers writes), keep_cache
       (default on: an unchanged file keeps its cached pages across opens; nokeep_cache)
@@ -78,6 +79,7 @@ interface Parsed {
 interface Tuning {
   entryTimeout?: number; attrTimeout?: number; negativeTimeout?: number;
   kernelPassthrough?: boolean; writebackCache?: boolean; keepCache?: boolean;
+  threads?: number;
 }
 const SECONDS_WORDS: Record<string, Array<'entryTimeout' | 'attrTimeout' | 'negativeTimeout'>> = {
   entry_timeout: ['entryTimeout'], attr_timeout: ['attrTimeout'], negative_timeout: ['negativeTimeout'], timeout: ['entryTimeout', 'attrTimeout'],
@@ -107,7 +109,10 @@ function takeTuning(words: string, t: Tuning): string {
     const eq = w.indexOf('=');
     const name = eq < 0 ? w : w.slice(0, eq);
     const v = eq < 0 ? undefined : w.slice(eq + 1);
-    if (name in SECONDS_WORDS) {
+    if (name === 'threads') {
+      if (v === undefined || !/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 64) throw new OptionError(name, `must be a whole number from 1 to 64, got ${JSON.stringify(v ?? '')}`);
+      t.threads = Number(v);
+    } else if (name in SECONDS_WORDS) {
       const sec = Number(v);
       if (v === undefined || !/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(sec)) {
         throw new OptionError(name, `must be a number of seconds ≥ 0, got ${JSON.stringify(v ?? '')}`);
@@ -339,9 +344,13 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tsfuse: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  if (cmd === 'hello' || cmd === 'memfs') {
+  if (cmd === 'hello' || cmd === 'memfs' || cmd === 'passthrough' || cmd === 'demo') {
     try {
-      passthroughOnly(p.tuning, cmd);
+      if (cmd !== 'passthrough' && cmd !== 'demo') passthroughOnly(p.tuning, cmd);
+      if (cmd !== 'hello' && (p.tuning.threads ?? 1) > 1) {
+        throw new OptionError('threads', `applies to filesystems each thread can build alike (hello; the library's threadFileSystem), not to ${cmd}: ` +
+          'its inode table lives in one thread, and the kernel gives any request to any thread');
+      }
     } catch (e) {
       process.stderr.write(`tsfuse: ${(e as Error).message}\n`);
       return 2;
@@ -351,7 +360,11 @@ async function main(argv: string[]): Promise<number> {
     case 'hello': {
       const mnt = p.positional[0];
       if (!mnt) { process.stderr.write(`tsfuse: hello needs a mount point\n${USAGE}\n`); return 2; }
-      return serve(p, mnt, 'hello', () => hello, { fsname: 'hello', subtype: 'tsfuse' });
+      const threads = p.tuning.threads ?? 1;
+      return serve(p, mnt, 'hello', () => hello, {
+        fsname: 'hello', subtype: 'tsfuse',
+        ...(threads > 1 ? { threads, threadFileSystem: { module: fileURLToPath(new URL('../../examples/hello.js', import.meta.url)), export: 'hello' } } : {}),
+      });
     }
     case 'demo':
       // The README's run command: an interactive demo, in the foreground (Ctrl-C unmounts).

@@ -10,7 +10,6 @@
  * that error. Write errors: ENOENT → the request is gone (interrupted or
  * unmounted), not an error; EINVAL → a bug of ours, logged.
  */
-import { closeSync } from 'node:fs';
 import {
   decodeRequest, errnoName, FUSE_BUFFER_HEADER_SIZE, FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION, FUSE_MIN_READ_BUFFER, XATTR_SIZE_MAX, InitFlag, initFlags64, negotiateVersion, Opcode,
@@ -190,6 +189,38 @@ export class Connection {
     return conn;
   }
 
+  /**
+   * Serves a clone of a running session's device (FUSE_DEV_IOC_CLONE'd in another thread,
+   * `dev.fd`) whose INIT was answered there: no INIT and no RESEND here, just requests, as
+   * they come to this fd. `handler.init` gets the offer, `ready` the agreement. Unmounting
+   * is the original session's business: this one ends when the kernel does (ENODEV).
+   */
+  static async join(dev: MountedDevice, o: ResolvedMountOptions, handler: ConnectionHandler, offer: KernelOffer, negotiated: Negotiated,
+    log: Log = () => {}): Promise<Connection> {
+    const conn = new Connection(dev, o, handler, log, false);
+    try {
+      await handler.init(offer);
+      conn.negotiated = negotiated;
+      conn.state = 'running';
+      handler.ready?.(negotiated);
+    } catch (e) {
+      conn.end(e as Error, false);
+      throw e;
+    }
+    for (const ch of conn.channels) ch.reader?.start();
+    return conn;
+  }
+
+  /** A new FUSE_DEV_IOC_CLONE of the session's device, for another thread to serve (the
+   * caller owns the fd). */
+  cloneFd(): number {
+    if (this.state !== 'running') throw new ConnectionError('ENODEV', -ENODEV, 'ioctl', `the session on ${this.mountpoint} is not running`);
+    return native.cloneDevice(this.channels[0].fd);
+  }
+
+  /** The offer the kernel's INIT made (for threads joining the session). */
+  offer: KernelOffer | undefined;
+
   private addChannel(fd: number, start = true): Channel {
     const ch = new Channel(fd, this.bufferSize);
     // The addon holds the callback weakly until start(): the channel keeps it (a takeover
@@ -266,6 +297,7 @@ export class Connection {
       atime: this.options.atime, nodiratime: this.options.nodiratime,
     };
     const { uniqueLo, uniqueHi } = req;
+    this.offer = offer;
     Promise.resolve()
       .then(() => this.handler.init(offer))
       .then((want) => this.answerInit(ch, uniqueLo, uniqueHi, offer, v.minor, want))
@@ -373,7 +405,7 @@ export class Connection {
       ch.reader?.stop();
       ch.reader = undefined;
       ch.closed = true;
-      try { closeSync(ch.fd); } catch { /* already closed */ }
+      native.close(ch.fd); // an error: it was closed already
     }
     this.channels = [];
     this.initWaiter?.reject(error ?? new ConnectionError('ENODEV', -ENODEV, 'read', 'the mount went away before INIT completed'));

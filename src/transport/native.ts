@@ -17,6 +17,8 @@ export interface Native {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   cloneDevice(fd: number): number;
+  /** close(2): 0 or -errno. */
+  close(fd: number): number;
   /** FUSE_DEV_IOC_BACKING_OPEN: a backing id (> 0) for `fd`, or -errno. */
   backingOpen(devFd: number, fd: number): number;
   /** FUSE_DEV_IOC_BACKING_CLOSE: 0 or -errno. */
