@@ -17,7 +17,8 @@ import { constants as C } from 'node:fs';
 import Benchmark from 'benchmark';
 import { decodeRequest, Opcode, structs as S } from '../src/abi/index.js';
 import { opcodeRow } from '../src/api/ops.js';
-import { Server, type AttrReply, type FileSystem } from '../src/index.js';
+import { RequestContext, Server, type AttrReply, type FileSystem } from '../src/index.js';
+import { memfs } from '../examples/memfs.js';
 import type { Channel } from '../src/transport/index.js';
 
 const REQ_LEN = S.fuse_in_header.size + S.fuse_getattr_in.size; // 56
@@ -40,7 +41,42 @@ function rawGetattr(): { bytes: Uint8Array; view: DataView } {
   return { bytes, view };
 }
 
-export function runCodec(): Promise<void> {
+/** A raw request: in_header, then `body` encoded by `def` (if any), then NUL-terminated `name` (if any). */
+function rawRequest(opcode: number, nodeid: number, fill?: (v: DataView, at: number) => number, name?: string): { bytes: Uint8Array; view: DataView; len: number } {
+  const bytes = new Uint8Array(4096);
+  const view = new DataView(bytes.buffer);
+  let len = S.fuse_in_header.size;
+  if (fill) len += fill(view, len);
+  if (name !== undefined) len += Buffer.from(bytes.buffer).write(`${name}\0`, len);
+  S.fuse_in_header.encode(view, 0, { ...IN_HEADER, len, opcode, nodeid });
+  return { bytes, view, len };
+}
+
+/** An InodeTree (memfs) with a directory of 100 files, and requests against it. */
+async function treeRequests() {
+  const tree = memfs();
+  const ctx = new RequestContext(0, 0, 1, 0);
+  const dir = (await tree.mkdir(ctx, 1, 'd', 0o755)).nodeid;
+  let file = 0;
+  for (let i = 0; i < 100; i++) {
+    const c = await tree.create(ctx, dir, `file-${i}`, 0o644, 0o102);
+    await tree.release(ctx, c.entry.nodeid, c.fh!, 0);
+    if (i === 0) file = c.entry.nodeid;
+  }
+  const fh = (await tree.opendir(ctx, dir, 0)).fh!;
+  return {
+    tree,
+    getattr: rawRequest(Opcode.GETATTR, file, (v, at) => { S.fuse_getattr_in.encode(v, at, GETATTR_IN); return S.fuse_getattr_in.size; }),
+    lookupHit: rawRequest(Opcode.LOOKUP, dir, undefined, 'file-7'),
+    lookupMiss: rawRequest(Opcode.LOOKUP, dir, undefined, 'no-such-file'),
+    readdirplus: rawRequest(Opcode.READDIRPLUS, dir, (v, at) => {
+      S.fuse_read_in.encode(v, at, { fh, offset: 0n, size: 32768, read_flags: 0, lock_owner: 0n, flags: 0, padding: 0 });
+      return S.fuse_read_in.size;
+    }),
+  };
+}
+
+export async function runCodec(): Promise<void> {
   const reqBytes = new Uint8Array(4096);
   const rv = new DataView(reqBytes.buffer);
   const repBytes = new Uint8Array(4096);
@@ -65,6 +101,21 @@ export function runCodec(): Promise<void> {
   server.request(raw.bytes, raw.view, REQ_LEN, ch);
   if (written !== REPLY_LEN) throw new Error(`Server.request wrote ${written} bytes, expected ${REPLY_LEN}`);
   server.sink = { write: () => 0, writev: () => 0 };
+
+  const t = await treeRequests();
+  const treeServer = new Server(t.tree, { attrTimeout: 0 });
+  let bytesOut = 0;
+  treeServer.sink = {
+    write: (_c: Channel, _b: Uint8Array, len: number) => { bytesOut = len; return len; },
+    writev: (_c: Channel, chunks: Uint8Array[]) => { bytesOut = chunks.reduce((a, c) => a + c.length, 0); return bytesOut; },
+  };
+  // Check once that each is answered as expected: 102 entries ("." and ".." too) fit one reply.
+  for (const [what, r, want] of [['GETATTR', t.getattr, REPLY_LEN], ['LOOKUP', t.lookupHit, 144], ['LOOKUP miss', t.lookupMiss, 16]] as const) {
+    treeServer.request(r.bytes, r.view, r.len, ch);
+    if (bytesOut !== want) throw new Error(`InodeTree ${what} wrote ${bytesOut} bytes, expected ${want}`);
+  }
+  treeServer.request(t.readdirplus.bytes, t.readdirplus.view, t.readdirplus.len, ch);
+  if (bytesOut < 16 + 102 * 152) throw new Error(`READDIRPLUS wrote ${bytesOut} bytes: not 102 entries`);
 
   return new Promise((resolve, reject) => {
     const suite = new Benchmark.Suite('codec');
@@ -94,6 +145,18 @@ export function runCodec(): Promise<void> {
       })
       .add('Server.request(GETATTR) → no-op sink', () => {
         server.request(raw.bytes, raw.view, REQ_LEN, ch);
+      })
+      .add('Server.request(GETATTR), InodeTree (memfs)', () => {
+        treeServer.request(t.getattr.bytes, t.getattr.view, t.getattr.len, ch);
+      })
+      .add('Server.request(LOOKUP) of a known name, InodeTree (memfs)', () => {
+        treeServer.request(t.lookupHit.bytes, t.lookupHit.view, t.lookupHit.len, ch);
+      })
+      .add('Server.request(LOOKUP) of a missing name (ENOENT), InodeTree (memfs)', () => {
+        treeServer.request(t.lookupMiss.bytes, t.lookupMiss.view, t.lookupMiss.len, ch);
+      })
+      .add('Server.request(READDIRPLUS) of 100 entries, InodeTree (memfs)', () => {
+        treeServer.request(t.readdirplus.bytes, t.readdirplus.view, t.readdirplus.len, ch);
       })
       .on('cycle', (e: Benchmark.Event) => {
         const b = e.target as unknown as Benchmark;
