@@ -398,8 +398,16 @@ class Reader : public Napi::ObjectWrap<Reader> {
     if (napi_get_reference_value(env, r->cb_, &fn) != napi_ok || fn == nullptr ||
         napi_get_undefined(env, &recv) != napi_ok)
       return;
+    // Read until EAGAIN only while batches come (one client at a time sends one request per
+    // wake-up: the read that would answer EAGAIN is a wasted syscall; the poller is level-
+    // triggered, so a request that came meanwhile wakes us again at once). Every 16th
+    // wake-up drains anyway, to notice when batches start.
+    bool drain = r->batching_ || (++r->wakeups_ & 15) == 0;
+    int got = 0;
     for (int i = 0; i < kBudget && r->handle_; i++) {
+      if (got == 1 && !drain) break;
       ssize_t n = read(r->fd_, r->buf_, r->cap_);
+      if (n >= 0) got++;
       int32_t res;
       if (n >= 0) {
         res = static_cast<int32_t>(n);  // at most the buffer size (a few MiB)
@@ -424,9 +432,12 @@ class Reader : public Napi::ObjectWrap<Reader> {
       bool more = true;
       if (napi_get_value_bool(env, ret, &more) == napi_ok && !more) break;  // not a boolean: go on
     }
+    if (drain) r->batching_ = got > 1;
   }
 
   int fd_ = -1;
+  bool batching_ = true;  // the last draining wake-up found more than one request
+  unsigned wakeups_ = 0;
   uint8_t* buf_ = nullptr;
   size_t cap_ = 0;
   // Weak unless started (see "Lifetime" above).
