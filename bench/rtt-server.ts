@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   // THREADS=N: N threads, each with its own clone of the device and its own benchFs.
   const threads = Number(process.env.THREADS ?? 1);
   const session = await mount(mnt, benchFs, {
-    fsname: 'tsfuse-bench', attrTimeout: 0, entryTimeout: 3600_000,
+    fsname: 'tsfuse-bench', attrTimeout: 0, entryTimeout: 3600_000, ioUring: process.env.URING === '1',
     ...(threads > 1 ? { threads, threadFileSystem: { module: fileURLToPath(import.meta.url), export: 'benchFs' } } : {}),
   });
   process.stdout.write('READY\n');

@@ -30,6 +30,9 @@
 namespace pt {
 void Init(Napi::Env env, Napi::Object exports);  // native/pt.cc: the passthrough's *at syscalls
 }
+namespace uring {
+void Init(Napi::Env env, Napi::Object exports);  // native/uring.cc: FUSE over io_uring
+}
 
 namespace {
 
@@ -467,6 +470,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writev", Napi::Function::New(env, Writev));
   exports.Set("Reader", Reader::Init(env));
   pt::Init(env, exports);
+  uring::Init(env, exports);
   return exports;
 }
 

@@ -14,10 +14,12 @@ import {
   decodeRequest, errnoName, FUSE_BUFFER_HEADER_SIZE, FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION, FUSE_MIN_READ_BUFFER, XATTR_SIZE_MAX, InitFlag, initFlags64, negotiateVersion, Opcode,
   OUT_HEADER_SIZE, splitInitFlags, structs, writeOutHeader, ENODEV, ENOENT, EINTR, EAGAIN, EPROTO, EINVAL,
-  ETIMEDOUT, initOutSize,
+  ETIMEDOUT, ENOTCONN, initOutSize,
 } from '../abi/index.js';
+import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { checkMountpoint, handedDevice, handedFd, mountDevice, unmount, type MountedDevice, type UnmountOptions } from './mount.js';
-import { native, type NativeReader } from './native.js';
+import { native, type NativeReader, type NativeUring } from './native.js';
 import { Notifier } from './notify.js';
 import { resolveMountOptions, type AtimeMode, type MountOptions, type ResolvedMountOptions } from './options.js';
 
@@ -77,11 +79,18 @@ export class Channel {
    * then belong to another file (even another session's /dev/fuse), so nothing is
    * written to it any more: a late reply gets -ENODEV. */
   closed = false;
-  constructor(readonly fd: number, bufferSize: number) {
-    this.bytes = new Uint8Array(bufferSize);
-    this.view = new DataView(this.bytes.buffer);
+  /** FUSE over io_uring: the ring entry this channel stands for (its replies are commits). */
+  uring: NativeUring | undefined;
+  ent = -1;
+  /** `shared`: a buffer several channels read into (the io_uring entries share one). */
+  constructor(readonly fd: number, bufferSize: number, shared?: Uint8Array) {
+    this.bytes = shared ?? new Uint8Array(bufferSize);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 }
+
+/** io_uring entries per queue (one queue per CPU): each holds one request at a time. */
+const URING_ENTRIES = 8;
 
 export class ConnectionError extends Error {
   constructor(readonly code: string, readonly errno: number, readonly syscall: string, message: string) {
@@ -315,6 +324,13 @@ export class Connection {
     if (offer.flags & InitFlag.INIT_EXT) flags = union(flags, InitFlag.INIT_EXT);
     const maxPages = Math.ceil(o.maxWrite / 4096);
     const maxReadahead = Math.min(offer.maxReadahead, o.maxReadahead ?? offer.maxReadahead);
+    if (o.ioUring && !has(flags, InitFlag.OVER_IO_URING)) {
+      if (has(offer.flags, InitFlag.OVER_IO_URING)) flags = union(flags, InitFlag.OVER_IO_URING);
+      else {
+        this.log('io_uring: the kernel does not offer FUSE over io_uring (Linux 6.14+, and the fuse module parameter ' +
+          'enable_uring=Y: root can write Y to /sys/module/fuse/parameters/enable_uring before mounting): reading /dev/fuse');
+      }
+    }
     const [f1, f2] = splitInitFlags(flags);
     this.writeInit(ch, lo, hi, {
       major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION, max_readahead: maxReadahead, flags: f1,
@@ -326,6 +342,7 @@ export class Connection {
     }, initOutSize(minor));
     this.negotiated = { minor, offered: offer.flags, flags, maxWrite: o.maxWrite, maxReadahead, maxPages };
     this.state = 'running';
+    if (has(flags, InitFlag.OVER_IO_URING)) this.startUring(ch);
     this.handler.ready?.(this.negotiated);
     this.initWaiter?.resolve();
   }
@@ -348,9 +365,46 @@ export class Connection {
     this.initWaiter?.reject(e);
   }
 
+  /** The io_uring rings, while they serve. */
+  private uring: NativeUring | undefined;
+
+  /**
+   * FUSE over io_uring, after INIT was answered with it: one queue per possible CPU, each
+   * with URING_ENTRIES entries; each entry is a channel whose replies are commits. The
+   * /dev/fuse reader goes on (FORGET, INTERRUPT and what comes before the rings are ready).
+   * A failure leaves the session on /dev/fuse, with one line saying why.
+   */
+  private startUring(dev: Channel): void {
+    const queues = possibleCpus();
+    const payload = Math.max(this.options.maxWrite, XATTR_SIZE_MAX) + 4096;
+    const buf = new Uint8Array(this.bufferSize);
+    const chans: Channel[] = [];
+    try {
+      const u = new native.Uring(dev.fd, queues, URING_ENTRIES, payload, buf, (n, ent) => {
+        const ch = chans[ent];
+        if (n > 0 && ch && this.state === 'running') this.handler.request(ch.bytes, ch.view, n, ch);
+        else if (n < 0 && n !== -ENOTCONN && n !== -125 /* ECANCELED */ && n !== -ENODEV && this.state === 'running') {
+          this.log(`io_uring: entry ${ent} failed: ${errnoName(n)}`);
+        }
+      });
+      for (let i = 0; i < queues * URING_ENTRIES; i++) {
+        const ch = new Channel(-1, 0, buf);
+        ch.uring = u;
+        ch.ent = i;
+        chans.push(ch);
+      }
+      u.start();
+      this.uring = u;
+      this.log(`io_uring: serving through ${queues} queues of ${URING_ENTRIES} entries`);
+    } catch (e) {
+      this.log(`io_uring: setting up the rings failed (${(e as Error).message}): reading /dev/fuse`);
+    }
+  }
+
   /** Writes a reply; returns bytes written or -errno (ENOENT: the request was interrupted). */
   write(ch: Channel, bytes: Uint8Array, len: number): number {
     if (ch.closed) return -ENODEV;
+    if (ch.uring) return ch.uring.commit(ch.ent, bytes, len);
     const r = native.write(ch.fd, bytes, len);
     if (r < 0) this.writeFailed(r);
     return r;
@@ -359,6 +413,7 @@ export class Connection {
   /** Writes a reply from several chunks (header, then data). */
   writev(ch: Channel, chunks: Uint8Array[]): number {
     if (ch.closed) return -ENODEV;
+    if (ch.uring) return ch.uring.commitv(ch.ent, chunks);
     const r = native.writev(ch.fd, chunks);
     if (r < 0) this.writeFailed(r);
     return r;
@@ -408,6 +463,8 @@ export class Connection {
       native.close(ch.fd); // an error: it was closed already
     }
     this.channels = [];
+    this.uring?.stop();
+    this.uring = undefined;
     this.initWaiter?.reject(error ?? new ConnectionError('ENODEV', -ENODEV, 'read', 'the mount went away before INIT completed'));
     const handler = this.handler;
     this.handler = DETACHED;
@@ -418,6 +475,16 @@ export class Connection {
   get ended(): boolean {
     return this.state === 'ended';
   }
+}
+
+/** The kernel's nr_cpu_ids (one io_uring queue per possible CPU), from /sys, else the CPUs online. */
+function possibleCpus(): number {
+  try {
+    const s = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim(); // "0-1", "0-3,5"
+    const last = s.split(/[,-]/).map(Number).filter(Number.isInteger);
+    if (last.length) return Math.max(...last) + 1;
+  } catch { /* no sysfs */ }
+  return cpus().length || 1;
 }
 
 const TWO32 = 4294967296;

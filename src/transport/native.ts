@@ -12,6 +12,16 @@ export interface NativeReader {
   stop(): void;
 }
 
+export interface NativeUring {
+  /** Sets up the rings and registers the entries (throws on failure, leaving nothing). */
+  start(): void;
+  /** The reply (out header, then body) for the request in entry `ent`: bytes, or -errno. */
+  commit(ent: number, bytes: Uint8Array, len: number): number;
+  commitv(ent: number, chunks: Uint8Array[]): number;
+  /** Closes the rings (after the session ended). */
+  stop(): void;
+}
+
 export interface Native {
   openDevice(path: string): number;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
@@ -40,6 +50,10 @@ export interface Native {
   /** Bytes written or -errno; never throws. */
   writev(fd: number, chunks: Uint8Array[]): number;
   Reader: new (fd: number, buffer: Uint8Array, onRead: (n: number) => boolean | void) => NativeReader;
+  /** FUSE over io_uring (native/uring.cc): `onRequest(n, ent)` gets each request assembled in
+   * `buffer` (n > 0) or a failed entry (n < 0); the reply goes back with commit/commitv. */
+  Uring: new (devFd: number, queues: number, entries: number, payloadSize: number, buffer: Uint8Array,
+    onRequest: (n: number, ent: number) => void) => NativeUring;
 }
 
 function load(): Native {

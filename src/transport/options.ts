@@ -79,6 +79,13 @@ export interface MountOptions {
   /** Allow mounting over a directory that already is a mount point (stacking). Default
    * false: stacked mounts are how CSI drivers lost volumes (MISSION.md, point 1). */
   overMount?: boolean;
+  /**
+   * FUSE over io_uring (Linux 6.14+, needs the fuse module parameter enable_uring=Y when
+   * the session starts): requests come through one io_uring queue per CPU instead of
+   * read(2) on /dev/fuse (FORGET and INTERRUPT still come that way). Where the kernel does
+   * not offer it, the session reads /dev/fuse and one line says why. Default false.
+   */
+  ioUring?: boolean;
   /** Milliseconds to wait for the kernel's INIT after mount(2). Default 10000. */
   initTimeout?: number;
 }
@@ -110,7 +117,7 @@ function int(o: Record<string, unknown>, key: string, min: number, max: number):
 
 const BOOLEANS = [
   'allowOther', 'defaultPermissions', 'readOnly', 'dev', 'suid', 'noexec', 'noatime', 'nodiratime', 'lazytime',
-  'sync', 'dirsync', 'nosymfollow', 'cleanStale', 'overMount',
+  'sync', 'dirsync', 'nosymfollow', 'cleanStale', 'overMount', 'ioUring',
 ] as const;
 const KNOWN = new Set<string>([
   ...BOOLEANS, 'fsname', 'subtype', 'atime', 'maxRead', 'maxWrite', 'maxReadahead', 'maxBackground',
@@ -184,6 +191,7 @@ export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly
     fusermount: opts.fusermount,
     cleanStale: opts.cleanStale ?? false,
     overMount: opts.overMount ?? false,
+    ioUring: opts.ioUring ?? false,
     initTimeout: opts.initTimeout ?? 10_000,
   };
 }
@@ -252,6 +260,7 @@ const VALUED: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' 
   request_timeout: { key: 'requestTimeout', kind: 'int' },
   clean_stale: { key: 'cleanStale', kind: 'flag' },
   over_mount: { key: 'overMount', kind: 'flag' },
+  io_uring: { key: 'ioUring', kind: 'flag' },
 };
 
 /** Every name parseOptionString knows (for messages and the CLI's usage). */
