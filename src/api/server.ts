@@ -390,6 +390,13 @@ export class Server implements ConnectionHandler, ReplyTarget {
       };
     const nodeids: number[] = [];
     const done = (): DirentResult => ({ bytes: w.bytes.subarray(0, w.length), nodeids });
+    // An async fill's reply is written after other requests may have run: it keeps a copy,
+    // and the writer goes back for the next reply.
+    const doneAsync = (): DirentResult => {
+      const bytes = w.bytes.slice(0, w.length);
+      this.direntWriter ??= w;
+      return { bytes, nodeids };
+    };
     // A listing that fails halfway is not sent: undo the lookups of the entries added so far.
     const undo = (e: unknown): never => {
       for (const id of nodeids) this.forget(id, 1);
@@ -402,7 +409,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
       this.direntWriter = w;
       undo(e);
     }
-    if (isPromise(r)) return r.then(done, undo);
+    if (isPromise(r)) return r.then(doneAsync, (e) => { this.direntWriter ??= w; return undo(e); });
     this.direntWriter = w; // its bytes are written before another request can take it
     return done();
   }

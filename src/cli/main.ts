@@ -60,6 +60,7 @@ options (-o, comma-separated, as mount(8); later words win):
   caching and fast paths (server options, not mount(2)'s):
     entry_timeout=SEC attr_timeout=SEC (default 1) timeout=SEC (both) negative_timeout=SEC (default 0)
     threads=N   hello only: N threads, each on its own clone of the /dev/fuse fd
+    io_uring    FUSE over io_uring (Linux 6.14+ with the fuse module's enable_uring=Y; else /dev/fuse)
     passthrough only: kernel_passthrough (the kernel reads and writes the source files itself;
       needs CAP_SYS_ADMIN, Linux 6.9+), writeback_cache (the kernel gathers writes), keep_cache
       (default on: an unchanged file keeps its cached pages across opens; nokeep_cache)

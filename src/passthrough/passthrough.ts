@@ -88,7 +88,8 @@ export interface PassthroughOptions {
   /**
    * FOPEN_KEEP_CACHE when a file is unchanged since it was last opened (same size and
    * mtime at open as at the previous open's release): its cached pages survive the open.
-   * Default true.
+   * Default true, except on a strictatime mount (every read must reach the source to move
+   * its atime).
    */
   keepCache?: boolean;
 }
@@ -837,8 +838,9 @@ export class Passthrough extends InodeTree {
     this.ptLog = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   }
 
-  /** FOPEN_KEEP_CACHE for unchanged files (see PassthroughOptions.keepCache). */
-  readonly keepCache: boolean;
+  /** FOPEN_KEEP_CACHE for unchanged files (see PassthroughOptions.keepCache; off on a
+   * strictatime mount: a read from the cache would not reach the source, nor move its atime). */
+  keepCache: boolean;
   /** Writeback cache asked for (option) and, after INIT, in effect. */
   writeback: boolean;
 
@@ -891,6 +893,7 @@ export class Passthrough extends InodeTree {
     // FUSE inodes are S_NOATIME: the kernel applies no atime flag of the mount, our reads
     // of the source are what moves its atimes. noatime and nodiratime are honoured here.
     this.noatime = info.atime === 'noatime';
+    if (info.atime === 'strictatime') this.keepCache = false;
     this.dirNoatime = this.noatime || info.nodiratime === true;
     const want = (flag: number) => { if (has(info.offered, flag) && !has(info.want, flag)) info.want += flag; };
     // We clear setuid/setgid ourselves on write/truncate (root writes would keep them).
