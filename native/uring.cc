@@ -327,6 +327,7 @@ class Uring : public Napi::ObjectWrap<Uring> {
         }
         break;
       }
+      if (u->stopped_) break;  // the session ended in the callback: q is gone
       if (head == tail) tail = __atomic_load_n(q->ring.cq_tail, __ATOMIC_ACQUIRE);
     }
     u->inPoll_ = false;
