@@ -471,7 +471,8 @@ run_config() { # round cfg
     start_server "$c"
     case $? in
       0) dir=$MNT ;;
-      2) NA[$c]="n/a (option not available: $(ts_extra "$c" | tr -d ,))"; umount "$SRC"; restore_uring; return ;;
+      2) NA[$c]="n/a (option not available: $(grep -m1 -i "unknown.*option\|invalid option" "$W/log/$c.log" | sed 's/ (known: .*//' | cut -c1-160))"
+         umount "$SRC"; restore_uring; return ;;
       *) NA[$c]="failed to mount: $(grep -v '^ *at \|^\$ ' "$W/log/$c.log" | tail -2 | tr '\n' ' ' | cut -c1-200)"; umount "$SRC"; restore_uring; return ;;
     esac
   fi
