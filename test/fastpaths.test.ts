@@ -31,10 +31,9 @@
 // (/proc/vmstat counts drop_caches). Every mount is unmounted (lazily if busy) and every
 // user and group made here is deleted, whatever happens.
 //
-// Three tests check behaviour that is broken at the time of writing (reported): those
-// assertions run inside knownBug(), which prints their failure ("KNOWN BUG") instead of
-// failing the file (TSFUSE_KNOWN_BUGS=fail makes it fail); everything else in those tests
-// (setup, crashes, time-outs) fails as usual.
+// Three tests guard bugs these tests found and that were fixed (regression()): a CREATE
+// of a name the kernel believed missing but whose inode had a backing id, a write-only file
+// under the writeback cache, and keep_cache after a change behind the mount.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -50,22 +49,16 @@ const ADDON = join(REPO, 'build/Release/tsfuse.node');
 const MiB = 1 << 20;
 const bases: string[] = [];
 
-// ---- known bugs ----------------------------------------------------------------------
+// ---- regressions -----------------------------------------------------------------------
 
-const STRICT = process.env.TSFUSE_KNOWN_BUGS === 'fail';
-/** The assertions of behaviour that is known to be broken (reported): their failure is
- * printed, not counted, unless TSFUSE_KNOWN_BUGS=fail. Only these assertions: the test's
- * setup, and any other error, fail as usual. */
-async function knownBug(what: string, check: () => Promise<void> | void): Promise<void> {
+/** The assertions guarding a fixed bug: a failure names the bug. */
+async function regression(what: string, check: () => Promise<void> | void): Promise<void> {
   try {
     await check();
   } catch (e) {
-    if (STRICT || !(e instanceof assert.Assertion)) throw e;
-    const a = e as assert.Assertion & { actual?: unknown; expects?: unknown };
-    console.log(`  KNOWN BUG (reported, not fixed here): ${what}\n    ${a.message}: got ${JSON.stringify(a.actual)}, want ${JSON.stringify(a.expects)}`);
-    return;
+    if (e instanceof assert.Assertion) e.message = `regression of "${what}": ${e.message}`;
+    throw e;
   }
-  console.log(`  note: known bug "${what}" no longer reproduces: make its assertions plain ones`);
 }
 
 // ---- users and groups made for the non-root tests --------------------------------------
@@ -549,7 +542,7 @@ test('kernel_passthrough with a cached negative name: O_CREAT of it, once it bec
       out(res);
     `, [join(e.mnt, 'f'), join(e.mnt, 'g'), join(e.src, 'f'), join(e.src, 'g')]);
     assert.is(r.neg, 'ENOENT');
-    await knownBug('CREATE of an existing inode that already has a backing id registers a second one: the kernel refuses it and the open fails with EIO', () => {
+    await regression('CREATE of an existing inode that already has a backing id registers a second one: the kernel refuses it and the open fails with EIO', () => {
       assert.is(r.create, null, 'open(g, O_WRONLY|O_CREAT) through the mount');
       assert.is(r.heldSees, 'CREATED');
     });
@@ -637,7 +630,7 @@ test('writeback_cache: a mode 0200 file (write-only to its non-root owner) opene
       out(res);
     `, [join(e.mnt, 'wo'), writesArg(writes)], { as: u });
     assert.is(r.read, 'EACCES', 'the owner may not read it');
-    await knownBug('writeback_cache + a file the caller may only write: the source is opened write-only, the kernel\'s READ to fill a partial page fails with EBADF, and so does the write(2)', async () => {
+    await regression('writeback_cache + a file the caller may only write: the source is opened write-only, the kernel\'s READ to fill a partial page fails with EBADF, and so does the write(2)', async () => {
       assert.is(r.write, null, 'O_WRONLY open and writes by the owner');
       await sourceBecomes(p, want, 'writes to a write-only file');
       assertClean(e);
@@ -739,7 +732,7 @@ test('keep_cache (timeout=60): a change on the source while a writer has the fil
       `, [join(e.mnt, 'k'), p, join(e.base, 'now'), String(3_000_001 + 2 * n)]);
       return { r: await readCounting(e, 'k'), old, now };
     });
-    await knownBug('a writable open\'s RELEASE records the source\'s size and mtime as "what the page cache holds" even when the change came from outside: the next OPEN gets keep_cache and stale pages are read', () => {
+    await regression('a writable open\'s RELEASE records the source\'s size and mtime as "what the page cache holds" even when the change came from outside: the next OPEN gets keep_cache and stale pages are read', () => {
       assert.is(r.sha === sha(old) ? 'the old contents' : r.sha === sha(now) ? 'the new contents' : 'something else', 'the new contents', 'read through the mount');
     });
     assertClean(e);

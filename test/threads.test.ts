@@ -353,12 +353,9 @@ test('a threadFileSystem that cannot be built → mount rejects naming the threa
       // The export is missing (named or default).
       { spec: { module: THREADS_FS, export: 'nope' }, thread: 1, names: [new RegExp(THREADS_FS.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), /nope/] },
       { spec: { module: HELLO }, thread: 1, names: [new RegExp(HELLO.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), /"default"/] },
-      // The module throws while loading; the factory throws (its own message is kept).
-      // Known gap (reported): when the import itself throws (a top-level throw, a syntax
-      // error), the message names the thread but not the module, as loadFileSystem passes
-      // import()'s error on unwrapped: the module's name is not asserted here.
-      { spec: { module: THROWS }, thread: 1, names: [/this module refuses to load/] },
-      { spec: { module: THREADS_FS, export: 'failing' }, thread: 1, names: [/this factory always fails/] },
+      // The module throws while loading; the factory throws: the module is named, its own message kept.
+      { spec: { module: THROWS }, thread: 1, names: [new RegExp(THROWS.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), /this module refuses to load/] },
+      { spec: { module: THREADS_FS, export: 'failing' }, thread: 1, names: [new RegExp(THREADS_FS.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), /this factory always fails/] },
       // Thread 1 builds, thread 2 cannot: thread 1 is stopped as well.
       { spec: { module: THREADS_FS, export: 'failSecond', arg: { marker } }, thread: 2, names: [/only the first instance is built/] },
     ];

@@ -78,6 +78,11 @@ export class InodeTree implements FileSystem {
   private readonly table = new Map<number, FuseInode>();
   /** identity() → inode, for merging hard links. */
   private readonly byIdentity = new Map<string | number | bigint, FuseInode>();
+  /** The registered inode whose identity() is `id` (the one a newcomer of that identity
+   * will be merged into when it is handed out), if any. */
+  protected registeredAs(id: string | number | bigint): FuseInode | undefined {
+    return this.byIdentity.get(id);
+  }
   /** fh → open file; fh 0 is never used. */
   private readonly files = new Map<number, OpenFile>();
   private nextNodeid = FUSE_ROOT_ID + 1;

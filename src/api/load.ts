@@ -20,11 +20,22 @@ export interface FileSystemSpec {
 /** Imports `spec.module` and builds its filesystem; throws an Error that names the module. */
 export async function loadFileSystem(spec: FileSystemSpec): Promise<FileSystem> {
   const name = spec.export ?? 'default';
-  const mod = await import(isAbsolute(spec.module) ? pathToFileURL(spec.module).href : spec.module) as Record<string, unknown>;
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(isAbsolute(spec.module) ? pathToFileURL(spec.module).href : spec.module) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`cannot load module ${spec.module}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
   const exp = mod[name];
   if (exp === undefined) throw new Error(`module ${spec.module} has no export "${name}"`);
-  const made = typeof exp === 'function' && !/^class\s/.test(Function.prototype.toString.call(exp))
-    ? await (exp as (arg: unknown) => unknown)(spec.arg) : exp;
+  let made: unknown = exp;
+  if (typeof exp === 'function' && !/^class\s/.test(Function.prototype.toString.call(exp))) {
+    try {
+      made = await (exp as (arg: unknown) => unknown)(spec.arg);
+    } catch (e) {
+      throw new Error(`export "${name}" of ${spec.module} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+  }
   if (!made || typeof made !== 'object') throw new Error(`export "${name}" of ${spec.module} gave ${typeof made}, not a FileSystem`);
   return made as FileSystem;
 }

@@ -334,11 +334,14 @@ export class PtInode extends FuseInode {
    * with the first open), or nothing (not a regular file, or passthrough is off or refused). */
   passthrough(h: PtHandle): void {
     if (!this.fs.kernelPassthrough || (this.mode & C.S_IFMT) !== C.S_IFREG) return;
-    let b = this.backing;
+    // A creation's newcomer of a file the kernel already knows (CREATE of an existing name)
+    // is merged into the registered inode at hand-out: its opens share that one's backing.
+    const home = (this.fs.registered(this.key) as PtInode | undefined) ?? this;
+    let b = home.backing;
     if (!b) {
       const id = this.fs.backingOpen(h.fd);
       if (id === undefined) return;
-      b = this.backing = { id, opens: 0 };
+      b = home.backing = { id, opens: 0 };
     }
     b.opens++;
     h.backing = b;
@@ -356,11 +359,10 @@ export class PtInode extends FuseInode {
     if (s && s[0] === size && s[1] === st[STX.mtime] && s[2] === st[STX.mtimeNs]) h.options = { ...h.options, keepCache: true };
     this.stamp = [size, st[STX.mtime], st[STX.mtimeNs]];
   }
-  /** After writes through `fd` (a writable open's release): they are in the kernel's cache. */
-  restamp(fd: number): void {
-    if (!this.fs.keepCache || !this.stamp) return;
-    sys.statx(fd, '', L.AT_EMPTY_PATH, st, stBig);
-    this.stamp = [stBig[STXB.size], st[STX.mtime], st[STX.mtimeNs]];
+  /** A writable open was released: what the file is now may come from its writes or from
+   * someone else's behind the mount (indistinguishable), so the next open drops the cache. */
+  unstamp(): void {
+    this.stamp = undefined;
   }
   /** An open holding a count of `b` was released: the last one closes the backing id. */
   dropBacking(b: Backing): void {
@@ -383,7 +385,7 @@ export class PtInode extends FuseInode {
     const ph = h as PtHandle | undefined;
     if (!ph || ph.fd < 0) return;
     for (const [owner, l] of [...(this.locks ?? [])]) if (l.via === ph) this.releaseLocks(owner);
-    if (ph.writable) this.restamp(ph.fd);
+    if (ph.writable) this.unstamp();
     ph.close();
     if (ph.backing) this.dropBacking(ph.backing);
     ph.backing = undefined;
@@ -605,9 +607,11 @@ export class PtInode extends FuseInode {
       try {
         return this.fs.openAtime(ctx, path, f3, this.fs.noatime);
       } catch (e) {
-        // Write-only to the caller (writeback cache): no page can be filled from the file.
+        // Write-only to the caller: the caller may open it as it asked (checked as the caller),
+        // and the kernel must read to fill partial pages (writeback cache): opened by us.
         if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-        return this.fs.openAtime(ctx, path, f2 & ~C.O_APPEND, this.fs.noatime);
+        closeSync(this.fs.openAtime(ctx, path, f2 & ~(C.O_APPEND | C.O_TRUNC), this.fs.noatime));
+        return this.fs.openAtime(null, path, f3, this.fs.noatime);
       }
     });
     const handle = new PtHandle(this, fd);
@@ -851,6 +855,11 @@ export class Passthrough extends InodeTree {
     let f = flags & ~C.O_APPEND;
     if ((f & 3) === C.O_WRONLY) f = (f & ~3) | C.O_RDWR;
     return f;
+  }
+
+  /** The registered inode of identity `key`, if any. */
+  registered(key: string): FuseInode | undefined {
+    return this.registeredAs(key);
   }
 
   /** A backing id for open file `fd` (kernel passthrough), or undefined: then passthrough is
