@@ -489,6 +489,32 @@ test('the adopted backing id is closed at the last release: a 32 MiB file on a t
     await umountAndCheck(e, sup);
   }, { tmpfs: true })));
 
+test('a held file unlinked through the mount is lost at a takeover (no name to restore it by): its backing id is closed then, so its space is freed once the holder closes, not at unmount', timed(6 * WAIT_MS, () =>
+  withEnv(async (e) => {
+    const MiB = 1 << 20;
+    const used = () => { const s = statfsSync(e.src); return (s.blocks - s.bfree) * s.bsize; };
+    const base = used();
+    const big = new Model(lines('gone', Math.ceil((32 * MiB) / 12)));
+    writeFileSync(join(e.src, 'big'), big.buf);
+    const { sup, started } = await cliSupervised(e);
+    const path = join(e.mnt, 'big');
+    const a = await holder(e, 'A');
+    await a.do(`open big ${path}`);
+    await pwrite(a, 'big', big, 10 * MiB, 'held');
+    const rm = await run('rm', [path], WAIT_MS);
+    assert.is(rm.code, 0, `rm through the mount: ${rm.stderr}`);
+    await killAndTakeOver(e, sup, 1);
+    // The held fd goes on with the kernel's own reference to the source file.
+    assert.is(await a.do(`pread big ${10 * MiB} 4`), 'held');
+    await a.do('close big').catch(() => {}); // its FLUSH may answer ESTALE (the handle was lost)
+    const drop = await run('sh', ['-c', 'echo 2 > /proc/sys/vm/drop_caches'], WAIT_MS);
+    assert.is(drop.code, 0, drop.stderr);
+    const freed = await poll(() => used() - base < 8 * MiB, WAIT_MS, 50);
+    assert.ok(freed, `the lost file's space is still in use (${used() - base} bytes) while mounted: its backing id leaked`);
+    assertKernelPassthrough(e, started);
+    await umountAndCheck(e, sup);
+  }, { tmpfs: true })));
+
 test('nothing of this file is left mounted or running', () => {
   for (const b of bases) {
     assert.equal(mountsBelow(b), [], `mounts below ${b}`);

@@ -442,8 +442,12 @@ export class InodeTree implements FileSystem {
       if (!n.lost && !failures.has(id)) failures.set(id, 'no name of it is known (unlinked, or below a lost directory)');
     }
     let reopened = 0;
+    // Kernel passthrough ids in the journal (→ the inode, if restored) and those a reopened file uses.
+    const backings = new Map<number, FuseInode | undefined>();
+    const backingsInUse = new Set<number>();
     for (const [fh, f] of files) {
       const inode = f.id ? this.table.get(f.id) : undefined;
+      if (f.backing) backings.set(f.backing, inode);
       if (!inode) { this.lostFiles.add(fh); continue; }
       try {
         if (f.dir) {
@@ -455,6 +459,7 @@ export class InodeTree implements FileSystem {
           if (f.backing) inode.adoptBackingId(f.backing);
           const handle = await inode.open(ctx, f.flags & ~(O_CREAT | O_EXCL | O_TRUNC));
           this.files.set(fh, { inode, handle: handle ?? undefined, flags: f.flags });
+          if (f.backing) backingsInUse.add(f.backing);
         }
         inode[NODE].opens++;
         reopened++;
@@ -462,6 +467,14 @@ export class InodeTree implements FileSystem {
         this.lostFiles.add(fh);
         log(`takeover: file handle ${fh} of node ${f.id} could not be reopened: ${(e as Error).message}`);
       }
+    }
+    // Ids no restored file uses (their files were lost): the kernel's open files keep their
+    // own reference to the backing file, so the id can go now (else it pins the file, an
+    // unlinked one's space too, until the session ends).
+    for (const [id, inode] of backings) {
+      if (backingsInUse.has(id)) continue;
+      inode?.releaseBackingId(id);
+      this.notifier?.backingClose(id);
     }
     this.nextNodeid = Math.max(this.nextNodeid, nextId);
     this.nextFh = Math.max(this.nextFh, nextFh);

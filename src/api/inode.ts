@@ -247,6 +247,9 @@ export class FuseInode {
    * for the same inode while one is in use) and close it after the last release. Default:
    * nothing (a filesystem without kernel passthrough never gets an id). */
   adoptBackingId(_id: number): void {}
+  /** Takeover: backing id `id` (adopted, or not) is being closed because no restored open
+   * file uses it: forget it. Default: nothing. */
+  releaseBackingId(_id: number): void {}
 
   // ---- hooks ----
 

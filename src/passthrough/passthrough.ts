@@ -374,6 +374,9 @@ export class PtInode extends FuseInode {
   override adoptBackingId(id: number): void {
     if (!this.backing) this.backing = { id, opens: 0 };
   }
+  override releaseBackingId(id: number): void {
+    if (this.backing?.id === id && this.backing.opens === 0) this.backing = undefined;
+  }
 
   /** A close() of a file of this inode by some process: POSIX says its locks here go. */
   override flush(_ctx: Context, _h: FileHandle | undefined, lockOwner: bigint): void {
