@@ -288,6 +288,20 @@ Napi::Value Become(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// statat(dirfd, name, num, big): statx of `name` in dirfd (not following a symlink) as this
+// thread's caller, filling the arrays as statx() does; 0 or -errno, never throws.
+Napi::Value Statat(const Napi::CallbackInfo& info) {
+  std::string name;
+  void *nv, *bv;
+  size_t nb, bb;
+  if (!Bytes(info, 1, &name) || !View(info, 2, &nv, &nb) || nb < 19 * 8 || !View(info, 3, &bv, &bb) || bb < 4 * 8)
+    return Num(info, -EINVAL);
+  struct statx sx;
+  if (statx(I(info, 0), name.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx) < 0) return Num(info, -errno);
+  FillStatx(sx, static_cast<double*>(nv), static_cast<uint64_t*>(bv));
+  return Num(info, 0);
+}
+
 // refreshUmask(): reads the process umask again (after the program changed it); returns it.
 Napi::Value RefreshUmask(const Napi::CallbackInfo& info) {
   g_procUmask = ReadProcessUmask();
@@ -664,6 +678,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("become", Napi::Function::New(env, Become));
   o.Set("refreshUmask", Napi::Function::New(env, RefreshUmask));
   o.Set("lookupat", Napi::Function::New(env, Lookupat));
+  o.Set("statat", Napi::Function::New(env, Statat));
   InitIo(env, o);
   exports.Set("pt", o);
 }

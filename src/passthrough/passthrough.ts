@@ -229,6 +229,11 @@ interface Backing {
   opens: number;
 }
 
+/** The fd-mode key of the inode whose statx is in `st`: (device, inode number, mount). */
+function keyOf(): string {
+  return `${st[STX.devMajor]}:${st[STX.devMinor]}:${stBig[STXB.ino]}:${st[STX.mntId]}`;
+}
+
 /** linux_dirent64 records per getdents64 call: a batch (the tree keeps what the kernel
  * had no room for, at most one batch per open directory). */
 const DIR_BATCH = 32 * 1024;
@@ -502,7 +507,11 @@ export class PtInode extends FuseInode {
   /** undefined: no such name (answered without building an error). */
   override lookup(ctx: Context, name: string): FuseInode | undefined {
     const b = checkName(name);
-    return this.withFd((dirfd) => this.fs.lookupNode(dirfd, b, ctx));
+    const known = this.children.get(name) as PtInode | undefined;
+    return this.withFd((dirfd) => {
+      const again = known ? this.fs.revalidate(dirfd, b, ctx, known) : false;
+      return again === false ? this.fs.lookupNode(dirfd, b, ctx) : again;
+    });
   }
   /** Takeover: what the restore looks up is not handed out in this turn: no fresh attributes. */
   override restoreChild(ctx: Context, name: string, saved: unknown): FuseInode {
@@ -1014,6 +1023,22 @@ export class Passthrough extends InodeTree {
     closeSync(m.fd);
   }
 
+  /**
+   * A lookup of a name whose inode we know (the kernel revalidating its dentry, READDIRPLUS):
+   * one statx by name, no open. The same (device, inode, mount) as `known`, which holds an fd
+   * on its inode (so its number cannot have been reused), is the same file: `known`, with
+   * these attributes. undefined: no such name. false: another file or an error — the caller
+   * does the full lookup.
+   */
+  revalidate(dirfd: number, name: Uint8Array, ctx: Context, known: PtInode): PtInode | undefined | false {
+    if (known.fd < 0) return false; // file-handle mode, or closed after its unlink
+    const r = this.asCaller(ctx, () => sys.statat(dirfd, name, st, stBig));
+    if (r === -ENOENT) return undefined;
+    if (r < 0 || keyOf() !== known.key) return false;
+    known.fresh = attrFromStatx();
+    return known;
+  }
+
   /** A new inode object for `name` in `dirfd` (the tree merges it with a known alias), or
    * undefined if there is no such name; other errors throw. One native call opens and stats. */
   lookupNode(dirfd: number, name: Uint8Array, ctx: Context): PtInode | undefined {
@@ -1045,7 +1070,7 @@ export class Passthrough extends InodeTree {
     let handle: Buffer | undefined;
     try {
       const mntId = st[STX.mntId];
-      const key = `${st[STX.devMajor]}:${st[STX.devMinor]}:${stBig[STXB.ino]}:${mntId}`;
+      const key = keyOf();
       const fmt = st[STX.mode] & C.S_IFMT;
       if (this.mode !== 'never') {
         try {

@@ -24,6 +24,9 @@ export interface PtSys {
   /** openat(dirfd, name, O_PATH|O_NOFOLLOW) as this thread's caller, then statx of it into
    * `num`/`big` (as statx()): the fd, or −errno (never throws: ENOENT is a lookup's normal answer). */
   lookupat(dirfd: number, name: Name, num: Float64Array, big: BigUint64Array): number;
+  /** statx of `name` in dirfd (no symlink followed) as this thread's caller into `num`/`big`:
+   * 0, or −errno (never throws). */
+  statat(dirfd: number, name: Name, num: Float64Array, big: BigUint64Array): number;
   /** Reads the process umask again (a program that changed it after start calls this): creations
    * whose mode it leaves as the needed umask would run on the calling thread. Returns it. */
   refreshUmask(): number;
