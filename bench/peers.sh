@@ -43,6 +43,8 @@
 #   PEERS_CACHE (${XDG_CACHE_HOME:-~/.cache}/tsfuse-bench: npm fuse-native, Go build cache),
 #   OUT (bench/results), KEEP_TMP=1 (keep the work directory).
 # Output: one line per run, then the tables; written to OUT/peers-<UTC date>.md and OUT/latest.md.
+{ # the whole script is one compound command: bash parses it before running, so an edit or a
+  # checkout of this file during a 20-minute run cannot change what runs
 set -u
 START_NS=$(date +%s%N)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -548,3 +550,5 @@ cp "$REPORT" "$OUT/latest.md"
 echo
 sed -n '/^## Medians/,$p' "$REPORT" | sed '/^## Runs/,$d'
 echo "written: $REPORT and $OUT/latest.md (total ${TOTAL_S}s)"
+exit 0
+}
