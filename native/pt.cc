@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -544,6 +545,25 @@ Napi::Value PositionalIo(const Napi::CallbackInfo& info, const char* name) {
   return Num(info, static_cast<double>(n));
 }
 Napi::Value Pread(const Napi::CallbackInfo& info) { return PositionalIo<void*, pread>(info, "pread"); }
+// preadNowait(fd, buf, pos, at) / pwriteNowait(fd, data, pos, at): preadv2/pwritev2 with
+// RWF_NOWAIT of buf[at..] at pos: what can be done without blocking (data in the page cache,
+// a write that needs no block allocation), as a byte count, or -errno (EAGAIN: it would
+// block; EOPNOTSUPP: the file cannot say). Never throws: the caller then goes to the pool.
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008  // linux/fs.h (4.14)
+#endif
+template <bool kWrite>
+Napi::Value PositionalNowait(const Napi::CallbackInfo& info) {
+  void* data;
+  size_t len;
+  int64_t pos;
+  if (!View(info, 1, &data, &len) || !Offset(info, 2, &pos)) return Num(info, -EINVAL);
+  size_t at = static_cast<size_t>(info[3].As<Napi::Number>().Int64Value());
+  if (at > len) return Num(info, -EINVAL);
+  struct iovec iov = {static_cast<uint8_t*>(data) + at, len - at};
+  ssize_t n = kWrite ? pwritev2(I(info, 0), &iov, 1, pos, RWF_NOWAIT) : preadv2(I(info, 0), &iov, 1, pos, RWF_NOWAIT);
+  return Num(info, n < 0 ? -errno : static_cast<double>(n));
+}
 Napi::Value Pwrite(const Napi::CallbackInfo& info) { return PositionalIo<const void*, pwrite>(info, "pwrite"); }
 // ftruncate(fd, size): EFBIG for a size ≥ 2^63 (beyond any file), EINVAL for a negative one.
 Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
@@ -613,6 +633,7 @@ Napi::Value Fstatfs(const Napi::CallbackInfo& info) {
   uint64_t* o = static_cast<uint64_t*>(v);
   o[0] = s.f_blocks; o[1] = s.f_bfree; o[2] = s.f_bavail; o[3] = s.f_files; o[4] = s.f_ffree;
   o[5] = s.f_bsize; o[6] = s.f_namelen; o[7] = s.f_frsize;
+  if (bytes >= 9 * 8) o[8] = static_cast<uint64_t>(s.f_type);
   return info.Env().Undefined();
 }
 // syncfs(fd)
@@ -679,6 +700,8 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("refreshUmask", Napi::Function::New(env, RefreshUmask));
   o.Set("lookupat", Napi::Function::New(env, Lookupat));
   o.Set("statat", Napi::Function::New(env, Statat));
+  o.Set("preadNowait", Napi::Function::New(env, PositionalNowait<false>));
+  o.Set("pwriteNowait", Napi::Function::New(env, PositionalNowait<true>));
   InitIo(env, o);
   exports.Set("pt", o);
 }

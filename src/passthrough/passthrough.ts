@@ -42,7 +42,7 @@ import {
   callerCreds, FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirStream,
   type FileHandle, type InitInfo, type InodeOp, type Lock, type SetattrChanges, type StatFs, type StreamEntry,
 } from '../api/index.js';
-import { ENOENT, errnoName, FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
+import { EINVAL, ENOENT, EOPNOTSUPP, errnoName, errnoOf, FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { has } from '../transport/index.js';
 import { L, STX, STX_BIG, STX_NUM, STXB, sys } from './sys.js';
 
@@ -100,7 +100,7 @@ const EGID = process.getegid?.() ?? -1;
 /** statx output, filled by each sys.statx call and read right after it (one thread). */
 const st = new Float64Array(STX_NUM);
 const stBig = new BigUint64Array(STX_BIG);
-const statbuf = new BigUint64Array(8);
+const statbuf = new BigUint64Array(9);
 
 /** The kernel's 32-bit dev encoding (new_encode_dev), as fuse_attr.rdev carries it. */
 export function encodeFuseDev(major: number, minor: number): number {
@@ -174,6 +174,30 @@ class SharedFd {
   }
 }
 
+/** How data I/O of a source mount runs. */
+const enum IoMode {
+  /** At once: memory filesystems (tmpfs, ramfs) never wait for a device. */
+  Now,
+  /** What can be done without blocking at once (RWF_NOWAIT), the rest on the thread pool. */
+  Nowait,
+  /** On the thread pool (FUSE, network and other sources that cannot say whether they would block). */
+  Pool,
+}
+const TMPFS_MAGIC = 0x01021994n;
+const RAMFS_MAGIC = 0x858458f6n;
+/** pread as a byte count or −errno (never throws). */
+function preadNow(fd: number, buf: Uint8Array, pos: bigint): number {
+  try { return sys.pread(fd, buf, pos); } catch (e) { return -(errnoOf((e as NodeJS.ErrnoException).code ?? 'EIO') ?? 5); }
+}
+function pwriteNow(fd: number, data: Uint8Array, pos: bigint): number {
+  try { return sys.pwrite(fd, data, pos); } catch (e) { return -(errnoOf((e as NodeJS.ErrnoException).code ?? 'EIO') ?? 5); }
+}
+
+/** The largest offset a loff_t holds. */
+const MAX_LOFF = 2n ** 63n - 1n;
+/** Replies a READ makes at once are built here (written before the next request is read). */
+const scratch = Buffer.allocUnsafe(1 << 20);
+
 /** An open file of the source. Data I/O runs on the thread pool (a slow source stalls
  * only the requests that wait for it). */
 class PtHandle implements FileHandle {
@@ -188,13 +212,40 @@ class PtHandle implements FileHandle {
   /** The fd for synchronous calls (−1 once released). */
   get fd(): number { return this.file.open ? this.file.fd : -1; }
 
-  read(_ctx: Context, offset: bigint, size: number): Promise<Uint8Array> {
+  /** What the page cache has is read at once (preadv2 RWF_NOWAIT, into a buffer reused for
+   * replies made at once); the rest, or all of it when it would block, on the thread pool. */
+  read(_ctx: Context, offset: bigint, size: number): Uint8Array | Promise<Uint8Array> {
+    const fd = this.fd;
+    let got = 0;
+    const mode = fd >= 0 ? this.inode.fs.ioMode(this.inode.mntId, fd) : IoMode.Pool;
+    if (mode !== IoMode.Pool) {
+      const buf = size <= scratch.length ? scratch : Buffer.allocUnsafe(size);
+      const n = mode === IoMode.Now ? preadNow(fd, buf.subarray(0, size), offset) : sys.preadNowait(fd, buf.subarray(0, size), offset, 0);
+      if (n === size || n === 0) return buf.subarray(0, n); // all of it, or the end of the file
+      if (n === -EOPNOTSUPP || n === -EINVAL && offset < MAX_LOFF) this.inode.fs.noNowait(this.inode.mntId); // the source cannot say
+      if (n > 0) {
+        got = n;
+        const own = Buffer.allocUnsafe(size); // the rest comes later: off the shared buffer
+        own.set(buf.subarray(0, n));
+        return this.file.use(async (f) => own.subarray(0, got + await sys.preadAsync(f, own.subarray(got), offset + BigInt(got))));
+      }
+    }
     const buf = Buffer.allocUnsafe(size);
-    return this.file.use(async (fd) => buf.subarray(0, await sys.preadAsync(fd, buf, offset)));
+    return this.file.use(async (f) => buf.subarray(0, await sys.preadAsync(f, buf, offset)));
   }
-  write(ctx: Context, offset: bigint, data: Uint8Array, flags: number): Promise<number> {
-    return this.file.use(async (fd) => {
-      const n = await sys.pwriteAsync(fd, data, offset);
+  /** Written at once when it needs no blocking (pwritev2 RWF_NOWAIT), else on the thread pool. */
+  write(ctx: Context, offset: bigint, data: Uint8Array, flags: number): number | Promise<number> {
+    const fd = this.fd;
+    let done = 0;
+    const mode = fd >= 0 && !(flags & FUSE_WRITE_KILL_SUIDGID) ? this.inode.fs.ioMode(this.inode.mntId, fd) : IoMode.Pool;
+    if (mode !== IoMode.Pool) {
+      const n = mode === IoMode.Now ? pwriteNow(fd, data, offset) : sys.pwriteNowait(fd, data, offset, 0);
+      if (n === data.length) return n;
+      if (n === -EOPNOTSUPP || n === -EINVAL && offset < MAX_LOFF) this.inode.fs.noNowait(this.inode.mntId);
+      if (n > 0) done = n;
+    }
+    return this.file.use(async (f) => {
+      const n = done + await sys.pwriteAsync(f, done ? data.subarray(done) : data, offset + BigInt(done));
       if (flags & FUSE_WRITE_KILL_SUIDGID && this.file.open) await this.inode.killSuidgid(this.file.fd, ctx);
       return n;
     });
@@ -859,6 +910,25 @@ export class Passthrough extends InodeTree {
   keepCache: boolean;
   /** Writeback cache asked for (option) and, after INIT, in effect. */
   writeback: boolean;
+  /** How data I/O runs on each source mount (by mount id), decided at its first file. */
+  private readonly ioModes = new Map<number, IoMode>();
+  ioMode(mntId: number, fd: number): IoMode {
+    let m = this.ioModes.get(mntId);
+    if (m === undefined) {
+      try {
+        sys.fstatfs(fd, statbuf);
+        m = statbuf[8] === TMPFS_MAGIC || statbuf[8] === RAMFS_MAGIC ? IoMode.Now : IoMode.Nowait;
+      } catch {
+        m = IoMode.Pool;
+      }
+      this.ioModes.set(mntId, m);
+    }
+    return m;
+  }
+  /** RWF_NOWAIT is refused on mount `mntId` (FUSE, network filesystems): the thread pool from now on. */
+  noNowait(mntId: number): void {
+    this.ioModes.set(mntId, IoMode.Pool);
+  }
 
   /** The flags a source file is opened with for open(2) flags `flags`: with the writeback
    * cache, write-only becomes read-write and O_APPEND goes (the kernel sends the offsets). */

@@ -63,7 +63,8 @@ export interface PtSys {
   /** l_whence SEEK_SET; answers [type, start, len, pid] (F_GETLK fills them). */
   fcntlLock(fd: number, cmd: number, type: number, start: bigint, len: bigint, pid: number): [number, bigint, bigint, number];
   flock(fd: number, op: number): void;
-  /** Fills `out` (BigUint64Array(8)): blocks, bfree, bavail, files, ffree, bsize, namelen, frsize. */
+  /** Fills `out` (BigUint64Array(8)): blocks, bfree, bavail, files, ffree, bsize, namelen, frsize;
+   * and f_type if it has a 9th element. */
   fstatfs(fd: number, out: BigUint64Array): void;
   syncfs(fd: number): void;
   raiseNofile(want: number): number;
@@ -71,6 +72,11 @@ export interface PtSys {
   /** This thread runs as uid/gid with `groups` as its supplementary groups (null: keep ours)
    * until become(-1, -1, null); creations on the creator thread take the same credentials. */
   become(uid: number, gid: number, groups: Uint32Array | null): void;
+  /** preadv2(RWF_NOWAIT) into buf[at..] at `pos`: the bytes that could be read without blocking
+   * (from the page cache), or −errno (EAGAIN: it would block). Never throws. */
+  preadNowait(fd: number, buf: Uint8Array, pos: bigint, at: number): number;
+  /** pwritev2(RWF_NOWAIT) of data[at..] at `pos`: bytes written without blocking, or −errno. */
+  pwriteNowait(fd: number, data: Uint8Array, pos: bigint, at: number): number;
   /** On the libuv thread pool (a slow source stalls no request): bytes read into `buf`. */
   preadAsync(fd: number, buf: Uint8Array, pos: bigint): Promise<number>;
   /** On the thread pool: bytes written. */
