@@ -42,7 +42,7 @@ import {
   callerCreds, FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirStream,
   type FileHandle, type InitInfo, type InodeOp, type Lock, type SetattrChanges, type StatFs, type StreamEntry,
 } from '../api/index.js';
-import { EINVAL, ENOENT, EOPNOTSUPP, errnoName, errnoOf, FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
+import { EINVAL, EMFILE, ENFILE, ENOENT, EOPNOTSUPP, errnoName, errnoOf, FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { has } from '../transport/index.js';
 import { L, STX, STX_BIG, STX_NUM, STXB, sys } from './sys.js';
 
@@ -1109,12 +1109,20 @@ export class Passthrough extends InodeTree {
     return known;
   }
 
+  /** The fd limit was reported (once). */
+  private saidNoFds = false;
+
   /** A new inode object for `name` in `dirfd` (the tree merges it with a known alias), or
    * undefined if there is no such name; other errors throw. One native call opens and stats. */
   lookupNode(dirfd: number, name: Uint8Array, ctx: Context): PtInode | undefined {
     const fd = this.asCaller(ctx, () => sys.lookupat(dirfd, name, st, stBig));
     if (fd >= 0) return this.nodeOf(fd, dirfd);
     if (fd === -ENOENT) return undefined;
+    if ((fd === -EMFILE || fd === -ENFILE) && !this.saidNoFds) {
+      this.saidNoFds = true;
+      this.ptLog(`tsfuse passthrough: out of file descriptors (${errnoName(fd)}; RLIMIT_NOFILE ${this.nofile}): each inode the kernel ` +
+        'holds keeps one open; lookups fail until the kernel forgets some. Raise the limit, or use --handles prefer (file handles, no fd per inode)');
+    }
     throw new FuseError(-fd, `lookup of ${JSON.stringify(nameFromBytes(name))}`);
   }
 
