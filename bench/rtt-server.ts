@@ -15,7 +15,7 @@
 import { constants as C } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import { FuseError, mount, type AttrReply, type Entry, type FileSystem } from '../src/index.js';
+import { FuseError, FuseInode, InodeTree, mount, type Attr, type AttrReply, type Entry, type FileSystem } from '../src/index.js';
 
 const T = 1700000000 * 1000; // same timestamps as kp_fill_attr (seconds → ms)
 const ROOT = { ino: 1, mode: C.S_IFDIR | 0o755, nlink: 2, size: 0, blocks: 0, blksize: 4096, atime: T, mtime: T, ctime: T };
@@ -45,6 +45,21 @@ export const benchFs: FileSystem = {
   },
 };
 
+/** The same tree as an InodeTree of FuseInodes (TREE=1): what most filesystems are written as. */
+class TreeFile extends FuseInode {
+  constructor() { super(C.S_IFREG | 0o644); }
+  override getattr(): Attr { getattrs++; return FILE; }
+}
+class TreeDir extends FuseInode {
+  constructor() { super(C.S_IFDIR | 0o755); }
+  override getattr(): Attr { getattrs++; return ROOT; }
+}
+export function treeFs(): FileSystem {
+  const root = new TreeDir();
+  root.addChild('f', new TreeFile());
+  return new InodeTree(root);
+}
+
 async function main(): Promise<void> {
   const mnt = process.argv[2];
   if (!mnt) {
@@ -53,7 +68,7 @@ async function main(): Promise<void> {
   }
   // THREADS=N: N threads, each with its own clone of the device and its own benchFs.
   const threads = Number(process.env.THREADS ?? 1);
-  const session = await mount(mnt, benchFs, {
+  const session = await mount(mnt, process.env.TREE === '1' ? treeFs() : benchFs, {
     fsname: 'tsfuse-bench', attrTimeout: 0, entryTimeout: 3600_000, ioUring: process.env.URING === '1',
     ...(threads > 1 ? { threads, threadFileSystem: { module: fileURLToPath(import.meta.url), export: 'benchFs' } } : {}),
   });

@@ -939,6 +939,15 @@ export class Passthrough extends InodeTree {
     return f;
   }
 
+  /**
+   * Reads the process umask again. Creations run on the calling thread when the umask
+   * read when the addon loaded gives the mode they need: a program that changes its umask
+   * later calls this (else such creations would get the old umask's mode). Returns it.
+   */
+  static refreshUmask(): number {
+    return sys.refreshUmask();
+  }
+
   /** The registered inode of identity `key`, if any. */
   registered(key: string): FuseInode | undefined {
     return this.registeredAs(key);
