@@ -206,7 +206,7 @@ class PtHandle implements FileHandle {
   options: { backingId?: number; keepCache?: boolean } | undefined;
   /** The kernel passthrough backing this open holds a count of (see PtInode.backing). */
   backing: Backing | undefined;
-  /** Opened for writing (its release records the file's new size and mtime). */
+  /** Opened for writing (its release drops the keep_cache stamp: see PtInode.unstamp). */
   writable = false;
   constructor(readonly inode: PtInode, fd: number) { this.file = new SharedFd(fd); }
   /** The fd for synchronous calls (−1 once released). */
