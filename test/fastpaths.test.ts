@@ -814,6 +814,36 @@ test('negative_timeout default (0): each stat of a missing name sends a LOOKUP, 
     assertClean(e);
   })));
 
+test('CACHE_SYMLINKS: INIT asks for it; a symlink read three times sends one READLINK; replaced on the source, the new target is read once the entry expires', timed(60_000, () =>
+  withMount({ words: 'timeout=0.2' }, async (e) => {
+    assert.match(e.log(), /INIT:.*CACHE_SYMLINKS/);
+    const { w } = await undisturbed(async (n) => {
+      const name = `l${n}`;
+      symlinkSync('target-one', join(e.src, name));
+      await e.barrier();
+      const m = e.mark();
+      const r = await client('out([fs.readlinkSync(a[0]), fs.readlinkSync(a[0]), fs.readlinkSync(a[0])])', [join(e.mnt, name)]);
+      assert.equal(r, ['target-one', 'target-one', 'target-one']);
+      await e.barrier();
+      return { w: e.since(m), name };
+    });
+    assert.is(requests(w, 'READLINK').length, 1, `one READLINK: ${requests(w, 'READLINK').join('\n')}`);
+    rmSync(join(e.src, 'l-new'), { force: true });
+    symlinkSync('target-one', join(e.src, 'l-new'));
+    assert.is(await client('out(fs.readlinkSync(a[0]))', [join(e.mnt, 'l-new')]), 'target-one');
+    rmSync(join(e.src, 'l-new'));
+    symlinkSync('target-two', join(e.src, 'l-new')); // another inode: a lookup finds it
+    // Once the 0.2 s entry expires, a lookup finds the new inode (waited for, not timed).
+    let seen = '';
+    for (const until = Date.now() + WAIT_MS; Date.now() < until;) {
+      seen = await client('out(fs.readlinkSync(a[0]))', [join(e.mnt, 'l-new')]) as string;
+      if (seen === 'target-two') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.is(seen, 'target-two', 'the replaced symlink reads its new target');
+    assertClean(e);
+  })));
+
 // ---- 5. the cache-time options, and bad -o words -------------------------------------------------
 
 for (const words of ['timeout=60', 'entry_timeout=60,attr_timeout=60']) {

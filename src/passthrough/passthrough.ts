@@ -998,6 +998,9 @@ export class Passthrough extends InodeTree {
     const want = (flag: number) => { if (has(info.offered, flag) && !has(info.want, flag)) info.want += flag; };
     // We clear setuid/setgid ourselves on write/truncate (root writes would keep them).
     want(InitFlag.HANDLE_KILLPRIV_V2);
+    // The kernel keeps a symlink's target in its page cache: a symlink cannot change in
+    // place (another target is another inode, which a lookup finds), so nothing goes stale.
+    want(InitFlag.CACHE_SYMLINKS);
     // The kernel's word on the one supplementary group that decides a creation's
     // permission (the parent's group): used with the caller's /proc status (asCaller).
     want(InitFlag.CREATE_SUPP_GROUP);
