@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFi
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, isMounted, run, startNode, stop, tempDir, timed, WAIT_MS, type Proc } from './helpers.js';
+import { cleanup, DIST, isMounted, run, startNode, stop, tempDir, timed, WAIT_MS, type Proc } from './helpers.js';
 
 const CLI = 'src/cli/main.js';
 const PARAM = '/sys/module/fuse/parameters/enable_uring';
@@ -113,6 +113,20 @@ test('io_uring asked for where the kernel does not offer it: one line says why, 
     assert.match(p.stderr(), /does not offer FUSE over io_uring .*enable_uring/);
     assert.is(ringCompletions(p.child.pid!).rings, 0, 'no ring was set up');
   }));
+}));
+
+test('io_uring with --supervise (crash takeover) is refused: exit non-zero, the message names io_uring, nothing mounted', timed(T, async () => {
+  const src = tempDir();
+  const mnt = tempDir();
+  try {
+    const r = await run(process.execPath, [join(DIST, CLI), 'passthrough', src, mnt, '--supervise', '-o', 'io_uring'], WAIT_MS);
+    assert.is.not(r.code, 0);
+    assert.match(r.stderr, /invalid option io_uring: a supervised session \(crash takeover\) reads \/dev\/fuse/);
+    assert.not.ok(isMounted(mnt), 'nothing mounted');
+  } finally {
+    cleanup(mnt);
+    cleanup(src);
+  }
 }));
 
 test.run();

@@ -61,6 +61,7 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
   }
   const log = sessionLog(serverOpts);
   const o = resolveMountOptions(mountOpts);
+  if (o.ioUring) throw Object.assign(new Error('invalid option io_uring: a supervised session (crash takeover) reads /dev/fuse'), { code: 'EINVAL', option: 'ioUring' });
   const fd = native.recvFd(spec.sock);
   if (fd < 0) throw new Error('the supervisor closed its socket without sending the /dev/fuse fd');
   native.setNonBlocking(fd, true);
@@ -134,6 +135,9 @@ export async function runSupervisor(mountpoint: string, options: SessionOptions,
   let dev: MountedDevice;
   try {
     const o = resolveMountOptions(splitSessionOptions(options).mountOpts);
+    // The rings die with the server that registered them, and a new server cannot take
+    // over requests the kernel queued on them: takeover serves /dev/fuse only.
+    if (o.ioUring) throw Object.assign(new Error('invalid option io_uring: a supervised session (crash takeover) reads /dev/fuse'), { code: 'EINVAL' });
     dev = await mountDevice(checkMountpoint(mountpoint, o, log), o);
   } catch (e) {
     process.stderr.write(`tsfuse: mounting ${what} on ${mountpoint} failed: ${(e as Error).message}\n`);
