@@ -181,6 +181,7 @@ gid_t g_egid = getegid();
 // it without changing it). A creation whose mode comes out the same under it as under the
 // umask it needs runs on this thread; only the others go to the creator thread.
 // refreshUmask() reads it again (a program that changes its umask later calls it).
+bool g_umaskKnown = false;  // /proc/self/status said it (else every creation goes to the creator thread)
 mode_t ReadProcessUmask() {
   FILE* f = fopen("/proc/self/status", "re");
   unsigned m = 022;
@@ -192,7 +193,8 @@ mode_t ReadProcessUmask() {
     }
     fclose(f);
   }
-  return found ? static_cast<mode_t>(m & 0777) : static_cast<mode_t>(~0u);  // unknown: never equal
+  g_umaskKnown = found;
+  return static_cast<mode_t>(m & 0777);
 }
 mode_t g_procUmask = ReadProcessUmask();
 
@@ -241,7 +243,7 @@ bool SwitchCreds(const Creds& want) {
 // applied it and the mode has none of our umask's bits), else on the creator thread.
 long RunCreation(const Napi::CallbackInfo& info, size_t uidArg, size_t maskArg, mode_t mode, const std::function<long()>& fn, int* err) {
   mode_t mask = info.Length() > maskArg && info[maskArg].IsNumber() ? static_cast<mode_t>(I(info, maskArg)) & 07777 : 0;
-  if (((mode & 0777) & (g_procUmask ^ mask)) == 0) {
+  if (g_umaskKnown && ((mode & 0777) & (g_procUmask ^ mask)) == 0) {
     AsCaller as(g_caller.uid >= 0 ? -1 : L(info, uidArg), g_caller.uid >= 0 ? -1 : L(info, uidArg + 1));
     errno = 0;
     long r = fn();
@@ -266,11 +268,12 @@ Napi::Value Become(const Napi::CallbackInfo& info) {
     g_caller = Creds();
     return info.Env().Undefined();
   }
-  if (!g_ownKnown) {
+  static std::once_flag ownOnce;  // worker threads may make their first become() at once
+  std::call_once(ownOnce, [] {
     g_own = OwnGroups();
     g_ownKnown = true;
     Creator::Start();  // now, with our own credentials: a new thread inherits the creator's
-  }
+  });
   Creds c;
   c.uid = uid;
   c.gid = L(info, 1);

@@ -129,7 +129,7 @@ int RingSubmit(Ring* r) {
   for (;;) {
     long ret = syscall(__NR_io_uring_enter, r->fd, n, 0, 0, nullptr, static_cast<size_t>(_NSIG / 8));
     if (ret >= 0) return 0;
-    if (errno != EINTR) return -errno;
+    if (errno != EINTR && errno != EAGAIN && errno != EBUSY) return -errno;
   }
 }
 
@@ -152,7 +152,7 @@ class Uring : public Napi::ObjectWrap<Uring> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Uring", {
       InstanceMethod("start", &Uring::Start), InstanceMethod("commit", &Uring::Commit),
-      InstanceMethod("commitv", &Uring::Commitv), InstanceMethod("stop", &Uring::Stop),
+      InstanceMethod("commitv", &Uring::Commitv), InstanceMethod("answer", &Uring::Answer), InstanceMethod("stop", &Uring::Stop),
     });
   }
 
@@ -260,7 +260,10 @@ class Uring : public Napi::ObjectWrap<Uring> {
     Ent* e = ents_[ent];
     size_t body = 0;
     for (uint32_t i = 1; i < n; i++) body += sizes[i];
-    if (body > payloadSize_) return -EINVAL;
+    if (body > payloadSize_) {  // answered EIO, so the entry comes back (the caller learns -EINVAL)
+      Fail(ent, -EIO);
+      return -EINVAL;
+    }
     memcpy(e->hdr.in_out, parts[0], kOutHeader);
     size_t at = 0;
     for (uint32_t i = 1; i < n; i++) {
@@ -275,6 +278,32 @@ class Uring : public Napi::ObjectWrap<Uring> {
       if (rc < 0) return rc;
     }
     return static_cast<long>(kOutHeader + body);
+  }
+
+  // Answers the request in `ent` with `err` (negative) and no body, and hands the entry back.
+  void Fail(uint32_t ent, int32_t err) {
+    Ent* e = ents_[ent];
+    uint64_t unique;
+    memcpy(&unique, e->hdr.in_out + 8, 8);  // fuse_in_header.unique, still in place
+    uint32_t len = kOutHeader;
+    memcpy(e->hdr.in_out, &len, 4);
+    memcpy(e->hdr.in_out + 4, &err, 4);
+    memcpy(e->hdr.in_out + 8, &unique, 8);
+    e->hdr.ring.payload_sz = 0;
+    Queue* q = queues_[ent / ne_];
+    Prep(q, ent, kCmdCommitAndFetch, e->hdr.ring.commit_id);
+    if (!inPoll_) RingSubmit(&q->ring);
+  }
+
+  // answer(ent, errno): the request in `ent` gets no reply from the server (a notice, a request
+  // that came as the session ended): answered with -errno (0: success, no body), so the entry
+  // comes back. 0 or -errno.
+  Napi::Value Answer(const Napi::CallbackInfo& info) {
+    uint32_t ent = info[0].As<Napi::Number>().Uint32Value();
+    int32_t err = info[1].As<Napi::Number>().Int32Value();
+    if (ent >= ents_.size() || !ents_[ent] || stopped_) return Napi::Number::New(info.Env(), -ENODEV);
+    Fail(ent, -err);
+    return Napi::Number::New(info.Env(), 0);
   }
 
   void Prep(Queue* q, uint32_t ent, uint32_t op, uint64_t commitId) {
@@ -313,7 +342,10 @@ class Uring : public Napi::ObjectWrap<Uring> {
       head++;
       __atomic_store_n(q->ring.cq_head, head, __ATOMIC_RELEASE);
       int32_t n = res;
-      if (res == 0 && ent < u->ents_.size()) n = u->Assemble(u->ents_[ent]);
+      if (res == 0 && ent < u->ents_.size()) {
+        n = u->Assemble(u->ents_[ent]);
+        if (n < 0) u->Fail(ent, n);  // a request we cannot lay out: EIO, and the entry comes back
+      }
       napi_value args[2], ret;
       napi_create_int32(env, n, &args[0]);
       napi_create_uint32(env, ent, &args[1]);
@@ -372,12 +404,11 @@ class Uring : public Napi::ObjectWrap<Uring> {
       delete q;
     }
     queues_.clear();
-    for (Ent* e : ents_) {
-      if (!e) continue;
-      free(e->payload);
-      e->~Ent();
-      free(e);
-    }
+    // The entries are not freed: closing a ring cancels its commands later (from a
+    // workqueue), and until then the kernel may still copy a request into an entry it
+    // holds (a session that ends while its connection lives: an fd-handed mount, a lazy
+    // unmount). Leaking them (8 entries × (payload + 1 KiB) per queue, once per ended
+    // session) is the safe side of that race.
     ents_.clear();
     if (refd_) Unref();
     refd_ = false;

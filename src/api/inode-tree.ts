@@ -459,7 +459,7 @@ export class InodeTree implements FileSystem {
           if (f.backing) inode.adoptBackingId(f.backing);
           const handle = await inode.open(ctx, f.flags & ~(O_CREAT | O_EXCL | O_TRUNC));
           this.files.set(fh, { inode, handle: handle ?? undefined, flags: f.flags });
-          if (f.backing) backingsInUse.add(f.backing);
+          if (f.backing && handle?.options?.backingId === f.backing) backingsInUse.add(f.backing);
         }
         inode[NODE].opens++;
         reopened++;

@@ -94,6 +94,9 @@ export function splitSessionOptions(options: SessionOptions): { serverOpts: Serv
   if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 64)) {
     throw Object.assign(new Error(`invalid option threads: must be a whole number from 1 to 64, got ${JSON.stringify(n)}`), { code: 'EINVAL', option: 'threads' });
   }
+  if ((n ?? 1) > 1 && (mountOpts as MountOptions).ioUring) {
+    throw Object.assign(new Error('invalid option threads: the io_uring queues are served by the first thread (use one or the other)'), { code: 'EINVAL', option: 'threads' });
+  }
   if ((n ?? 1) > 1 && (!threadOpts.threadFileSystem || typeof threadOpts.threadFileSystem.module !== 'string')) {
     throw Object.assign(new Error('invalid option threads: more than one thread needs threadFileSystem ({ module, export, arg }): ' +
       'each thread builds its own filesystem, as JavaScript objects cannot be shared between threads'), { code: 'EINVAL', option: 'threadFileSystem' });
@@ -138,12 +141,18 @@ export async function mount(mountpoint: string, fs: FileSystem, options: Session
 async function startThread(conn: Connection, index: number, mountOpts: MountOptions, serverOpts: ServerOptions, spec: FileSystemSpec): Promise<Worker> {
   const fd = conn.cloneFd();
   const { log: _log, ...plain } = serverOpts; // a function cannot cross to a thread
-  const w = new Worker(new URL('./thread-worker.js', import.meta.url), {
-    workerData: {
-      index, fd, mountpoint: conn.mountpoint, options: resolveMountOptions(mountOpts), serverOpts: plain,
-      offer: conn.offer, negotiated: conn.negotiated, spec,
-    },
-  });
+  let w: Worker;
+  try {
+    w = new Worker(new URL('./thread-worker.js', import.meta.url), {
+      workerData: {
+        index, fd, mountpoint: conn.mountpoint, options: resolveMountOptions(mountOpts), serverOpts: plain,
+        offer: conn.offer, negotiated: conn.negotiated, spec,
+      },
+    });
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
   try {
     await new Promise<void>((resolve, reject) => {
       w.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(`thread ${index}: ${m.error ?? 'failed to start'}`))));
@@ -151,8 +160,7 @@ async function startThread(conn: Connection, index: number, mountOpts: MountOpti
       w.once('exit', (code) => reject(new Error(`thread ${index} exited (${code}) before serving`)));
     });
   } catch (e) {
-    await w.terminate();
-    try { closeSync(fd); } catch { /* the thread closed it */ }
+    await w.terminate(); // the thread owns the fd: it closed it when it failed
     throw e;
   }
   w.unref();

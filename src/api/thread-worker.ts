@@ -5,7 +5,7 @@
  * request to whichever fd reads it first.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Connection, type KernelOffer, type Negotiated, type ResolvedMountOptions } from '../transport/index.js';
+import { Connection, native, type KernelOffer, type Negotiated, type ResolvedMountOptions } from '../transport/index.js';
 import { Server, type ServerOptions } from './server.js';
 import { loadFileSystem, type FileSystemSpec } from './load.js';
 
@@ -24,9 +24,11 @@ const d = workerData as ThreadData;
 const port = parentPort!;
 const log = (l: string) => process.stderr.write(`tsfuse[thread ${d.index}]: ${l}\n`);
 
+let joined = false;
 try {
   const fs = await loadFileSystem(d.spec);
   const server = new Server(fs, { ...d.serverOpts, log });
+  joined = true; // from here the Connection owns the fd (and closes it, whatever happens)
   const conn = await Connection.join({ fd: d.fd, mountpoint: d.mountpoint, method: 'fd' }, d.options, server, d.offer, d.negotiated, log);
   port.on('message', (m: unknown) => { if (m === 'stats') port.postMessage({ stats: server.stats() }); });
   port.postMessage({ ready: true });
@@ -35,6 +37,7 @@ try {
   port.postMessage({ ended: error ? error.message : null });
   port.close();
 } catch (e) {
+  if (!joined) native.close(d.fd); // this thread owns the fd
   port.postMessage({ error: (e as Error).message });
   port.close();
 }

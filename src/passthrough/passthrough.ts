@@ -213,7 +213,9 @@ class PtHandle implements FileHandle {
   get fd(): number { return this.file.open ? this.file.fd : -1; }
 
   /** What the page cache has is read at once (preadv2 RWF_NOWAIT, into a buffer reused for
-   * replies made at once); the rest, or all of it when it would block, on the thread pool. */
+   * replies made at once: a result returned synchronously is valid until the next read of
+   * any handle, as the server writes it out at once); the rest, or all of it when it would
+   * block, on the thread pool. */
   read(_ctx: Context, offset: bigint, size: number): Uint8Array | Promise<Uint8Array> {
     const fd = this.fd;
     let got = 0;
@@ -245,7 +247,13 @@ class PtHandle implements FileHandle {
       if (n > 0) done = n;
     }
     return this.file.use(async (f) => {
-      const n = done + await sys.pwriteAsync(f, done ? data.subarray(done) : data, offset + BigInt(done));
+      let n: number;
+      try {
+        n = done + await sys.pwriteAsync(f, done ? data.subarray(done) : data, offset + BigInt(done));
+      } catch (e) {
+        if (done > 0) return done; // a short write: what reached the file is what the caller learns
+        throw e;
+      }
       if (flags & FUSE_WRITE_KILL_SUIDGID && this.file.open) await this.inode.killSuidgid(this.file.fd, ctx);
       return n;
     });
@@ -610,8 +618,18 @@ export class PtInode extends FuseInode {
   override create(ctx: Context, name: string, mode: number, flags: number): Created {
     const b = checkName(name);
     return this.withFd((dirfd) => {
-      const fd = this.fs.asCaller(ctx, () => sys.openat(dirfd, b, this.fs.sourceFlags(flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT | FMODE_EXEC),
-        mode & 0o7777, -1, -1, this.fs.umask(ctx)));
+      const asked = (flags | C.O_CREAT | C.O_NOFOLLOW) & ~(C.O_NOCTTY | C.O_DIRECT | FMODE_EXEC);
+      const create = (f: number) => this.fs.asCaller(ctx, () => sys.openat(dirfd, b, f, mode & 0o7777, -1, -1, this.fs.umask(ctx)));
+      let fd: number;
+      try {
+        fd = create(this.fs.sourceFlags(asked));
+      } catch (e) {
+        // An existing file the caller may write but not read (writeback cache makes write-only
+        // read-write): the caller's own open decides, then the server opens it read-write.
+        if ((e as NodeJS.ErrnoException).code !== 'EACCES' || this.fs.sourceFlags(asked) === asked) throw e;
+        closeSync(create(asked & ~C.O_APPEND));
+        fd = sys.openat(dirfd, b, this.fs.sourceFlags(asked) & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC), 0, -1, -1);
+      }
       try {
         const inode = this.fs.openNode(dirfd, b, ctx) as PtInode;
         const handle = new PtHandle(inode, fd);

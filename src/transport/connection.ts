@@ -89,6 +89,9 @@ export class Channel {
   }
 }
 
+/** Requests the server never answers: through a ring, their entry is handed back empty. */
+const NO_REPLY = new Set<number>([Opcode.FORGET, Opcode.INTERRUPT, Opcode.NOTIFY_REPLY, Opcode.BATCH_FORGET]);
+
 /** io_uring entries per queue (one queue per CPU): each holds one request at a time. */
 const URING_ENTRIES = 8;
 
@@ -382,7 +385,13 @@ export class Connection {
     try {
       const u = new native.Uring(dev.fd, queues, URING_ENTRIES, payload, buf, (n, ent) => {
         const ch = chans[ent];
-        if (n > 0 && ch && this.state === 'running') this.handler.request(ch.bytes, ch.view, n, ch);
+        if (n > 0 && ch && this.state === 'running') {
+          // A request the server answers with nothing (FUSE_NOTIFY_REPLY comes this way) still
+          // has to hand its entry back, or the queue runs dry.
+          const op = ch.view.getUint32(4, true);
+          this.handler.request(ch.bytes, ch.view, n, ch);
+          if (NO_REPLY.has(op)) u.answer(ent, 0);
+        } else if (n > 0) u.answer(ent, ENODEV); // the session is ending
         else if (n < 0 && n !== -ENOTCONN && n !== -125 /* ECANCELED */ && n !== -ENODEV && this.state === 'running') {
           this.log(`io_uring: entry ${ent} failed: ${errnoName(n)}`);
         }
@@ -483,7 +492,7 @@ function possibleCpus(): number {
     const s = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim(); // "0-1", "0-3,5"
     const last = s.split(/[,-]/).map(Number).filter(Number.isInteger);
     if (last.length) return Math.max(...last) + 1;
-  } catch { /* no sysfs */ }
+  } catch { /* no sysfs: the rings may never become active (the kernel wants every possible CPU's) */ }
   return cpus().length || 1;
 }
 

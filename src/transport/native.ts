@@ -18,6 +18,8 @@ export interface NativeUring {
   /** The reply (out header, then body) for the request in entry `ent`: bytes, or -errno. */
   commit(ent: number, bytes: Uint8Array, len: number): number;
   commitv(ent: number, chunks: Uint8Array[]): number;
+  /** Answers the request in `ent` with -errno (0: success, no body) and hands the entry back. */
+  answer(ent: number, errno: number): number;
   /** Closes the rings (after the session ended). */
   stop(): void;
 }
