@@ -171,8 +171,9 @@ thread_local Creds g_caller;  // per JavaScript thread (worker threads load the 
 std::vector<gid_t> g_own;
 bool g_ownKnown = false;
 // What this thread's credentials are now (uid < 0: our own): become() switches only what
-// differs, so a caller who is us (root serving root), or the same caller as the previous
-// request, costs no syscall.
+// differs, so a caller who is us (root serving root) costs no syscall, and another caller
+// only the syscalls for what differs from ours (the passthrough goes back to ours after each
+// request, so that no other code on the loop runs as a caller).
 thread_local Creds g_applied;
 uid_t g_euid = geteuid();
 gid_t g_egid = getegid();
