@@ -27,6 +27,20 @@ inline Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const
   return e;
 }
 
+// Calls `fn` from the event loop (a poll callback); false if it threw, after handing the
+// exception to Node as an uncaught one (as an exception in any callback would be).
+inline bool CallFromLoop(napi_env env, napi_value recv, napi_value fn, size_t argc, const napi_value* argv, napi_value* ret) {
+  if (napi_call_function(env, recv, fn, argc, argv, ret) == napi_ok) return true;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    napi_fatal_exception(env, e);
+  }
+  return false;
+}
+
 inline Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
   ErrnoError(env, err, syscall, path).ThrowAsJavaScriptException();
   return env.Undefined();

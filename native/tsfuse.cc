@@ -422,16 +422,7 @@ class Reader : public Napi::ObjectWrap<Reader> {
       }
       napi_value arg, ret;
       napi_create_int32(env, res, &arg);
-      if (napi_call_function(env, recv, fn, 1, &arg, &ret) != napi_ok) {
-        bool pending = false;
-        napi_is_exception_pending(env, &pending);
-        if (pending) {
-          napi_value e;
-          napi_get_and_clear_last_exception(env, &e);
-          napi_fatal_exception(env, e);
-        }
-        return;
-      }
+      if (!tsfuse::CallFromLoop(env, recv, fn, 1, &arg, &ret)) return;
       bool more = true;
       if (napi_get_value_bool(env, ret, &more) == napi_ok && !more) break;  // not a boolean: go on
     }

@@ -349,16 +349,7 @@ class Uring : public Napi::ObjectWrap<Uring> {
       napi_value args[2], ret;
       napi_create_int32(env, n, &args[0]);
       napi_create_uint32(env, ent, &args[1]);
-      if (napi_call_function(env, recv, fn, 2, args, &ret) != napi_ok) {
-        bool pending = false;
-        napi_is_exception_pending(env, &pending);
-        if (pending) {
-          napi_value e;
-          napi_get_and_clear_last_exception(env, &e);
-          napi_fatal_exception(env, e);
-        }
-        break;
-      }
+      if (!tsfuse::CallFromLoop(env, recv, fn, 2, args, &ret)) break;
       if (u->stopped_) break;  // the session ended in the callback: q is gone
       if (head == tail) tail = __atomic_load_n(q->ring.cq_tail, __ATOMIC_ACQUIRE);
     }

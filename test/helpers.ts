@@ -4,7 +4,7 @@
  * runner (test/run.mjs) can find and detach anything a crashed test left.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -212,4 +212,18 @@ export function procsWith(text: string): number[] {
     if (cmd.includes(text) && alive(Number(d))) out.push(Number(d));
   }
   return out;
+}
+
+/** Running children of `ppid`. */
+export function childrenOf(ppid: number): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => procStat(p)?.ppid === ppid && alive(p));
+}
+
+/** The targets of `pid`'s open fds (ls -l /proc/PID/fd). */
+export function fdsOf(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return '?'; } });
+  } catch {
+    return [];
+  }
 }

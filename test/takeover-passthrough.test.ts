@@ -22,27 +22,13 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, WAIT_MS, alive, mountsAt, mountsBelow, poll, procStat, procsWith, run, tempDir, timed, type Ran } from './helpers.js';
+import { DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, tempDir, timed, type Ran } from './helpers.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
 const CLIENT = join(DIST, 'test/fixtures/pt-takeover-client.js');
 const bases: string[] = [];
 
 // ---- what the system says: processes, fds ---------------------------------------------------
-
-/** Running children of `ppid`. */
-function childrenOf(ppid: number): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => procStat(p)?.ppid === ppid && alive(p));
-}
-
-/** The targets of `pid`'s open fds. */
-function fdsOf(pid: number): string[] {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return '?'; } });
-  } catch {
-    return [];
-  }
-}
 
 // ---- one fresh SRC/MNT per test, everything undone after it ---------------------------------
 

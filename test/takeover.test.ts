@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { spawnMount } from '../src/api/index.js';
-import { DIST, WAIT_MS, alive, mountsAt, mountsBelow, poll, procStat, procsWith, run, runNode, sleep, tempDir, timed, type Ran } from './helpers.js';
+import { DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, runNode, sleep, tempDir, timed, type Ran } from './helpers.js';
 import { RECORD, record } from './fixtures/takeover-record.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
@@ -38,20 +38,6 @@ const osErrno = constants.errno;
 
 
 
-/** Running children of `ppid`. */
-function childrenOf(ppid: number): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => procStat(p)?.ppid === ppid && alive(p));
-}
-
-
-/** The targets of `pid`'s open fds (ls -l /proc/PID/fd). */
-function fdsOf(pid: number): string[] {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return '?'; } });
-  } catch {
-    return [];
-  }
-}
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const now = () => performance.timeOrigin + performance.now();

@@ -185,12 +185,9 @@ const enum IoMode {
 }
 const TMPFS_MAGIC = 0x01021994n;
 const RAMFS_MAGIC = 0x858458f6n;
-/** pread as a byte count or −errno (never throws). */
-function preadNow(fd: number, buf: Uint8Array, pos: bigint): number {
-  try { return sys.pread(fd, buf, pos); } catch (e) { return -(errnoOf((e as NodeJS.ErrnoException).code ?? 'EIO') ?? 5); }
-}
-function pwriteNow(fd: number, data: Uint8Array, pos: bigint): number {
-  try { return sys.pwrite(fd, data, pos); } catch (e) { return -(errnoOf((e as NodeJS.ErrnoException).code ?? 'EIO') ?? 5); }
+/** `sys.pread` or `sys.pwrite` now, as a byte count or −errno (never throws). */
+function ioNow(io: (fd: number, b: Uint8Array, pos: bigint) => number, fd: number, b: Uint8Array, pos: bigint): number {
+  try { return io(fd, b, pos); } catch (e) { return -(errnoOf((e as NodeJS.ErrnoException).code ?? 'EIO') ?? 5); }
 }
 
 /** The largest offset a loff_t holds. */
@@ -222,7 +219,7 @@ class PtHandle implements FileHandle {
     const mode = fd >= 0 ? this.inode.fs.ioMode(this.inode.mntId, fd) : IoMode.Pool;
     if (mode !== IoMode.Pool) {
       const buf = size <= scratch.length ? scratch : Buffer.allocUnsafe(size);
-      const n = mode === IoMode.Now ? preadNow(fd, buf.subarray(0, size), offset) : sys.preadNowait(fd, buf.subarray(0, size), offset, 0);
+      const n = mode === IoMode.Now ? ioNow(sys.pread, fd, buf.subarray(0, size), offset) : sys.preadNowait(fd, buf.subarray(0, size), offset, 0);
       if (n === size || n === 0) return buf.subarray(0, n); // all of it, or the end of the file
       if (n === -EOPNOTSUPP || n === -EINVAL && offset < MAX_LOFF) this.inode.fs.noNowait(this.inode.mntId); // the source cannot say
       if (n > 0) {
@@ -241,7 +238,7 @@ class PtHandle implements FileHandle {
     let done = 0;
     const mode = fd >= 0 && !(flags & FUSE_WRITE_KILL_SUIDGID) ? this.inode.fs.ioMode(this.inode.mntId, fd) : IoMode.Pool;
     if (mode !== IoMode.Pool) {
-      const n = mode === IoMode.Now ? pwriteNow(fd, data, offset) : sys.pwriteNowait(fd, data, offset, 0);
+      const n = mode === IoMode.Now ? ioNow(sys.pwrite, fd, data, offset) : sys.pwriteNowait(fd, data, offset, 0);
       if (n === data.length) return n;
       if (n === -EOPNOTSUPP || n === -EINVAL && offset < MAX_LOFF) this.inode.fs.noNowait(this.inode.mntId);
       if (n > 0) done = n;

@@ -180,17 +180,7 @@ export class Connection {
    */
   static async resume(dev: MountedDevice, o: ResolvedMountOptions, handler: ConnectionHandler, offer: KernelOffer, negotiated: Negotiated,
     restore: () => Promise<void>, log: Log = () => {}): Promise<Connection> {
-    const conn = new Connection(dev, o, handler, log, false);
-    try {
-      await handler.init(offer);
-      conn.negotiated = negotiated;
-      conn.state = 'running';
-      handler.ready?.(negotiated);
-      await restore();
-    } catch (e) {
-      conn.end(e as Error, false);
-      throw e;
-    }
+    const conn = await Connection.agreed(dev, o, handler, offer, negotiated, log, restore);
     // RESEND before the first read: the kernel then moves back exactly the requests the dead
     // server had read (all of its "processing" list) to the queue, bit 63 set. Read first,
     // and a request queued during the outage could be read, then re-queued by the RESEND
@@ -209,17 +199,26 @@ export class Connection {
    */
   static async join(dev: MountedDevice, o: ResolvedMountOptions, handler: ConnectionHandler, offer: KernelOffer, negotiated: Negotiated,
     log: Log = () => {}): Promise<Connection> {
+    const conn = await Connection.agreed(dev, o, handler, offer, negotiated, log);
+    for (const ch of conn.channels) ch.reader?.start();
+    return conn;
+  }
+
+  /** A connection on `dev` whose INIT was answered elsewhere (a dead server, another thread):
+   * `handler.init` gets the offer, `ready` the agreement, then `then` runs; nothing is read yet. */
+  private static async agreed(dev: MountedDevice, o: ResolvedMountOptions, handler: ConnectionHandler, offer: KernelOffer,
+    negotiated: Negotiated, log: Log, then?: () => Promise<void>): Promise<Connection> {
     const conn = new Connection(dev, o, handler, log, false);
     try {
       await handler.init(offer);
       conn.negotiated = negotiated;
       conn.state = 'running';
       handler.ready?.(negotiated);
+      await then?.();
     } catch (e) {
       conn.end(e as Error, false);
       throw e;
     }
-    for (const ch of conn.channels) ch.reader?.start();
     return conn;
   }
 
