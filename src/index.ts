@@ -4,6 +4,7 @@
  * import { mount, FuseError } from 'tsfuse';
  */
 export * from './api/index.js';
+export * from './vfs/index.js';
 export {
   Connection, ConnectionError, unmount, parseOptionString, resolveMountOptions, OptionError, MountError,
   type MountOptions, type UnmountOptions, type Negotiated, type KernelOffer, type AtimeMode,

@@ -374,7 +374,7 @@ test('InodeTree journal: a fresh memfs rebuilt the same gets every node id, coun
   const t1 = memfs();
   t1.journal = new Journal(p);
   const { id, fh } = await driveMemfs(t1);
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
   const recs = Journal.read(p);
   const kinds = new Set(recs.map((r) => r[0]));
   for (const k of ['E', 'F', 'U', 'M', 'O', 'R']) assert.ok(kinds.has(k), `the journal has ${k} records`);
@@ -471,7 +471,7 @@ test('InodeTree restore (disk-backed, non-persistent): forgetting exactly the re
   id.file = c.entry.nodeid;
   await t1.write(ctx, id.file, c.fh!, 0n, Buffer.from('data'), 0);
   await t1.rename(ctx, id.docs, 'guide', id.neu, 'guide2', 0);
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
   const recs = Journal.read(p);
   const savedE = recs.find((r) => r[0] === 'E' && r[1] === id.readme)!;
   assert.ok(savedE[4] && typeof savedE[4] === 'object', 'the first entry of an id carries its saveIdentity()');
@@ -529,7 +529,7 @@ test('restore into an EMPTY memfs: lost ids answer ESTALE, their FORGETs and REL
   const g = cg.entry.nodeid;
   const rootDir = (await t1.opendir(ctx, 1, 0)).fh!;
   const dDir = (await t1.opendir(ctx, d, 0)).fh!;
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
 
   const unknown: [number, string][] = [];
   const t2 = new InodeTree(new MemDir(0o755, { uid: 0, gid: 0 }), { onUnknownNode: (nid, op) => unknown.push([nid, op]) });
@@ -574,7 +574,7 @@ test('restore: a name that is another object now (saveIdentity differs) is lost;
   const docs = (await t1.lookup(ctx, 1, 'docs')).nodeid;
   const readme = (await t1.lookup(ctx, docs, 'readme')).nodeid;
   const other = (await t1.lookup(ctx, docs, 'other')).nodeid;
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
   disk.put('docs/readme', 'v2'); // replaced behind the kernel's back: a new ino
   const t2 = new InodeTree(new PNode(disk, disk.root));
   const logs: string[] = [];
@@ -609,7 +609,7 @@ test('restore: a bigint saveIdentity() at or above 2^53 survives the journal (sa
   const t1 = new InodeTree(new BigNode(disk, disk.root));
   t1.journal = new Journal(p);
   const f = (await t1.lookup(ctx, 1, 'f')).nodeid;
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
   const t2 = new InodeTree(new BigNode(disk, disk.root));
   const logs: string[] = [];
   const rep = await t2.restore(Journal.read(p), (l) => logs.push(l));
@@ -628,17 +628,17 @@ test('after a takeover, the RELEASE of a lost file handle is journaled: the next
   t1.journal = new Journal(p1);
   const c1 = await t1.create(ctx, 1, 'a', 0o644, O_RDWR | O_CREAT);
   const c2 = await t1.create(ctx, 1, 'b', 0o644, O_RDWR | O_CREAT);
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
   // Second process: empty memfs, journals from a snapshot (as the supervisor does).
   const p2 = tmpfile();
   const t2 = memfs();
   const r2 = await t2.restore(Journal.read(p1));
   assert.equal(r2, { nodes: 0, lostNodes: 2, files: 0, lostFiles: 2 });
   t2.journal = new Journal(p2);
-  t2.journal.rewrite(t2.snapshot());
+  (t2.journal as Journal).rewrite(t2.snapshot());
   await t2.release(ctx, c1.entry.nodeid, c1.fh!, 0); // the kernel closes a
   t2.forget(c1.entry.nodeid, 1); // and forgets it
-  t2.journal.flush();
+  (t2.journal as Journal).flush();
   // Third process.
   const t3 = memfs();
   const r3 = await t3.restore(Journal.read(p2));
@@ -665,7 +665,7 @@ test('after restore, new node ids and file handles are above every journaled one
   await t1.release(ctx, z.entry.nodeid, z.fh!, 0);
   t1.forget(z.entry.nodeid, 1); // … both given back
   await t1.unlink(ctx, 1, 'z');
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
   const recs = Journal.read(p);
   const maxId = Math.max(...recs.filter((r) => r[0] === 'E').map((r) => Number(r[1])));
   const maxFh = Math.max(...recs.filter((r) => r[0] === 'O').map((r) => Number(r[1])));
@@ -696,7 +696,7 @@ test('snapshot(): restoring a restored tree from [...snapshot()] gives the same 
   // Two more that the next process will not find: lost.
   const lostC = await t1.create(ctx, 1, 'lost', 0o644, O_RDWR | O_CREAT);
   await t1.lookup(ctx, 1, 'lost');
-  t1.journal.flush();
+  (t1.journal as Journal).flush();
 
   const t2 = memfs();
   rebuildMemfs(t2);

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { handedFd, mountTargets, native, unmount } from '../transport/index.js';
 import type { FileSystem } from './filesystem.js';
-import { mount, type SessionOptions } from './session.js';
+import { mount, type FuseSession, type SessionOptions } from './session.js';
 import { mountSupervised, supervisedSpec } from './supervisor.js';
 
 const STATUS_ENV = 'TSFUSE_STATUS_FD';
@@ -284,7 +284,10 @@ export async function spawnMount(mountpoint: string, opts: SpawnMountOptions): P
  * background start, systemd's READY=1), unmounts on SIGINT/SIGTERM (lazily if busy,
  * saying so), and returns the exit status: 0 after a clean unmount, 1 on failure.
  */
-export async function serveUntilUnmounted(mountpoint: string, fs: FileSystem, opts: SessionOptions, what: string): Promise<number> {
+export async function serveUntilUnmounted(mountpoint: string, fs: FileSystem, opts: SessionOptions, what: string,
+  /** Runs once the mount serves, before it is reported ready (e.g. a control socket); what it
+   * returns is called when the session ends. Failing fails the start. */
+  onServing?: (session: FuseSession) => Promise<(() => void) | void>): Promise<number> {
   const status = DaemonStatus.fromEnv();
   const supervised = supervisedSpec();
   let session;
@@ -296,6 +299,15 @@ export async function serveUntilUnmounted(mountpoint: string, fs: FileSystem, op
     return 1;
   }
   const where = session.mountpoint;
+  let done: (() => void) | void;
+  try {
+    done = await onServing?.(session);
+  } catch (e) {
+    process.stderr.write(`tsfuse: ${what} on ${where}: ${(e as Error).message}\n`);
+    status?.failed();
+    await session.unmount({ lazy: true }).catch(() => {});
+    return 1;
+  }
   const stopHow = session.connection.method === 'fd' ? 'Ctrl-C to stop (the manager that mounted it unmounts it)'
     : `Ctrl-C or \`tsfuse umount ${where}\` to stop`;
   if (status) {
@@ -327,6 +339,7 @@ export async function serveUntilUnmounted(mountpoint: string, fs: FileSystem, op
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGHUP', () => { /* a closed terminal is not a reason to stop serving */ });
   const err = await session.closed;
+  if (done) done();
   if (err) {
     process.stderr.write(`tsfuse: session on ${where} ended: ${err.message}\n`);
     return 1;

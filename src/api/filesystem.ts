@@ -137,6 +137,9 @@ export interface FileSystem {
   tmpfile?(ctx: Context, parent: number, mode: number, flags: number): R<CreateReply>;
   /** STATX (7.39): statx(2) with `mask`/`flags`. Missing: the kernel falls back to GETATTR. */
   statx?(ctx: Context, nodeid: number, fh: number | undefined, flags: number, mask: number): R<StatxReply>;
+  /** A word for the debug trace naming who answers requests on `nodeid` (a Vfs: the
+   * backend's path, shown as "[/a]"). Default: nothing. */
+  traceTag?(nodeid: number): string | undefined;
   /** Filesystem-specific counters merged into `session.stats()` (e.g. live inodes). */
   stats?(): object;
 }

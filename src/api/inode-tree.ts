@@ -15,7 +15,7 @@ import type {
 } from './types.js';
 import { FUSE_ROOT_ID, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { RequestContext } from './context.js';
-import type { Journal, JournalRecord } from './journal.js';
+import type { JournalRecord, JournalWriter } from './journal.js';
 import type { Notifier } from '../transport/index.js';
 
 /** A negative LOOKUP reply (cached for the server's negativeTimeout). */
@@ -90,7 +90,7 @@ export class InodeTree implements FileSystem {
   private notifier: Notifier | undefined;
   /** The takeover journal (set by the supervised server): every change of what the kernel
    * holds is recorded before the reply that makes it. */
-  journal: Journal | undefined;
+  journal: JournalWriter | undefined;
   /** Node ids (→ lookup count) a takeover could not restore: they answer ESTALE. */
   private readonly lostNodes = new Map<number, number>();
   /** File handles a takeover could not reopen: they answer ESTALE. */

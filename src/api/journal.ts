@@ -38,7 +38,30 @@ const MIN_CAPACITY = 1 << 20;
 
 export type JournalRecord = unknown[];
 
-export class Journal {
+/** Where a filesystem's records go (a Journal, or a part of one: a Vfs backend's records are tagged). */
+export interface JournalWriter {
+  add(rec: JournalRecord): void;
+}
+
+/** A filesystem that can be taken over after a crash (an InodeTree, a Vfs): it journals what
+ * the kernel holds, and a new process restores that from the records. */
+export interface Restorable {
+  journal: JournalWriter | undefined;
+  /** The records that describe it now (they replace the log). */
+  snapshot(): Iterable<JournalRecord>;
+  /** Rebuilds what a dead process journaled; call before any request is served. */
+  restore(records: readonly JournalRecord[], log?: (line: string) => void): Promise<{ nodes: number; lostNodes: number; files: number; lostFiles: number }>;
+  /** Whether handle `fh` (of `nodeid`) was opened O_APPEND: its writes are not idempotent. */
+  isAppend(fh: number, nodeid?: number): boolean;
+}
+
+/** Whether `fs` can be taken over (see Restorable). */
+export function isRestorable(fs: unknown): fs is Restorable {
+  const r = fs as Partial<Restorable> | null;
+  return typeof r?.restore === 'function' && typeof r.snapshot === 'function' && typeof r.isAppend === 'function';
+}
+
+export class Journal implements JournalWriter {
   private fd: number;
   private buf = Buffer.allocUnsafe(64 * 1024);
   private len = 0;

@@ -56,7 +56,7 @@ export class RequestLedger {
   replayed = 0;
 
   /** Whether file handle `fh` was opened O_APPEND (set for an InodeTree). */
-  appendHandle: ((fh: number) => boolean) | undefined;
+  appendHandle: ((fh: number, nodeid: number) => boolean) | undefined;
 
   constructor(private readonly journal: Journal) {}
 
@@ -79,7 +79,7 @@ export class RequestLedger {
   }
 
   tracks(op: number, req: Request): boolean {
-    if (op === Opcode.WRITE) return this.appendHandle?.((req.body as { fh: number }).fh) ?? false;
+    if (op === Opcode.WRITE) return this.appendHandle?.((req.body as { fh: number }).fh, req.nodeid) ?? false;
     return CREATES.has(op) || REMOVES.has(op);
   }
 

@@ -359,7 +359,11 @@ export class Server implements ConnectionHandler, ReplyTarget {
     // JSON.stringify shows escaped bytes as \udcXX and control characters escaped.
     const names = req.row.names ? ` ${JSON.stringify(req.name)}${req.row.names === 2 ? ` ${JSON.stringify(req.name2)}` : ''}` : '';
     const body = req.body ? ` ${JSON.stringify(req.body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}` : '';
-    this.log(`→ ${req.uniqueLo} ${req.row.name} node=${req.nodeid}${names}${body} uid=${req.uid} pid=${req.pid}`);
+    let tag: string | undefined;
+    try {
+      tag = this.fs.traceTag?.(req.nodeid);
+    } catch { /* a trace word is not worth a failure */ }
+    this.log(`→ ${req.uniqueLo} ${req.row.name} node=${req.nodeid}${tag ? ` [${tag}]` : ''}${names}${body} uid=${req.uid} pid=${req.pid}`);
   }
 
   // ---- ReplyTarget ----

@@ -21,8 +21,7 @@ import {
   checkMountpoint, Connection, mountDevice, native, resolveMountOptions, unmount, type KernelOffer, type MountedDevice, type Negotiated,
 } from '../transport/index.js';
 import type { FileSystem } from './filesystem.js';
-import { InodeTree } from './inode-tree.js';
-import { Journal, type JournalRecord } from './journal.js';
+import { isRestorable, Journal, type JournalRecord } from './journal.js';
 import { RequestLedger } from './ledger.js';
 import { Server } from './server.js';
 import { FuseSession, sessionLog, splitSessionOptions, type SessionOptions } from './session.js';
@@ -67,7 +66,7 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
   native.setNonBlocking(fd, true);
   const dev: MountedDevice = { fd, mountpoint: spec.mountpoint, method: spec.method };
   const server = new Server(fs, serverOpts);
-  const tree = fs instanceof InodeTree ? fs : undefined;
+  const tree = isRestorable(fs) ? fs : undefined;
   const journal = new Journal(spec.journal);
   const ledger = new RequestLedger(journal);
   const attach = () => {
@@ -75,7 +74,7 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
     server.ledger = ledger;
     if (tree) {
       tree.journal = journal;
-      ledger.appendHandle = (fh) => tree.isAppend(fh);
+      ledger.appendHandle = (fh, nodeid) => tree.isAppend(fh, nodeid);
     }
   };
   let init: JournalRecord | undefined;
@@ -95,7 +94,7 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
       ledger.load(records);
       journal.rewrite([init!, ...(tree ? tree.snapshot() : []), ...ledger.snapshot()]);
       attach();
-      log(`takeover: ${rep ? `restored ${rep.nodes} node id(s) and ${rep.files} open file(s)` : 'no inode table to restore (not an InodeTree)'}` +
+      log(`takeover: ${rep ? `restored ${rep.nodes} node id(s) and ${rep.files} open file(s)` : 'no inode table to restore (not an InodeTree or a Vfs)'}` +
         `${rep && (rep.lostNodes || rep.lostFiles) ? `; ${rep.lostNodes} node id(s) and ${rep.lostFiles} file(s) lost (ESTALE)` : ''}` +
         ` in ${(performance.now() - t0).toFixed(1)} ms; asking the kernel to re-send what the dead server read`);
     }, log);

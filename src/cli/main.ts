@@ -10,8 +10,10 @@
  *   tsfuse demo [SRC [MNT]]             the README's run command: passthrough of a demo directory
  *   tsfuse umount [-l] MNT              unmount (lazily with -l); cleans dead mounts too
  *   tsfuse conformance MNT [--group NAME]   POSIX conformance suite against any mounted filesystem
+ *   tsfuse vfs MNT --at /a=passthrough:SRC --at /m=memfs [--config FILE]   several filesystems under one mount
+ *   tsfuse vfs-attach MNT /c=passthrough:SRC | vfs-detach MNT /c [--force] | vfs-list MNT   while it serves
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +25,8 @@ import { Passthrough, type InodeHandleMode } from '../passthrough/index.js';
 import { serveForeground } from './serve.js';
 import type { FileSystem, SessionOptions } from '../api/index.js';
 import { runConformanceCli } from './conformance/index.js';
+import { controlPath, controlRequest, serveControl, Vfs, type BackendOptions } from '../vfs/index.js';
+import { getgrnam } from './groups.js';
 
 const USAGE = `usage:
   tsfuse passthrough SRC MNT [-o OPTIONS] [--handles never|prefer|mandatory] [-d] [-f]
@@ -46,6 +50,19 @@ const USAGE = `usage:
                                        ${join(tmpdir(), 'tsfuse-demo-src')}) on MNT (default ${join(tmpdir(), 'tsfuse-demo')})
   tsfuse umount [-l] MNT               unmount MNT (-l: lazily); a busy mount lists who holds it
   tsfuse conformance MNT [--group NAME]   run the POSIX conformance suite against the filesystem mounted on MNT
+  tsfuse vfs MNT [--at PATH=FS[,WORD…]]… [--config FILE] [-o OPTIONS] [-f] [-d] [--supervise]
+                                       several filesystems under one mount, below a read-only root
+      FS: passthrough:DIR | memfs | hello.  WORDs: ro, entry_timeout=S, attr_timeout=S, timeout=S,
+      default_permissions (the VFS checks mode bits for this one; the mount's own
+      default_permissions, on by default, checks for all: -o nodefault_permissions to leave it
+      to each). --config FILE: {"mounts": [{"path": "/a", "fs": "passthrough:/srv/a",
+      "readOnly": false, "entryTimeout": 1, "attrTimeout": 1, "defaultPermissions": false}]}
+      --control SOCK        the control socket (default: /run/tsfuse-vfs/HASH.sock, root-only)
+      --control-group NAME  members of group NAME may use it too (mode 0660)
+  tsfuse vfs-attach MNT PATH=FS[,WORD…] [--control SOCK]   attach while mounted
+  tsfuse vfs-detach MNT PATH [--force] [--control SOCK]    detach (busy: refused unless --force;
+                                       then what is still open inside answers ESTALE)
+  tsfuse vfs-list MNT [--control SOCK]   the attached filesystems: PATH INDEX FS
 
 options (-o, comma-separated, as mount(8); later words win):
   fsname=NAME subtype=NAME allow_other default_permissions max_read=N max_write=N max_readahead=N
@@ -74,6 +91,8 @@ interface Parsed {
   foreground: boolean; timeout: number; log: string | undefined; dir: string | undefined; supervise: boolean; maxRestarts: number | undefined;
   /** Cache times and fast paths from -o (not mount(2) options). */
   tuning: Tuning;
+  /** vfs: --at values, --config, --control, --control-group, --force. */
+  ats: string[]; config: string | undefined; control: string | undefined; controlGroup: string | undefined; force: boolean;
 }
 
 /** The -o words that tune the server rather than the mount. */
@@ -132,6 +151,7 @@ function parseArgs(args: string[]): Parsed {
   const p: Parsed = {
     positional: [], options: {}, debug: false, lazy: false, handles: 'never', groups: [], foreground: false, timeout: 30_000, log: undefined,
     dir: undefined, supervise: false, maxRestarts: undefined, tuning: {},
+    ats: [], config: undefined, control: undefined, controlGroup: undefined, force: false,
   };
   const value = (i: number, flag: string): string => {
     if (i >= args.length) throw new Error(`${flag} needs a value`);
@@ -167,6 +187,11 @@ function parseArgs(args: string[]): Parsed {
       p.handles = v;
     }
     else if (a === '--group' && i + 1 < args.length) p.groups.push(args[++i]);
+    else if (a === '--at') p.ats.push(value(++i, a));
+    else if (a === '--config') p.config = resolve(value(++i, a));
+    else if (a === '--control') p.control = resolve(value(++i, a));
+    else if (a === '--control-group') p.controlGroup = value(++i, a);
+    else if (a === '--force') p.force = true;
     else if (a.startsWith('-')) throw new Error(`unknown flag ${a}`);
     else p.positional.push(a);
   }
@@ -197,7 +222,8 @@ let ARGV: string[] = [];
  * Serves `make()` on `mnt`: in this process with -f (or `foreground`), else as a detached
  * child started with this command line plus -f, returning once it reports the mount ready.
  */
-async function serve(p: Parsed, mnt: string, what: string, make: () => FileSystem, defaults: SessionOptions, foreground = false): Promise<number> {
+async function serve(p: Parsed, mnt: string, what: string, make: () => FileSystem | Promise<FileSystem>, defaults: SessionOptions, foreground = false,
+  onServing?: Parameters<typeof serveForeground>[4], forFs?: (fs: FileSystem) => void): Promise<number> {
   if ((p.foreground || foreground) && p.supervise) {
     // This process supervises; each server is this command again, in the foreground, unsupervised.
     const serverArgv = [process.execPath, ...process.execArgv, SELF, ...ARGV.filter((a) => a !== '--supervise'), '--foreground'];
@@ -206,12 +232,13 @@ async function serve(p: Parsed, mnt: string, what: string, make: () => FileSyste
   if (p.foreground || foreground) {
     let fs: FileSystem;
     try {
-      fs = make();
+      fs = await make();
+      forFs?.(fs);
     } catch (e) {
       process.stderr.write(`tsfuse: ${(e as Error).message}\n`);
       return 1;
     }
-    return serveForeground(mnt, fs, { ...defaults, ...p.options, ...cacheTimes(p.tuning), debug: p.debug }, what);
+    return serveForeground(mnt, fs, { ...defaults, ...p.options, ...cacheTimes(p.tuning), debug: p.debug }, what, onServing);
   }
   const fd = handedFd(mnt);
   if (fd !== undefined && fd < 3) {
@@ -330,6 +357,169 @@ function demoSource(): string {
   return src;
 }
 
+// ---- vfs ----
+
+interface Layout { path: string; spec: string; options: BackendOptions }
+
+/** Builds a backend from its spec: passthrough:DIR, memfs or hello. */
+function buildSpec(spec: string): FileSystem {
+  if (spec === 'memfs') return memfs();
+  if (spec === 'hello') return hello;
+  if (spec.startsWith('passthrough:')) {
+    const src = spec.slice('passthrough:'.length);
+    try {
+      return new Passthrough(src, { nofile: 1 << 20 });
+    } catch (e) {
+      throw new Error(`cannot use source directory ${src}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`unknown filesystem ${JSON.stringify(spec)}: passthrough:DIR, memfs or hello`);
+}
+
+/** Checks a spec now (before a background server starts) and makes its path absolute. */
+function checkSpec(spec: string, where: string): string {
+  if (spec === 'memfs' || spec === 'hello') return spec;
+  if (spec.startsWith('passthrough:')) {
+    const dir = spec.slice('passthrough:'.length);
+    if (!dir) throw new Error(`${where}: passthrough needs a directory (passthrough:DIR)`);
+    const abs = resolve(dir);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch (e) {
+      throw new Error(`${where}: source directory ${abs}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
+    }
+    if (!st.isDirectory()) throw new Error(`${where}: source ${abs} is not a directory`);
+    return `passthrough:${abs}`;
+  }
+  throw new Error(`${where}: unknown filesystem ${JSON.stringify(spec)} (passthrough:DIR, memfs or hello)`);
+}
+
+function seconds(word: string, v: string | undefined, where: string): number {
+  if (v === undefined || !/^\d+(\.\d+)?$/.test(v)) throw new Error(`${where}: ${word} must be a number of seconds ≥ 0, got ${JSON.stringify(v ?? '')}`);
+  return Number(v) * 1000;
+}
+
+/** "/a=passthrough:DIR,ro,entry_timeout=5" */
+function parseAt(v: string): Layout {
+  const eq = v.indexOf('=');
+  if (eq <= 0) throw new Error(`--at ${JSON.stringify(v)}: expected PATH=FS (e.g. /a=passthrough:/srv/a or /m=memfs)`);
+  const path = v.slice(0, eq);
+  const [fsWord, ...words] = v.slice(eq + 1).split(',');
+  const where = `--at ${path}`;
+  const options: BackendOptions = {};
+  for (const w of words) {
+    const i = w.indexOf('=');
+    const name = i < 0 ? w : w.slice(0, i);
+    const val = i < 0 ? undefined : w.slice(i + 1);
+    if (name === 'ro') options.readOnly = true;
+    else if (name === 'rw') options.readOnly = false;
+    else if (name === 'default_permissions') options.defaultPermissions = true;
+    else if (name === 'nodefault_permissions') options.defaultPermissions = false;
+    else if (name === 'entry_timeout') options.entryTimeout = seconds(name, val, where);
+    else if (name === 'attr_timeout') options.attrTimeout = seconds(name, val, where);
+    else if (name === 'timeout') options.entryTimeout = options.attrTimeout = seconds(name, val, where);
+    else throw new Error(`${where}: unknown word ${JSON.stringify(w)} (ro, rw, entry_timeout=S, attr_timeout=S, timeout=S, default_permissions)`);
+    if (i >= 0 && !name.endsWith('timeout')) throw new Error(`${where}: ${name} takes no value`);
+  }
+  return { path, spec: checkSpec(fsWord, where), options };
+}
+
+/** The layout in a config file: {"mounts": [{"path", "fs", "readOnly", "entryTimeout", "attrTimeout", "defaultPermissions"}]}. */
+function readConfig(file: string): Layout[] {
+  let j: unknown;
+  try {
+    j = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`--config ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON: ${(e as Error).message}`}`);
+  }
+  const mounts = (j as { mounts?: unknown })?.mounts;
+  if (!j || typeof j !== 'object' || !Array.isArray(mounts)) throw new Error(`--config ${file}: expected {"mounts": [{"path": "/a", "fs": "passthrough:DIR"}, …]}`);
+  for (const k of Object.keys(j)) if (k !== 'mounts') throw new Error(`--config ${file}: unknown key ${JSON.stringify(k)} (only "mounts")`);
+  const KEYS = ['path', 'fs', 'readOnly', 'entryTimeout', 'attrTimeout', 'defaultPermissions'];
+  return mounts.map((m: Record<string, unknown>, i: number) => {
+    const where = `--config ${file}: mounts[${i}]`;
+    if (!m || typeof m !== 'object') throw new Error(`${where}: expected an object`);
+    for (const k of Object.keys(m)) if (!KEYS.includes(k)) throw new Error(`${where}: unknown key ${JSON.stringify(k)} (${KEYS.join(', ')})`);
+    if (typeof m.path !== 'string') throw new Error(`${where}: "path" must be a string such as "/a"`);
+    if (typeof m.fs !== 'string') throw new Error(`${where}: "fs" must be a string such as "passthrough:/srv/a" or "memfs"`);
+    const options: BackendOptions = {};
+    for (const k of ['readOnly', 'defaultPermissions'] as const) {
+      if (m[k] === undefined) continue;
+      if (typeof m[k] !== 'boolean') throw new Error(`${where}: "${k}" must be true or false`);
+      options[k] = m[k] as boolean;
+    }
+    for (const k of ['entryTimeout', 'attrTimeout'] as const) {
+      if (m[k] === undefined) continue;
+      if (typeof m[k] !== 'number' || !((m[k] as number) >= 0)) throw new Error(`${where}: "${k}" must be a number of seconds ≥ 0`);
+      options[k] = (m[k] as number) * 1000;
+    }
+    return { path: m.path, spec: checkSpec(m.fs, where), options };
+  });
+}
+
+async function vfsCommand(p: Parsed): Promise<number> {
+  const mnt = p.positional[0];
+  if (!mnt) { process.stderr.write(`tsfuse: vfs needs a mount point\n${USAGE}\n`); return 2; }
+  let layout: Layout[];
+  let gid: number | undefined;
+  try {
+    layout = [...(p.config ? readConfig(p.config) : []), ...p.ats.map(parseAt)];
+    const seen = new Set<string>();
+    for (const l of layout) {
+      const key = l.path.replace(/\/+$/, '');
+      if (seen.has(key)) throw new Error(`two filesystems at ${l.path}`);
+      seen.add(key);
+    }
+    if (p.controlGroup !== undefined) gid = getgrnam(p.controlGroup);
+  } catch (e) {
+    process.stderr.write(`tsfuse: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const control = p.control ?? controlPath(mnt);
+  let vfs: Vfs | undefined;
+  const make = async () => {
+    const v = new Vfs({ build: buildSpec });
+    for (const l of layout) await v.attach(l.path, buildSpec(l.spec), { ...l.options, spec: l.spec });
+    return v;
+  };
+  const what = `vfs (${layout.map((l) => `${l.path}=${l.spec}`).join(' ') || 'no filesystems yet'})`;
+  return serve(p, mnt, what, make, { fsname: 'vfs', subtype: 'vfs', defaultPermissions: true, allowOther: process.geteuid?.() === 0 }, false,
+    async () => {
+      const c = await serveControl(vfs!, control, { build: buildSpec, gid, log: (l) => process.stderr.write(`tsfuse vfs: ${l}\n`) });
+      return () => c.close();
+    }, (fs) => { vfs = fs as Vfs; });
+}
+
+async function vfsControl(cmd: string, p: Parsed): Promise<number> {
+  const [mnt, arg] = p.positional;
+  if (!mnt || (cmd !== 'vfs-list' && !arg)) {
+    process.stderr.write(`tsfuse: ${cmd} needs ${cmd === 'vfs-list' ? 'MNT' : cmd === 'vfs-attach' ? 'MNT PATH=FS' : 'MNT PATH'}\n${USAGE}\n`);
+    return 2;
+  }
+  const sock = p.control ?? controlPath(mnt);
+  try {
+    if (cmd === 'vfs-attach') {
+      const l = parseAt(arg);
+      const a = await controlRequest(sock, { op: 'attach', path: l.path, spec: l.spec, options: l.options });
+      if (!a.ok) throw new Error(`attaching ${l.path} failed: ${a.error} (${a.code})`);
+      process.stdout.write(`tsfuse: attached ${l.path} (index ${a.index})\n`);
+    } else if (cmd === 'vfs-detach') {
+      const a = await controlRequest(sock, { op: 'detach', path: arg, force: p.force });
+      if (!a.ok) throw new Error(`detaching ${arg} failed: ${a.error} (${a.code})`);
+      process.stdout.write(`tsfuse: detached ${arg}\n`);
+    } else {
+      const a = await controlRequest(sock, { op: 'list' });
+      if (!a.ok) throw new Error(`listing failed: ${a.error}`);
+      for (const b of a.list ?? []) process.stdout.write(`${b.path} ${b.index} ${b.spec ?? '-'}${b.readOnly ? ' ro' : ''}\n`);
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`tsfuse: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   ARGV = argv;
@@ -345,7 +535,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tsfuse: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  if (cmd === 'hello' || cmd === 'memfs' || cmd === 'passthrough' || cmd === 'demo') {
+  if (cmd === 'hello' || cmd === 'memfs' || cmd === 'passthrough' || cmd === 'demo' || cmd === 'vfs') {
     try {
       if (cmd !== 'passthrough' && cmd !== 'demo') passthroughOnly(p.tuning, cmd);
       if (cmd !== 'hello' && (p.tuning.threads ?? 1) > 1) {
@@ -396,6 +586,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'conformance':
       return runConformanceCli(p.positional[0], p.groups);
+    case 'vfs':
+      return vfsCommand(p);
+    case 'vfs-attach':
+    case 'vfs-detach':
+    case 'vfs-list':
+      return vfsControl(cmd, p);
     default:
       process.stderr.write(`tsfuse: unknown command "${cmd}"\n${USAGE}\n`);
       return 2;

@@ -1,0 +1,166 @@
+/**
+ * The control socket of a mounted Vfs: attach, detach and list while it serves
+ * (`tsfuse vfs-attach`, `vfs-detach`, `vfs-list`). A unix stream socket the
+ * server owns; one JSON line per request, one JSON line per answer.
+ *
+ * Who may use it is decided by the file's permissions: mode 0600 and owned by
+ * the server's user (root-only when the server is root), or 0660 with a group
+ * (`group`). Its directory is made 0711: others may pass through it to a
+ * socket they are allowed to use, but cannot list or replace what is in it.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server as NetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { FileSystem } from '../api/index.js';
+import type { BackendOptions, Vfs } from './vfs.js';
+
+export type ControlRequest =
+  | { op: 'attach'; path: string; spec: string; options?: BackendOptions }
+  | { op: 'detach'; path: string; force?: boolean }
+  | { op: 'list' }
+  | { op: 'stats' };
+
+export interface ControlAnswer {
+  ok: boolean;
+  error?: string;
+  code?: string;
+  index?: number;
+  list?: ReturnType<Vfs['list']>;
+  stats?: ReturnType<Vfs['stats']>;
+}
+
+export interface ControlOptions {
+  /** Builds a backend from a spec ("passthrough:/srv/a", "memfs" …). */
+  build: (spec: string) => FileSystem | Promise<FileSystem>;
+  /** Group allowed to use the socket (mode 0660); default none (mode 0600). */
+  gid?: number;
+  log?: (line: string) => void;
+}
+
+/** Where the control socket of the Vfs mounted on `mountpoint` lives by default:
+ * /run/tsfuse-vfs/<hash of the mount point>.sock (root), else in the temp directory. */
+export function controlPath(mountpoint: string): string {
+  let abs = resolve(mountpoint);
+  try {
+    abs = realpathSync(abs);
+  } catch { /* not there (yet): the path as given */ }
+  const h = createHash('sha256').update(abs).digest('hex').slice(0, 20);
+  const dir = process.geteuid?.() === 0 ? '/run/tsfuse-vfs' : join(tmpdir(), `tsfuse-vfs-${process.geteuid?.() ?? 0}`);
+  return join(dir, `${h}.sock`);
+}
+
+/** Listens on `path` for control requests to `vfs`. Resolves once listening. */
+export async function serveControl(vfs: Vfs, path: string, opts: ControlOptions): Promise<{ close(): void }> {
+  const dir = resolve(path, '..');
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path); // a dead server's (a takeover, a crash)
+  } catch { /* none */ }
+  const server: NetServer = createServer((sock) => handle(vfs, sock, opts));
+  // Made with mode 0600 from the start (umask), so no one can connect in between.
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(path, () => { server.off('error', rej); res(); });
+    });
+  } finally {
+    process.umask(old);
+  }
+  if (opts.gid !== undefined) {
+    chownSync(path, process.geteuid?.() ?? 0, opts.gid);
+    chmodSync(path, 0o660);
+  }
+  server.unref();
+  return {
+    close: () => {
+      server.close();
+      try { unlinkSync(path); } catch { /* gone */ }
+    },
+  };
+}
+
+function handle(vfs: Vfs, sock: Socket, opts: ControlOptions): void {
+  let buf = '';
+  sock.setEncoding('utf8');
+  sock.on('error', () => { /* the client went away */ });
+  sock.on('data', (d: string) => {
+    buf += d;
+    if (buf.length > 1 << 20) { sock.destroy(); return; }
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      void answer(vfs, line, opts).then((a) => sock.write(`${JSON.stringify(a)}\n`));
+    }
+  });
+}
+
+async function answer(vfs: Vfs, line: string, opts: ControlOptions): Promise<ControlAnswer> {
+  let req: ControlRequest;
+  try {
+    req = JSON.parse(line) as ControlRequest;
+  } catch {
+    return { ok: false, code: 'EINVAL', error: 'the request is not JSON' };
+  }
+  try {
+    switch (req?.op) {
+      case 'attach': {
+        if (typeof req.path !== 'string' || typeof req.spec !== 'string') throw Object.assign(new Error('attach needs a path and a spec'), { code: 'EINVAL' });
+        const fs = await opts.build(req.spec);
+        let index: number;
+        try {
+          index = await vfs.attach(req.path, fs, { ...(req.options ?? {}), spec: req.spec });
+        } catch (e) {
+          await fs.destroy?.();
+          throw e;
+        }
+        return { ok: true, index };
+      }
+      case 'detach':
+        if (typeof req.path !== 'string') throw Object.assign(new Error('detach needs a path'), { code: 'EINVAL' });
+        await vfs.detach(req.path, { force: !!req.force });
+        return { ok: true };
+      case 'list':
+        return { ok: true, list: vfs.list() };
+      case 'stats':
+        return { ok: true, stats: vfs.stats() };
+      default:
+        return { ok: false, code: 'EINVAL', error: `unknown request ${JSON.stringify((req as { op?: unknown })?.op)}` };
+    }
+  } catch (e) {
+    opts.log?.(`control: ${req.op} failed: ${(e as Error).message}`);
+    return { ok: false, code: (e as NodeJS.ErrnoException).code ?? 'EIO', error: (e as Error).message };
+  }
+}
+
+/** Sends one request to the control socket at `path`; resolves with the answer. */
+export function controlRequest(path: string, req: ControlRequest, timeoutMs = 60_000): Promise<ControlAnswer> {
+  return new Promise((res, rej) => {
+    const sock = createConnection(path);
+    let buf = '';
+    const t = setTimeout(() => { sock.destroy(); rej(new Error(`no answer from ${path} within ${timeoutMs / 1000} s`)); }, timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
+    sock.on('data', (d: string) => {
+      buf += d;
+      const i = buf.indexOf('\n');
+      if (i < 0) return;
+      clearTimeout(t);
+      sock.end();
+      try {
+        res(JSON.parse(buf.slice(0, i)) as ControlAnswer);
+      } catch (e) {
+        rej(e as Error);
+      }
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(t);
+      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'no VFS server listens there (is a `tsfuse vfs` mounted there?)'
+        : e.code === 'EACCES' ? 'permission denied (the control socket is root-only unless the server was started with --control-group)' : e.message;
+      rej(Object.assign(new Error(`control socket ${path}: ${why}`), { code: e.code }));
+    });
+  });
+}
