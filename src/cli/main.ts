@@ -425,8 +425,9 @@ function parseAt(v: string): Layout {
   return { path, spec: checkSpec(fsWord, where), options };
 }
 
-/** The layout in a config file: {"mounts": [{"path", "fs", "readOnly", "entryTimeout", "attrTimeout", "defaultPermissions"}]}. */
-function readConfig(file: string): Layout[] {
+/** A config file: {"mounts": [{"path", "fs", "readOnly", "entryTimeout", "attrTimeout", "defaultPermissions"}],
+ * "options": "-o words"}. */
+function readConfig(file: string): { mounts: Layout[]; options?: string } {
   let j: unknown;
   try {
     j = JSON.parse(readFileSync(file, 'utf8'));
@@ -435,9 +436,11 @@ function readConfig(file: string): Layout[] {
   }
   const mounts = (j as { mounts?: unknown })?.mounts;
   if (!j || typeof j !== 'object' || !Array.isArray(mounts)) throw new Error(`--config ${file}: expected {"mounts": [{"path": "/a", "fs": "passthrough:DIR"}, …]}`);
-  for (const k of Object.keys(j)) if (k !== 'mounts') throw new Error(`--config ${file}: unknown key ${JSON.stringify(k)} (only "mounts")`);
+  for (const k of Object.keys(j)) if (k !== 'mounts' && k !== 'options') throw new Error(`--config ${file}: unknown key ${JSON.stringify(k)} ("mounts", "options")`);
+  const options = (j as { options?: unknown }).options;
+  if (options !== undefined && typeof options !== 'string') throw new Error(`--config ${file}: "options" must be a string of -o words ("allow_other,entry_timeout=5")`);
   const KEYS = ['path', 'fs', 'readOnly', 'entryTimeout', 'attrTimeout', 'defaultPermissions'];
-  return mounts.map((m: Record<string, unknown>, i: number) => {
+  return { options, mounts: mounts.map((m: Record<string, unknown>, i: number) => {
     const where = `--config ${file}: mounts[${i}]`;
     if (!m || typeof m !== 'object') throw new Error(`${where}: expected an object`);
     for (const k of Object.keys(m)) if (!KEYS.includes(k)) throw new Error(`${where}: unknown key ${JSON.stringify(k)} (${KEYS.join(', ')})`);
@@ -455,7 +458,7 @@ function readConfig(file: string): Layout[] {
       options[k] = (m[k] as number) * 1000;
     }
     return { path: m.path, spec: checkSpec(m.fs, where), options };
-  });
+  }) };
 }
 
 async function vfsCommand(p: Parsed): Promise<number> {
@@ -464,7 +467,14 @@ async function vfsCommand(p: Parsed): Promise<number> {
   let layout: Layout[];
   let gid: number | undefined;
   try {
-    layout = [...(p.config ? readConfig(p.config) : []), ...p.ats.map(parseAt)];
+    const cfg = p.config ? readConfig(p.config) : { mounts: [] };
+    if (cfg.options) {
+      // The file's -o words first; the command line's win.
+      p.options = { ...parseOptionString(takeTuning(cfg.options, p.tuning)).options, ...p.options };
+      checkOptions(p.options);
+    }
+    passthroughOnly(p.tuning, 'vfs');
+    layout = [...cfg.mounts, ...p.ats.map(parseAt)];
     const seen = new Set<string>();
     for (const l of layout) {
       const key = l.path.replace(/\/+$/, '');

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { FileSystem } from '../api/index.js';
 import type { BackendOptions, Vfs } from './vfs.js';
 
@@ -42,9 +42,11 @@ export interface ControlOptions {
 /** Where the control socket of the Vfs mounted on `mountpoint` lives by default:
  * /run/tsfuse-vfs/<hash of the mount point>.sock (root), else in the temp directory. */
 export function controlPath(mountpoint: string): string {
+  // The mount point itself is never looked at: it may be the very mount this process is
+  // about to serve (a supervised server), and a stat of it would wait for ourselves.
   let abs = resolve(mountpoint);
   try {
-    abs = realpathSync(abs);
+    abs = join(realpathSync(dirname(abs)), basename(abs));
   } catch { /* not there (yet): the path as given */ }
   const h = createHash('sha256').update(abs).digest('hex').slice(0, 20);
   const dir = process.geteuid?.() === 0 ? '/run/tsfuse-vfs' : join(tmpdir(), `tsfuse-vfs-${process.geteuid?.() ?? 0}`);

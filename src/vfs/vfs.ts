@@ -93,6 +93,8 @@ export interface VfsStats {
 
 const S_IFMT = C.S_IFMT;
 const S_IFDIR = C.S_IFDIR;
+const S_ISGID = 0o2000;
+const S_ISVTX = 0o1000;
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
 const R_OK = 4;
@@ -156,9 +158,11 @@ export class Vfs implements FileSystem, Restorable {
   private readonly pseudo = new Map<number, PseudoDir>();
   private readonly root: PseudoDir;
   private nextPseudo = FUSE_ROOT_ID + 1;
+  /** No index below this one is free. */
+  private lowestFree = 1;
   private pseudoRequests = 0;
   /** Pseudo directory listings by handle (a snapshot taken at OPENDIR). */
-  private readonly listings = new Map<number, [string, number, number][]>();
+  private readonly listings = new Map<number, [string, U64, number][]>();
   private nextFh = 1;
   private readonly log: (line: string) => void;
   private readonly build: VfsOptions['build'];
@@ -293,12 +297,15 @@ export class Vfs implements FileSystem, Restorable {
 
   /** The lowest index no backend uses and whose ids the kernel no longer holds. */
   private freeIndex(): number {
-    for (let i = 1; i <= this.maxIndex; i++) if (!this.slots[i]) return i;
+    for (let i = this.lowestFree; i <= this.maxIndex; i++) if (!this.slots[i]) { this.lowestFree = i; return i; }
     throw err('ENOSPC', `no free backend index: ${this.maxIndex} backends are attached or still held by the kernel (indexBits ${this.indexBits})`);
   }
 
   private freeIfDone(b: Backend): void {
-    if (!b.live && b.held.size === 0 && b.handles === 0 && this.slots[b.index] === b) this.slots[b.index] = undefined;
+    if (!b.live && b.held.size === 0 && b.handles === 0 && this.slots[b.index] === b) {
+      this.slots[b.index] = undefined;
+      this.lowestFree = Math.min(this.lowestFree, b.index);
+    }
   }
 
   /** The pseudo directory at `names` (made when `make`); undefined if missing. Throws when
@@ -427,15 +434,25 @@ export class Vfs implements FileSystem, Restorable {
   }
 
   /** Runs a backend call, counting its failure; `map` turns its result into ours. */
-  private run<T, U>(b: Backend, f: () => R<T>, map?: (v: T) => U): R<U> {
+  /**
+   * Runs a backend call, counting its failure; `map` turns its result into ours. `alt`
+   * answers for a backend that throws ENOSYS: the kernel would take ENOSYS as "never ask
+   * again" for the whole connection (no more OPEN, FSYNC, ACCESS, xattrs … for any
+   * backend), so for those opcodes one backend's ENOSYS becomes what it means for it alone.
+   */
+  private run<T, U>(b: Backend, f: () => R<T>, map?: (v: T) => U, alt?: () => R<U>): R<U> {
+    const failed = (e: unknown): R<U> => {
+      if (alt && isEnosys(e)) return alt();
+      b.errors++;
+      throw e;
+    };
     let r: R<T>;
     try {
       r = f();
     } catch (e) {
-      b.errors++;
-      throw e;
+      return failed(e);
     }
-    if (isPromise(r)) return (r as Promise<T>).then(map as (v: T) => U, (e) => { b.errors++; throw e; }) as Promise<U>;
+    if (isPromise(r)) return (r as Promise<T>).then(map as (v: T) => U, failed) as Promise<U>;
     return map ? map(r as T) : (r as unknown as U);
   }
 
@@ -472,7 +489,9 @@ export class Vfs implements FileSystem, Restorable {
    * its own numbers distinct. */
   private ino(b: Backend, ino: U64): U64 {
     if (typeof ino === 'number' && ino >= 0 && ino < TWO48 && b.index < 32) return ino + b.index * TWO48;
-    return (BigInt(ino ?? 0) ^ (BigInt(b.index) << 48n)) & MASK64;
+    // Indexes above 2^16 − 1 (indexBits > 16) fold their high bits into bits 32…47.
+    const tag = (BigInt(b.index & 0xffff) << 48n) | (BigInt(Math.floor(b.index / 65536)) << 32n);
+    return (BigInt(ino ?? 0) ^ tag) & MASK64;
   }
 
   private attrReply(b: Backend, r: AttrReply): AttrReply {
@@ -511,8 +530,11 @@ export class Vfs implements FileSystem, Restorable {
     return then(b.fs.getattr(ctx, local, undefined), (r) => checkMode(ctx, r.attr, mask));
   }
 
-  private permitSetattr(ctx: Context, b: Backend, local: number, c: SetattrChanges): R<void> {
-    if (!b.opts.defaultPermissions || ctx.uid === 0 || !b.fs?.getattr) return;
+  /** SETATTR's checks (the owner changes mode and times, root the owner …); returns the
+   * changes to make: a chmod by an owner outside the file's group drops S_ISGID, as the
+   * kernel's setattr_prepare does. */
+  private permitSetattr(ctx: Context, b: Backend, local: number, c: SetattrChanges): R<SetattrChanges> {
+    if (!b.opts.defaultPermissions || ctx.uid === 0 || !b.fs?.getattr) return c;
     return then(b.fs.getattr(ctx, local, undefined), (r) => {
       const a = r.attr;
       const owner = ctx.uid === (a.uid ?? 0);
@@ -525,6 +547,26 @@ export class Vfs implements FileSystem, Restorable {
       if (explicit && !owner) throw new FuseError('EPERM', 'utimes: only the owner sets times');
       if ((c.atime === 'now' || c.mtime === 'now') && !owner) checkMode(ctx, a, W_OK);
       if (c.size !== undefined && c.fh === undefined) checkMode(ctx, a, W_OK);
+      if (c.mode !== undefined && c.mode & S_ISGID) {
+        const gid = c.gid ?? a.gid ?? 0;
+        if (gid !== ctx.gid && !callerGroups(ctx).includes(gid)) return { ...c, mode: c.mode & ~S_ISGID };
+      }
+      return c;
+    });
+  }
+
+  /** A removal or rename of `name` in a sticky directory: only the owner of the directory or
+   * of the entry (or root) may (the kernel's may_delete). */
+  private permitSticky(ctx: Context, b: Backend, parent: number, name: string): R<void> {
+    const fs = b.fs!;
+    if (!b.opts.defaultPermissions || ctx.uid === 0 || !fs.getattr || !fs.lookup) return;
+    return then(fs.getattr(ctx, parent, undefined), (r) => {
+      if (!(r.attr.mode & S_ISVTX) || ctx.uid === (r.attr.uid ?? 0)) return;
+      return then(fs.lookup!(ctx, parent, name), (e) => {
+        if (!e || !e.nodeid) return; // no such name: the operation answers that
+        try { fs.forget?.(e.nodeid, 1); } catch { /* counted back */ }
+        if (ctx.uid !== (e.attr?.uid ?? 0)) throw new FuseError('EPERM', 'the directory is sticky: only the owner of the entry or of the directory may remove it');
+      });
     });
   }
 
@@ -548,10 +590,10 @@ export class Vfs implements FileSystem, Restorable {
     return this.run(b, () => fs.getattr!(ctx, FUSE_ROOT_ID, undefined), (r) => this.entry(b, { nodeid: FUSE_ROOT_ID, attr: r.attr, attrTimeout: r.timeout }));
   }
 
-  private pseudoList(d: PseudoDir): [string, number, number][] {
-    const l: [string, number, number][] = [['.', d.id, 4], ['..', (d.parent ?? d).id, 4]];
+  private pseudoList(d: PseudoDir): [string, U64, number][] {
+    const l: [string, U64, number][] = [['.', d.id, 4], ['..', (d.parent ?? d).id, 4]];
     for (const [n, c] of d.children) {
-      if (c instanceof Backend) { if (!c.hidden) l.push([n, Number(this.ino(c, FUSE_ROOT_ID)), 4]); } else l.push([n, c.id, 4]);
+      if (c instanceof Backend) { if (!c.hidden) l.push([n, this.ino(c, FUSE_ROOT_ID), 4]); } else l.push([n, c.id, 4]);
     }
     return l;
   }
@@ -600,7 +642,7 @@ export class Vfs implements FileSystem, Restorable {
     const fs = this.fs(b);
     if (!fs.setattr) throw new FuseError('EPERM', `${b.path} does not change attributes`);
     const local = this.local(b, nodeid);
-    return this.run(b, () => then(this.permitSetattr(ctx, b, local, changes), () => fs.setattr!(ctx, local, changes)), (r) => this.attrReply(b, r));
+    return this.run(b, () => then(this.permitSetattr(ctx, b, local, changes), (c) => fs.setattr!(ctx, local, c)), (r) => this.attrReply(b, r));
   }
 
   readlink(ctx: Context, nodeid: number): R<string | Uint8Array> {
@@ -640,12 +682,12 @@ export class Vfs implements FileSystem, Restorable {
 
   unlink(ctx: Context, parent: number, name: string): R<void> {
     const { b, fs, local, ok } = this.creating(ctx, parent, 'unlink');
-    return this.run(b, () => then(ok, () => fs.unlink!(ctx, local, name)));
+    return this.run(b, () => then(ok, () => then(this.permitSticky(ctx, b, local, name), () => fs.unlink!(ctx, local, name))));
   }
 
   rmdir(ctx: Context, parent: number, name: string): R<void> {
     const { b, fs, local, ok } = this.creating(ctx, parent, 'rmdir');
-    return this.run(b, () => then(ok, () => fs.rmdir!(ctx, local, name)));
+    return this.run(b, () => then(ok, () => then(this.permitSticky(ctx, b, local, name), () => fs.rmdir!(ctx, local, name))));
   }
 
   rename(ctx: Context, parent: number, name: string, newParent: number, newName: string, flags: number): R<void> {
@@ -655,7 +697,7 @@ export class Vfs implements FileSystem, Restorable {
     if (!fs.rename) throw new FuseError('EPERM', `${b.path} does not rename`);
     const [lp, lnp] = [this.local(b, parent), this.local(b, newParent)];
     return this.run(b, () => then(this.permit(ctx, b, lp, W_OK | X_OK), () => then(lp === lnp ? undefined : this.permit(ctx, b, lnp, W_OK | X_OK),
-      () => fs.rename!(ctx, lp, name, lnp, newName, flags))));
+      () => then(this.permitSticky(ctx, b, lp, name), () => then(this.permitSticky(ctx, b, lnp, newName), () => fs.rename!(ctx, lp, name, lnp, newName, flags))))));
   }
 
   link(ctx: Context, nodeid: number, newParent: number, newName: string): R<Entry> {
@@ -676,7 +718,8 @@ export class Vfs implements FileSystem, Restorable {
     const fs = this.fs(b);
     const local = this.local(b, nodeid);
     const mask = (acc === 0 ? R_OK : acc === 1 ? W_OK : R_OK | W_OK) | (flags & O_TRUNC ? W_OK : 0);
-    return this.run(b, () => then(this.permit(ctx, b, local, mask), () => (fs.open ? fs.open(ctx, local, flags) : {})), (r) => this.opened(b, r));
+    return this.run(b, () => then(this.permit(ctx, b, local, mask), () => (fs.open ? fs.open(ctx, local, flags) : {})), (r) => this.opened(b, r),
+      () => this.opened(b, {}));
   }
 
   read(ctx: Context, nodeid: number, fh: number, offset: bigint, size: number): R<Uint8Array> {
@@ -712,7 +755,8 @@ export class Vfs implements FileSystem, Restorable {
   private closing(nodeid: number): Backend | undefined {
     if (nodeid < this.span) return undefined;
     const b = this.slots[Math.floor(nodeid / this.span)];
-    if (!b || b.handles === 0) return undefined;
+    const local = b ? nodeid - b.base : 0;
+    if (!b || b.handles === 0 || (local !== FUSE_ROOT_ID && !b.held.has(local))) return undefined;
     b.handles--;
     if (!b.live) { this.freeIfDone(b); return undefined; }
     b.requests++;
@@ -722,7 +766,7 @@ export class Vfs implements FileSystem, Restorable {
   fsync(ctx: Context, nodeid: number, fh: number, datasync: boolean): R<void> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.fsync) return;
-    return this.run(b, () => b.fs!.fsync!(ctx, this.local(b, nodeid), fh, datasync));
+    return this.run(b, () => b.fs!.fsync!(ctx, this.local(b, nodeid), fh, datasync), undefined, ok);
   }
 
   setxattr(ctx: Context, nodeid: number, name: string, value: Uint8Array, flags: number): R<void> {
@@ -732,7 +776,7 @@ export class Vfs implements FileSystem, Restorable {
     const fs = this.fs(b);
     if (!fs.setxattr) throw new FuseError('EOPNOTSUPP');
     const local = this.local(b, nodeid);
-    return this.run(b, () => then(this.permit(ctx, b, local, name.startsWith('user.') ? W_OK : 0), () => fs.setxattr!(ctx, local, name, value, flags)));
+    return this.run(b, () => then(this.permit(ctx, b, local, name.startsWith('user.') ? W_OK : 0), () => fs.setxattr!(ctx, local, name, value, flags)), undefined, fails('EOPNOTSUPP'));
   }
 
   getxattr(ctx: Context, nodeid: number, name: string): R<Uint8Array> {
@@ -741,7 +785,7 @@ export class Vfs implements FileSystem, Restorable {
     const fs = this.fs(b);
     if (!fs.getxattr) throw new FuseError('EOPNOTSUPP');
     const local = this.local(b, nodeid);
-    return this.run(b, () => then(this.permit(ctx, b, local, name.startsWith('user.') ? R_OK : 0), () => fs.getxattr!(ctx, local, name)));
+    return this.run(b, () => then(this.permit(ctx, b, local, name.startsWith('user.') ? R_OK : 0), () => fs.getxattr!(ctx, local, name)), undefined, fails('EOPNOTSUPP'));
   }
 
   listxattr(ctx: Context, nodeid: number): R<string[]> {
@@ -749,7 +793,7 @@ export class Vfs implements FileSystem, Restorable {
     if (!b) return [];
     const fs = this.fs(b);
     if (!fs.listxattr) return [];
-    return this.run(b, () => fs.listxattr!(ctx, this.local(b, nodeid)));
+    return this.run(b, () => fs.listxattr!(ctx, this.local(b, nodeid)), undefined, () => []);
   }
 
   removexattr(ctx: Context, nodeid: number, name: string): R<void> {
@@ -759,13 +803,13 @@ export class Vfs implements FileSystem, Restorable {
     const fs = this.fs(b);
     if (!fs.removexattr) throw new FuseError('EOPNOTSUPP');
     const local = this.local(b, nodeid);
-    return this.run(b, () => then(this.permit(ctx, b, local, name.startsWith('user.') ? W_OK : 0), () => fs.removexattr!(ctx, local, name)));
+    return this.run(b, () => then(this.permit(ctx, b, local, name.startsWith('user.') ? W_OK : 0), () => fs.removexattr!(ctx, local, name)), undefined, fails('EOPNOTSUPP'));
   }
 
   flush(ctx: Context, nodeid: number, fh: number, lockOwner: bigint): R<void> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.flush) return;
-    return this.run(b, () => b.fs!.flush!(ctx, this.local(b, nodeid), fh, lockOwner));
+    return this.run(b, () => b.fs!.flush!(ctx, this.local(b, nodeid), fh, lockOwner), undefined, ok);
   }
 
   opendir(ctx: Context, nodeid: number, flags: number): R<OpenReply> {
@@ -777,7 +821,8 @@ export class Vfs implements FileSystem, Restorable {
     }
     const fs = this.fs(b);
     const local = this.local(b, nodeid);
-    return this.run(b, () => then(this.permit(ctx, b, local, R_OK), () => (fs.opendir ? fs.opendir(ctx, local, flags) : {})), (r) => this.opened(b, r));
+    return this.run(b, () => then(this.permit(ctx, b, local, R_OK), () => (fs.opendir ? fs.opendir(ctx, local, flags) : {})), (r) => this.opened(b, r),
+      () => this.opened(b, {}));
   }
 
   readdir(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentSink): R<void> {
@@ -897,19 +942,19 @@ export class Vfs implements FileSystem, Restorable {
   fsyncdir(ctx: Context, nodeid: number, fh: number, datasync: boolean): R<void> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.fsyncdir) return;
-    return this.run(b, () => b.fs!.fsyncdir!(ctx, this.local(b, nodeid), fh, datasync));
+    return this.run(b, () => b.fs!.fsyncdir!(ctx, this.local(b, nodeid), fh, datasync), undefined, ok);
   }
 
   getlk(ctx: Context, nodeid: number, fh: number, owner: bigint, lock: Lock): R<Lock> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.getlk) throw new FuseError('ENOLCK', 'this filesystem keeps no locks');
-    return this.run(b, () => b.fs!.getlk!(ctx, this.local(b, nodeid), fh, owner, lock));
+    return this.run(b, () => b.fs!.getlk!(ctx, this.local(b, nodeid), fh, owner, lock), undefined, fails('ENOLCK'));
   }
 
   setlk(ctx: Context, nodeid: number, fh: number, owner: bigint, lock: Lock, wait: boolean, flock: boolean): R<void> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.setlk) throw new FuseError('ENOLCK', 'this filesystem keeps no locks');
-    return this.run(b, () => b.fs!.setlk!(ctx, this.local(b, nodeid), fh, owner, lock, wait, flock));
+    return this.run(b, () => b.fs!.setlk!(ctx, this.local(b, nodeid), fh, owner, lock, wait, flock), undefined, fails('ENOLCK'));
   }
 
   access(ctx: Context, nodeid: number, mask: number): R<void> {
@@ -921,7 +966,7 @@ export class Vfs implements FileSystem, Restorable {
     if (mask & W_OK) this.writable(b);
     const fs = this.fs(b);
     const local = this.local(b, nodeid);
-    return this.run(b, () => then(this.permit(ctx, b, local, mask & 7), () => fs.access?.(ctx, local, mask)));
+    return this.run(b, () => then(this.permit(ctx, b, local, mask & 7), () => fs.access?.(ctx, local, mask)), undefined, ok);
   }
 
   create(ctx: Context, parent: number, name: string, mode: number, flags: number): R<CreateReply> {
@@ -930,34 +975,52 @@ export class Vfs implements FileSystem, Restorable {
     this.writable(b);
     const fs = this.fs(b);
     const local = this.local(b, parent);
-    const made = (r: CreateReply): CreateReply => {
-      const entry = this.entry(b, r.entry);
-      b.handles++;
-      return { ...r, entry };
+    const made = (r: CreateReply): CreateReply => this.createdEntry(ctx, b, r, flags);
+    // Without create (or ENOSYS from it): MKNOD and OPEN, as the kernel would do.
+    const split = () => {
+      if (!fs.mknod) throw new FuseError('EPERM', `${b.path} does not create files`);
+      return this.run(b, () => then(fs.mknod!(ctx, local, name, (mode & ~S_IFMT) | C.S_IFREG, 0),
+        (entry) => then(fs.open ? fs.open(ctx, entry.nodeid, flags & ~(C.O_CREAT | C.O_EXCL)) : {}, (o) => ({ ...o, entry }))), made, fails('EPERM'));
     };
-    if (fs.create) return this.run(b, () => then(this.permit(ctx, b, local, W_OK | X_OK), () => fs.create!(ctx, local, name, mode, flags)), made);
-    if (!fs.mknod) throw new FuseError('EPERM', `${b.path} does not create files`);
-    // Without create: MKNOD and OPEN, as the kernel would do.
-    return this.run(b, () => then(this.permit(ctx, b, local, W_OK | X_OK), () => then(fs.mknod!(ctx, local, name, (mode & ~S_IFMT) | C.S_IFREG, 0),
-      (entry) => then(fs.open ? fs.open(ctx, entry.nodeid, flags & ~(C.O_CREAT | C.O_EXCL)) : {}, (o) => ({ ...o, entry })))), made);
+    const checked = this.permit(ctx, b, local, W_OK | X_OK);
+    if (fs.create) return then(checked, () => this.run(b, () => fs.create!(ctx, local, name, mode, flags), made, split));
+    return then(checked, split);
+  }
+
+  /** CREATE/TMPFILE's reply as ours; a refused entry releases the handle the backend made. */
+  private createdEntry(ctx: Context, b: Backend, r: CreateReply, flags: number): CreateReply {
+    let entry: Entry;
+    try {
+      entry = this.entry(b, r?.entry);
+    } catch (e) {
+      if (r?.entry && Number.isSafeInteger(r.entry.nodeid)) {
+        try {
+          const p = b.fs?.release?.(ctx, r.entry.nodeid, r.fh ?? 0, flags, 0n, false);
+          if (isPromise(p)) p.catch(() => {});
+        } catch { /* the entry's failure is the answer */ }
+      }
+      throw e;
+    }
+    b.handles++;
+    return { ...r, entry };
   }
 
   bmap(ctx: Context, nodeid: number, blocksize: number, block: bigint): R<U64> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.bmap) throw new FuseError('EINVAL');
-    return this.run(b, () => b.fs!.bmap!(ctx, this.local(b, nodeid), blocksize, block));
+    return this.run(b, () => b.fs!.bmap!(ctx, this.local(b, nodeid), blocksize, block), undefined, fails('EINVAL'));
   }
 
   ioctl(ctx: Context, nodeid: number, fh: number, cmd: number, arg: bigint, inData: Uint8Array, outSize: number, flags: number): R<IoctlReply> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.ioctl) throw new FuseError('ENOTTY');
-    return this.run(b, () => b.fs!.ioctl!(ctx, this.local(b, nodeid), fh, cmd, arg, inData, outSize, flags));
+    return this.run(b, () => b.fs!.ioctl!(ctx, this.local(b, nodeid), fh, cmd, arg, inData, outSize, flags), undefined, fails('ENOTTY'));
   }
 
   poll(ctx: Context, nodeid: number, fh: number, kh: bigint, events: number, flags: number): R<number> {
     const b = this.route(nodeid);
     if (!b || !b.fs!.poll) return DEFAULT_POLLMASK;
-    return this.run(b, () => b.fs!.poll!(ctx, this.local(b, nodeid), fh, kh, events, flags));
+    return this.run(b, () => b.fs!.poll!(ctx, this.local(b, nodeid), fh, kh, events, flags), undefined, () => DEFAULT_POLLMASK);
   }
 
   fallocate(ctx: Context, nodeid: number, fh: number, offset: bigint, length: bigint, mode: number): R<void> {
@@ -965,7 +1028,7 @@ export class Vfs implements FileSystem, Restorable {
     if (!b) throw new FuseError('EISDIR');
     this.writable(b);
     if (!b.fs!.fallocate) throw new FuseError('EOPNOTSUPP');
-    return this.run(b, () => b.fs!.fallocate!(ctx, this.local(b, nodeid), fh, offset, length, mode));
+    return this.run(b, () => b.fs!.fallocate!(ctx, this.local(b, nodeid), fh, offset, length, mode), undefined, fails('EOPNOTSUPP'));
   }
 
   lseek(ctx: Context, nodeid: number, fh: number, offset: bigint, whence: number): R<U64> {
@@ -973,13 +1036,14 @@ export class Vfs implements FileSystem, Restorable {
     if (!b) throw new FuseError('EINVAL');
     const fs = this.fs(b);
     const local = this.local(b, nodeid);
-    if (fs.lseek) return this.run(b, () => fs.lseek!(ctx, local, fh, offset, whence));
     // As the kernel's own fallback: all data, one hole at the end.
-    return this.run(b, () => fs.getattr!(ctx, local, fh), (r) => {
+    const plain = () => this.run(b, () => fs.getattr!(ctx, local, fh), (r) => {
       const size = BigInt(r.attr.size ?? 0);
       if (offset >= size) throw new FuseError('ENXIO');
       return whence === 3 ? offset : size;
     });
+    if (fs.lseek) return this.run(b, () => fs.lseek!(ctx, local, fh, offset, whence), undefined, plain);
+    return plain();
   }
 
   copyFileRange(ctx: Context, nodeIn: number, fhIn: number, offIn: bigint, nodeOut: number, fhOut: number, offOut: bigint, len: bigint, flags: bigint): R<U64> {
@@ -988,7 +1052,7 @@ export class Vfs implements FileSystem, Restorable {
     if (!b || b !== bo) throw new FuseError('EXDEV', 'across filesystems of the VFS'); // the kernel copies by itself then
     this.writable(b);
     if (!b.fs!.copyFileRange) throw new FuseError('EOPNOTSUPP');
-    return this.run(b, () => b.fs!.copyFileRange!(ctx, this.local(b, nodeIn), fhIn, offIn, this.local(b, nodeOut), fhOut, offOut, len, flags));
+    return this.run(b, () => b.fs!.copyFileRange!(ctx, this.local(b, nodeIn), fhIn, offIn, this.local(b, nodeOut), fhOut, offOut, len, flags), undefined, fails('EOPNOTSUPP'));
   }
 
   syncfs(ctx: Context, nodeid: number): R<void> {
@@ -998,7 +1062,7 @@ export class Vfs implements FileSystem, Restorable {
       return then(Promise.all(this.slots.map((s) => (s?.live && s.fs?.syncfs ? s.fs.syncfs(ctx, FUSE_ROOT_ID) : undefined))), () => undefined);
     }
     if (!b.fs!.syncfs) return;
-    return this.run(b, () => b.fs!.syncfs!(ctx, this.local(b, nodeid)));
+    return this.run(b, () => b.fs!.syncfs!(ctx, this.local(b, nodeid)), undefined, ok);
   }
 
   tmpfile(ctx: Context, parent: number, mode: number, flags: number): R<CreateReply> {
@@ -1008,11 +1072,8 @@ export class Vfs implements FileSystem, Restorable {
     const fs = this.fs(b);
     if (!fs.tmpfile) throw new FuseError('EOPNOTSUPP');
     const local = this.local(b, parent);
-    return this.run(b, () => then(this.permit(ctx, b, local, W_OK | X_OK), () => fs.tmpfile!(ctx, local, mode, flags)), (r) => {
-      const entry = this.entry(b, r.entry);
-      b.handles++;
-      return { ...r, entry };
-    });
+    return this.run(b, () => then(this.permit(ctx, b, local, W_OK | X_OK), () => fs.tmpfile!(ctx, local, mode, flags)),
+      (r) => this.createdEntry(ctx, b, r, flags), fails('EOPNOTSUPP'));
   }
 
   /** The backend's path for the debug trace (Server: "[/a]"). */
@@ -1046,8 +1107,21 @@ export class Vfs implements FileSystem, Restorable {
     return this.journalSink;
   }
   set journal(j: JournalWriter | undefined) {
+    const fresh = j !== undefined && this.journalSink === undefined;
     this.journalSink = j;
+    // What was attached before there was a journal goes on record first (the backends a
+    // server starts with), then each backend that keeps a journal gets its part of it.
+    if (fresh && !this.restored) for (const r of this.layoutRecords()) j.add(r);
     for (const b of this.slots) if (b?.live && b.fs) this.sync(b.fs, b.index);
+  }
+
+  /** Set by restore(): the journal then gets a snapshot, not the layout again. */
+  private restored = false;
+
+  private *layoutRecords(): Generator<JournalRecord> {
+    const dirs = [...this.pseudo.values()].filter((d) => d.parent).sort((a, c) => a.id - c.id);
+    for (const d of dirs) yield ['V', 'P', d.id, d.parent!.id, nameToBytes(d.name)];
+    for (const b of this.slots) if (b?.live) yield ['V', 'A', b.index, b.path, b.opts.spec ?? null, backendOpts(b.opts)];
   }
 
   private sync(fs: FileSystem, index: number): void {
@@ -1147,15 +1221,32 @@ export class Vfs implements FileSystem, Restorable {
     let lostNodes = 0;
     let files = 0;
     let lostFiles = 0;
+    this.restored = true;
+    // Backends attached before the restore (a server started with its layout, as the CLI's
+    // --at) are the journal's when they sit at the same index and path; any other is taken
+    // off (the journal says what the kernel's node ids mean).
+    const before = new Map<number, Backend>();
+    for (const b of this.slots) {
+      if (!b) continue;
+      this.slots[b.index] = undefined;
+      b.parent.children.delete(b.name);
+      if (layout.some((l) => l.index === b.index && l.path === b.path)) before.set(b.index, b);
+      else {
+        log(`takeover: ${b.path} (index ${b.index}) is not in the journal's layout: not attached`);
+        try { await b.fs?.destroy?.(); } catch { /* ignore */ }
+      }
+    }
+    this.lowestFree = 1;
     for (const l of layout) {
       const names = splitPath(l.path);
       const parent = this.walk(names.slice(0, -1), l.path, true)!;
       const c = count(l.index);
-      let fs: FileSystem | undefined;
+      let fs: FileSystem | undefined = before.get(l.index)?.fs;
       try {
-        if (l.spec === null) throw new Error('it was attached without a spec');
-        if (!this.build) throw new Error('the Vfs has no build function');
-        fs = await this.build(l.spec);
+        if (fs) { /* attached at start, as before the crash */ }
+        else if (l.spec === null) throw new Error('it was attached without a spec');
+        else if (!this.build) throw new Error('the Vfs has no build function');
+        else fs = await this.build(l.spec);
       } catch (e) {
         log(`takeover: ${l.path} (index ${l.index}) cannot be attached again: ${(e as Error).message}; its node ids answer ESTALE`);
       }
@@ -1220,6 +1311,14 @@ function scopedNotifier(n: Notifier, base: number): Notifier {
   };
   return s as unknown as Notifier;
 }
+
+function isEnosys(e: unknown): boolean {
+  const x = e as { errno?: unknown; code?: unknown } | null;
+  return x?.code === 'ENOSYS' || (e instanceof FuseError && e.errno === 38);
+}
+
+const ok = () => undefined;
+const fails = (code: string) => (): never => { throw new FuseError(code); };
 
 function err(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
