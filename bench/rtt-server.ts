@@ -9,13 +9,16 @@
 //
 //   node dist/bench/rtt-server.js MNT
 //
+// VFS=1: the same filesystem attached at /x of a Vfs (stat MNT/x/f): the cost of the
+// VFS layer (bench/vfs.sh).
+//
 // Prints "READY" on stdout once mounted (INIT answered). On SIGTERM/SIGINT it
 // unmounts (lazily if busy), prints "STATS getattr=N lookup=N" and exits.
 // CPU pinning is done from the shell: `taskset -c 0 node ...`.
 import { constants as C } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import { FuseError, FuseInode, InodeTree, mount, type Attr, type AttrReply, type Entry, type FileSystem } from '../src/index.js';
+import { FuseError, FuseInode, InodeTree, mount, Vfs, type Attr, type AttrReply, type Entry, type FileSystem } from '../src/index.js';
 
 const T = 1700000000 * 1000; // same timestamps as kp_fill_attr (seconds → ms)
 const ROOT = { ino: 1, mode: C.S_IFDIR | 0o755, nlink: 2, size: 0, blocks: 0, blksize: 4096, atime: T, mtime: T, ctime: T };
@@ -68,7 +71,13 @@ async function main(): Promise<void> {
   }
   // THREADS=N: N threads, each with its own clone of the device and its own benchFs.
   const threads = Number(process.env.THREADS ?? 1);
-  const session = await mount(mnt, process.env.TREE === '1' ? treeFs() : benchFs, {
+  let fs = process.env.TREE === '1' ? treeFs() : benchFs;
+  if (process.env.VFS === '1') {
+    const vfs = new Vfs({ log: () => {} });
+    await vfs.attach('/x', fs, { attrTimeout: 0, entryTimeout: 3600_000 });
+    fs = vfs;
+  }
+  const session = await mount(mnt, fs, {
     fsname: 'tsfuse-bench', attrTimeout: 0, entryTimeout: 3600_000, ioUring: process.env.URING === '1',
     ...(threads > 1 ? { threads, threadFileSystem: { module: fileURLToPath(import.meta.url), export: 'benchFs' } } : {}),
   });
