@@ -407,6 +407,8 @@ export class Vfs implements FileSystem, Restorable {
 
   destroy(): R<void> {
     const all = this.slots.filter((b): b is Backend => !!b && !!b.fs);
+    // The kernel sends no FORGET at the end: it holds nothing any more.
+    for (const b of all) { b.held.clear(); b.handles = 0; }
     return then(Promise.all(all.map(async (b) => {
       try {
         await b.fs!.destroy?.();
