@@ -457,7 +457,8 @@ test('partition: a deep path (/x/y) gets pseudo directories in index 0; its back
   const f = await h.lookup(yr, 'f');
   assert.is(indexOf(f), 2);
   assert.ok(y.handed.has(localOf(f)));
-  assert.equal(a.calls, []);
+  // /a saw nothing but the GETATTR of its own root the attach makes (for listings of its parent).
+  assert.equal(a.calls, [{ m: 'getattr', ids: [1], caseNo: -1 }]);
   assert.equal(y.bad, []);
 });
 
@@ -721,9 +722,11 @@ test(`fuzz: ${FUZZ_CASES} random requests (seed 0x${FUZZ_SEED.toString(16)}): on
       if (rr.calls.length !== marks[i]) fail(caseNo, `${desc}: backend ${rr.label} was called: ${JSON.stringify(rr.since(marks[i]))}`);
     });
     const releasing = op === OP.RELEASE || op === OP.RELEASEDIR;
+    // FLUSH of a backend detached by force succeeds too (close(2) of a held fd is not an error).
+    const lenient = releasing || (op === OP.FLUSH && kind === 'dead');
     if (kind !== 'live') {
       // RELEASE of a handle of a backend detached by force, or naming an id of no backend: taken (0) or ESTALE.
-      if (releasing ? err !== 0 && -err !== E.ESTALE : -err !== E.ESTALE) fail(caseNo, `${desc}: ${errName(err)}, expected ESTALE`);
+      if (lenient ? err !== 0 && -err !== E.ESTALE : -err !== E.ESTALE) fail(caseNo, `${desc}: ${errName(err)}, expected ESTALE`);
       noBackendCalls();
       if (tree.stats().lookups !== treeBefore) fail(caseNo, `${desc}: memfs's lookups changed`);
       if (releasing && fhRec) fhs.splice(fhs.indexOf(fhRec), 1);
@@ -828,7 +831,7 @@ test(`fuzz: ${FUZZ_CASES} random requests (seed 0x${FUZZ_SEED.toString(16)}): on
     if (bs.handles !== 0) failures.push(`stats ${sl.path}: handles ${bs.handles} after releasing everything`);
     if (bs.lookups !== 0) failures.push(`stats ${sl.path}: lookups ${bs.lookups} after forgetting everything`);
   }
-  if (Object.keys(st2.detached ?? {}).length) failures.push(`stats: detached backends still held after forgetting everything: ${JSON.stringify(st2.detached)}`);
+  if (Object.keys(st2.detached ?? {}).length) failures.push(`stats: detached backends still held after forgetting everything: ${JSON.stringify(st2.detached)} opens ${JSON.stringify((vfs as any).slots.filter((x: any) => x && !x.live).map((x: any) => [...x.opens]))}`);
   console.log(`vfs fuzz: outcomes by node kind and errno: ${JSON.stringify(outcomes)}`);
   const bCalls = allRecs.filter((r) => r.label.startsWith('b')).reduce((a, r) => a + r.calls.length, 0);
   console.log(`vfs fuzz: backend calls ${allRecs.filter((r) => !r.label.startsWith('b')).map((r) => `${r.label} ${r.calls.length}`).join(', ')}, ` +

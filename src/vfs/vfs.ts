@@ -26,7 +26,7 @@
 import { constants as C } from 'node:fs';
 import { FUSE_ROOT_ID, InitFlag, nameToBytes, nameFromBytes } from '../abi/index.js';
 import {
-  callerGroups, FuseError, wantedInitFlags, type Attr, type AttrReply, type Context, type CreateReply, type DirentPlusSink,
+  callerGroups, FuseError, RequestContext, wantedInitFlags, type Attr, type AttrReply, type Context, type CreateReply, type DirentPlusSink,
   type DirentSink, type Entry, type FileSystem, type InitInfo, type IoctlReply, type JournalRecord, type JournalWriter, type Lock,
   type OpenReply, type Restorable, type RestoreReport, type SetattrChanges, type StatFs, type U64,
 } from '../api/index.js';
@@ -117,7 +117,22 @@ class PseudoDir {
 class Backend {
   /** Lookups the kernel holds, by the backend's own node id. */
   readonly held = new Map<number, number>();
+  /** Open handles by the backend's own node id, and their sum. */
+  readonly opens = new Map<number, number>();
   handles = 0;
+  open(local: number, n = 1): void {
+    this.opens.set(local, (this.opens.get(local) ?? 0) + n);
+    this.handles += n;
+  }
+  /** One handle of `local` closed; false if it has none open (a RELEASE not to pass on). */
+  close(local: number): boolean {
+    const n = this.opens.get(local);
+    if (!n) return false;
+    if (n === 1) this.opens.delete(local);
+    else this.opens.set(local, n - 1);
+    this.handles--;
+    return true;
+  }
   requests = 0;
   errors = 0;
   /** false once detached: its ids answer ESTALE, FORGETs and RELEASEs are taken. */
@@ -126,6 +141,8 @@ class Backend {
   hidden = false;
   /** init() has run (the session's flags are known to it). */
   inited = false;
+  /** Its root's inode number as we report it (READDIR of the pseudo parent lists it). */
+  rootIno: U64 = 0;
   constructor(
     readonly index: number, readonly base: number, readonly name: string, public parent: PseudoDir,
     public fs: FileSystem | undefined, readonly opts: BackendOptions,
@@ -212,6 +229,7 @@ export class Vfs implements FileSystem, Restorable {
     p.mtime = Date.now();
     this.journalSink?.add(['V', 'A', index, path, opts.spec ?? null, backendOpts(opts)]);
     this.sync(fs, index);
+    await this.learnRootIno(b);
     if (this.initInfo?.notifier) {
       // A cached "no such name" (negative_timeout) and the parent's attributes go.
       await this.initInfo.notifier.invalEntry(p.id, name);
@@ -279,20 +297,28 @@ export class Vfs implements FileSystem, Restorable {
   /** Waits until the kernel's FORGETs for what it dropped have been read (they are queued
    * by the notification itself; the read loop takes them on its next turns). */
   private async settle(b: Backend): Promise<void> {
-    let last = -1;
-    for (let i = 0; i < 50; i++) {
+    // Until the count has not moved for 50 ms (at most 2 s): a loaded machine reads late.
+    let last = this.heldIds(b);
+    let quiet = 0;
+    for (let t = 0; t < 2000 && last > 0 && quiet < 50; t += 10) {
+      await new Promise((r) => setTimeout(r, 10));
       const now = this.heldIds(b);
-      if (now === 0 || now === last) {
-        await new Promise((r) => setTimeout(r, 5));
-        if (this.heldIds(b) === now) return;
-      }
+      quiet = now === last ? quiet + 10 : 0;
       last = now;
-      await new Promise((r) => setImmediate(r));
     }
   }
 
   private heldIds(b: Backend): number {
     return b.held.size;
+  }
+
+  /** The backend root's inode number, for listings of its pseudo parent. */
+  private async learnRootIno(b: Backend): Promise<void> {
+    b.rootIno = this.ino(b, FUSE_ROOT_ID);
+    try {
+      const r = await b.fs?.getattr?.(new RequestContext(0, 0, 0, 0), FUSE_ROOT_ID, undefined);
+      if (r?.attr) b.rootIno = this.ino(b, r.attr.ino);
+    } catch { /* the listing shows index·2^48 + 1 until a lookup tells */ }
   }
 
   /** The lowest index no backend uses and whose ids the kernel no longer holds. */
@@ -354,7 +380,7 @@ export class Vfs implements FileSystem, Restorable {
         wants2.forEach((w, i) => {
           const extra = without(and(w, MUST_MATCH), common);
           if (extra) {
-            const others = backends.filter((b) => !again.includes(b) || b !== again[i]).map((b) => b.path).join(', ');
+            const others = backends.filter((_b, j) => and(wants[j], extra) !== extra).map((b) => b.path).join(', ');
             throw new Error(`VFS: backend ${again[i].path} needs ${flagList(extra)}, which ${others || 'another backend'} cannot live with ` +
               '(one session has one set of INIT flags): mount them separately, or configure them alike');
           }
@@ -408,7 +434,7 @@ export class Vfs implements FileSystem, Restorable {
   destroy(): R<void> {
     const all = this.slots.filter((b): b is Backend => !!b && !!b.fs);
     // The kernel sends no FORGET at the end: it holds nothing any more.
-    for (const b of all) { b.held.clear(); b.handles = 0; }
+    for (const b of all) { b.held.clear(); b.opens.clear(); b.handles = 0; }
     return then(Promise.all(all.map(async (b) => {
       try {
         await b.fs!.destroy?.();
@@ -477,7 +503,10 @@ export class Vfs implements FileSystem, Restorable {
     if (this.journalSink && (local === FUSE_ROOT_ID || b.selfJournal)) this.journalSink.add(['V', 'E', b.index, local]);
     return {
       nodeid: b.base + local, generation: e.generation, attr: this.attr(b, e.attr),
-      entryTimeout: e.entryTimeout ?? b.opts.entryTimeout, attrTimeout: e.attrTimeout ?? b.opts.attrTimeout,
+      // Our own permission checks (defaultPermissions on a mount without the kernel's): the
+      // kernel checks no search permission on a cached name, so names are not cached.
+      entryTimeout: b.opts.defaultPermissions && !this.initInfo?.defaultPermissions ? 0 : e.entryTimeout ?? b.opts.entryTimeout,
+      attrTimeout: e.attrTimeout ?? b.opts.attrTimeout,
     };
   }
 
@@ -501,8 +530,8 @@ export class Vfs implements FileSystem, Restorable {
     return { attr: this.attr(b, r.attr), timeout: r.timeout ?? b.opts.attrTimeout };
   }
 
-  private opened<T extends OpenReply>(b: Backend, r: T): T {
-    b.handles++;
+  private opened<T extends OpenReply>(b: Backend, local: number, r: T): T {
+    b.open(local);
     return r;
   }
 
@@ -589,13 +618,17 @@ export class Vfs implements FileSystem, Restorable {
     b.requests++;
     const fs = b.fs!;
     if (!fs.getattr) return this.entry(b, { nodeid: FUSE_ROOT_ID, attr: { ino: FUSE_ROOT_ID, mode: S_IFDIR | 0o755 } });
-    return this.run(b, () => fs.getattr!(ctx, FUSE_ROOT_ID, undefined), (r) => this.entry(b, { nodeid: FUSE_ROOT_ID, attr: r.attr, attrTimeout: r.timeout }));
+    return this.run(b, () => fs.getattr!(ctx, FUSE_ROOT_ID, undefined), (r) => {
+      const e = this.entry(b, { nodeid: FUSE_ROOT_ID, attr: r.attr, attrTimeout: r.timeout });
+      if (e?.attr) b.rootIno = e.attr.ino;
+      return e;
+    });
   }
 
   private pseudoList(d: PseudoDir): [string, U64, number][] {
     const l: [string, U64, number][] = [['.', d.id, 4], ['..', (d.parent ?? d).id, 4]];
     for (const [n, c] of d.children) {
-      if (c instanceof Backend) { if (!c.hidden) l.push([n, this.ino(c, FUSE_ROOT_ID), 4]); } else l.push([n, c.id, 4]);
+      if (c instanceof Backend) { if (!c.hidden) l.push([n, c.rootIno || this.ino(c, FUSE_ROOT_ID), 4]); } else l.push([n, c.id, 4]);
     }
     return l;
   }
@@ -720,8 +753,8 @@ export class Vfs implements FileSystem, Restorable {
     const fs = this.fs(b);
     const local = this.local(b, nodeid);
     const mask = (acc === 0 ? R_OK : acc === 1 ? W_OK : R_OK | W_OK) | (flags & O_TRUNC ? W_OK : 0);
-    return this.run(b, () => then(this.permit(ctx, b, local, mask), () => (fs.open ? fs.open(ctx, local, flags) : {})), (r) => this.opened(b, r),
-      () => this.opened(b, {}));
+    return this.run(b, () => then(this.permit(ctx, b, local, mask), () => (fs.open ? fs.open(ctx, local, flags) : {})), (r) => this.opened(b, local, r),
+      () => this.opened(b, local, {}));
   }
 
   read(ctx: Context, nodeid: number, fh: number, offset: bigint, size: number): R<Uint8Array> {
@@ -758,8 +791,8 @@ export class Vfs implements FileSystem, Restorable {
     if (nodeid < this.span) return undefined;
     const b = this.slots[Math.floor(nodeid / this.span)];
     const local = b ? nodeid - b.base : 0;
-    if (!b || b.handles === 0 || (local !== FUSE_ROOT_ID && !b.held.has(local))) return undefined;
-    b.handles--;
+    // Only a handle that was opened on that node id (and not released yet) is passed on.
+    if (!b || !b.close(local)) return undefined;
     if (!b.live) { this.freeIfDone(b); return undefined; }
     b.requests++;
     return b;
@@ -809,6 +842,9 @@ export class Vfs implements FileSystem, Restorable {
   }
 
   flush(ctx: Context, nodeid: number, fh: number, lockOwner: bigint): R<void> {
+    // close(2) of a file of a backend detached by force succeeds (what it wrote went to
+    // the backend before, or failed with ESTALE then).
+    if (nodeid >= this.span && this.slots[Math.floor(nodeid / this.span)]?.live === false) return;
     const b = this.route(nodeid);
     if (!b || !b.fs!.flush) return;
     return this.run(b, () => b.fs!.flush!(ctx, this.local(b, nodeid), fh, lockOwner), undefined, ok);
@@ -823,8 +859,8 @@ export class Vfs implements FileSystem, Restorable {
     }
     const fs = this.fs(b);
     const local = this.local(b, nodeid);
-    return this.run(b, () => then(this.permit(ctx, b, local, R_OK), () => (fs.opendir ? fs.opendir(ctx, local, flags) : {})), (r) => this.opened(b, r),
-      () => this.opened(b, {}));
+    return this.run(b, () => then(this.permit(ctx, b, local, R_OK), () => (fs.opendir ? fs.opendir(ctx, local, flags) : {})), (r) => this.opened(b, local, r),
+      () => this.opened(b, local, {}));
   }
 
   readdir(ctx: Context, nodeid: number, fh: number, offset: bigint, out: DirentSink): R<void> {
@@ -1003,7 +1039,7 @@ export class Vfs implements FileSystem, Restorable {
       }
       throw e;
     }
-    b.handles++;
+    b.open(entry.nodeid - b.base);
     return { ...r, entry };
   }
 
@@ -1145,11 +1181,11 @@ export class Vfs implements FileSystem, Restorable {
     for (const b of this.slots) {
       if (!b) continue;
       if (!b.live) {
-        yield ['V', 'X', b.index, b.path, b.handles, [...b.held]];
+        yield ['V', 'X', b.index, b.path, [...b.opens], [...b.held]];
         continue;
       }
       yield ['V', 'A', b.index, b.path, b.opts.spec ?? null, backendOpts(b.opts)];
-      yield ['V', 'H', b.index, b.handles, [...b.held]];
+      yield ['V', 'H', b.index, [...b.opens], [...b.held]];
       const t = b.fs as Partial<Takeover>;
       if (typeof t.snapshot === 'function') for (const r of t.snapshot()) yield ['@', b.index, ...r];
     }
@@ -1167,12 +1203,13 @@ export class Vfs implements FileSystem, Restorable {
     const mine = new Map<number, JournalRecord[]>();
     const layout: { index: number; path: string; spec: string | null; opts: BackendOptions }[] = [];
     const gone = new Map<number, string>();
-    const counts = new Map<number, { handles: number; held: Map<number, number> }>();
+    const counts = new Map<number, { opens: Map<number, number>; held: Map<number, number> }>();
     const count = (i: number) => {
       let c = counts.get(i);
-      if (!c) counts.set(i, (c = { handles: 0, held: new Map() }));
+      if (!c) counts.set(i, (c = { opens: new Map(), held: new Map() }));
       return c;
     };
+    const pairs = (v: unknown) => new Map(((v ?? []) as [number, number][]).map(([a, n]) => [Number(a), Number(n)]));
     for (const r of records) {
       if (r[0] === '@') {
         const i = Number(r[1]);
@@ -1206,18 +1243,21 @@ export class Vfs implements FileSystem, Restorable {
           if (at >= 0) gone.set(i, layout.splice(at, 1)[0].path);
           break;
         }
-        case 'X': gone.set(Number(r[2]), String(r[3])); { const c = count(Number(r[2])); c.handles = Number(r[4]); for (const [id, n] of r[5] as [number, number][]) c.held.set(Number(id), Number(n)); } break;
+        case 'X': { gone.set(Number(r[2]), String(r[3])); const c = count(Number(r[2])); c.opens = pairs(r[4]); c.held = pairs(r[5]); break; }
         case 'E': { const c = count(Number(r[2])); const id = Number(r[3]); c.held.set(id, (c.held.get(id) ?? 0) + 1); break; }
         case 'F': { const c = count(Number(r[2])); const id = Number(r[3]); const n = (c.held.get(id) ?? 0) - Number(r[4]); if (n > 0) c.held.set(id, n); else c.held.delete(id); break; }
-        case 'H': { const c = count(Number(r[2])); c.handles = Number(r[3]); c.held = new Map((r[4] as [number, number][]).map(([a, n]) => [Number(a), Number(n)])); break; }
+        case 'H': { const c = count(Number(r[2])); c.opens = pairs(r[3]); c.held = pairs(r[4]); break; }
         default: break;
       }
     }
     // Handles: opens and releases of each backend's files, from its own records.
     for (const [i, l] of mine) {
-      const open = new Set<number>();
-      for (const rec of l) { if (rec[0] === 'O') open.add(Number(rec[1])); else if (rec[0] === 'R') open.delete(Number(rec[1])); }
-      if (l.some((rec) => rec[0] === 'O' || rec[0] === 'R')) count(i).handles = open.size;
+      const open = new Map<number, number>(); // fh → node id
+      for (const rec of l) { if (rec[0] === 'O') open.set(Number(rec[1]), Number(rec[2])); else if (rec[0] === 'R') open.delete(Number(rec[1])); }
+      if (!l.some((rec) => rec[0] === 'O' || rec[0] === 'R')) continue;
+      const c = count(i);
+      c.opens = new Map();
+      for (const id of open.values()) c.opens.set(id, (c.opens.get(id) ?? 0) + 1);
     }
     let nodes = 0;
     let lostNodes = 0;
@@ -1254,10 +1294,11 @@ export class Vfs implements FileSystem, Restorable {
       }
       const b = new Backend(l.index, l.index * this.span, names[names.length - 1], parent, fs, l.opts);
       for (const [id, n] of c.held) b.held.set(id, n);
-      b.handles = c.handles;
+      for (const [id, n] of c.opens) b.open(id, n);
       this.slots[l.index] = b;
       if (!fs) { b.live = false; b.hidden = true; lostNodes += b.held.size; lostFiles += b.handles; continue; }
       parent.children.set(b.name, b);
+      await this.learnRootIno(b);
       if (this.initInfo && this.session !== undefined) {
         await this.initBackend(b, this.initInfo, this.session, and(wantedInitFlags(fs), this.session));
         b.inited = true;
@@ -1272,12 +1313,12 @@ export class Vfs implements FileSystem, Restorable {
     }
     for (const [i, path] of gone) {
       const c = count(i);
-      if (!c.held.size && !c.handles) continue;
+      if (!c.held.size && !c.opens.size) continue;
       const names = splitPath(path);
       const b = new Backend(i, i * this.span, names[names.length - 1], this.root, undefined, {});
       b.live = false;
       for (const [id, n] of c.held) b.held.set(id, n);
-      b.handles = c.handles;
+      for (const [id, n] of c.opens) b.open(id, n);
       this.slots[i] = b;
     }
     log(`takeover: VFS layout restored: ${layout.map((l) => `${l.path}#${l.index}`).join(', ') || 'no backends'}`);
