@@ -5,11 +5,14 @@
  *
  * Who may use it is decided by the file's permissions: mode 0600 and owned by
  * the server's user (root-only when the server is root), or 0660 with a group
- * (`group`). Its directory is made 0711: others may pass through it to a
+ * (`gid`). Its directory is made 0711: others may pass through it to a
  * socket they are allowed to use, but cannot list or replace what is in it.
+ * Whoever may use it may attach any directory the server can read (with the
+ * server's privileges, visible to all with allow_other): give a group that
+ * right only where its members could read those directories anyway.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -55,25 +58,36 @@ export function controlPath(mountpoint: string): string {
 
 /** Listens on `path` for control requests to `vfs`. Resolves once listening. */
 export async function serveControl(vfs: Vfs, path: string, opts: ControlOptions): Promise<{ close(): void }> {
-  const dir = resolve(path, '..');
+  const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const d = lstatSync(dir);
+  const me = process.geteuid?.() ?? 0;
+  if (!d.isDirectory() || d.uid !== me || (d.mode & 0o022) !== 0) {
+    throw new Error(`control socket directory ${dir} is not a directory of uid ${me} that only it may write to: refusing to put a socket there`);
+  }
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path); // a dead server's (a takeover, a crash)
   } catch { /* none */ }
   const server: NetServer = createServer((sock) => handle(vfs, sock, opts));
-  // Made with mode 0600 from the start (umask), so no one can connect in between.
-  const old = process.umask(0o177);
+  // Bound in a private directory (0700), given its mode there, then moved into place: no
+  // moment in which it is reachable with looser permissions (and no process-wide umask).
+  const priv = mkdtempSync(join(dir, '.bind-'));
+  const tmp = join(priv, 's');
   try {
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
-      server.listen(path, () => { server.off('error', rej); res(); });
+      server.listen(tmp, () => { server.off('error', rej); res(); });
     });
+    if (opts.gid !== undefined) {
+      chownSync(tmp, me, opts.gid);
+      chmodSync(tmp, 0o660);
+    } else chmodSync(tmp, 0o600);
+    renameSync(tmp, path);
+  } catch (e) {
+    server.close();
+    throw e;
   } finally {
-    process.umask(old);
-  }
-  if (opts.gid !== undefined) {
-    chownSync(path, process.geteuid?.() ?? 0, opts.gid);
-    chmodSync(path, 0o660);
+    rmSync(priv, { recursive: true, force: true });
   }
   server.unref();
   return {

@@ -97,6 +97,7 @@ const S_ISGID = 0o2000;
 const S_ISVTX = 0o1000;
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
+const FMODE_EXEC = 0x20;
 const R_OK = 4;
 const W_OK = 2;
 const X_OK = 1;
@@ -177,6 +178,8 @@ export class Vfs implements FileSystem, Restorable {
   private nextPseudo = FUSE_ROOT_ID + 1;
   /** No index below this one is free. */
   private lowestFree = 1;
+  /** Indexes of attaches whose init() is running. */
+  private readonly reserved = new Set<number>();
   private pseudoRequests = 0;
   /** Pseudo directory listings by handle (a snapshot taken at OPENDIR). */
   private readonly listings = new Map<number, [string, U64, number][]>();
@@ -219,7 +222,13 @@ export class Vfs implements FileSystem, Restorable {
     if (parent?.children.has(name)) throw err('EEXIST', `${path}: something is attached there already`);
     const index = this.freeIndex();
     const b = new Backend(index, index * this.span, name, parent ?? this.root, fs, opts);
-    if (this.session !== undefined) await this.initLate(b);
+    // The index is ours while init runs (another attach meanwhile takes the next one).
+    this.reserved.add(index);
+    try {
+      if (this.session !== undefined) await this.initLate(b);
+    } finally {
+      this.reserved.delete(index);
+    }
     // Checked again: another attach may have taken the name while init ran.
     const p = this.walk(names.slice(0, -1), path, true)!;
     if (p.children.has(name) || this.slots[index]) throw err('EEXIST', `${path}: something is attached there already`);
@@ -323,7 +332,7 @@ export class Vfs implements FileSystem, Restorable {
 
   /** The lowest index no backend uses and whose ids the kernel no longer holds. */
   private freeIndex(): number {
-    for (let i = this.lowestFree; i <= this.maxIndex; i++) if (!this.slots[i]) { this.lowestFree = i; return i; }
+    for (let i = this.lowestFree; i <= this.maxIndex; i++) if (!this.slots[i] && !this.reserved.has(i)) { this.lowestFree = i; return i; }
     throw err('ENOSPC', `no free backend index: ${this.maxIndex} backends are attached or still held by the kernel (indexBits ${this.indexBits})`);
   }
 
@@ -492,7 +501,7 @@ export class Vfs implements FileSystem, Restorable {
   private entry(b: Backend, e: Entry): Entry {
     if (!e || typeof e !== 'object') return e;
     const local = e.nodeid;
-    if (local === 0) return e;
+    if (local === 0) return e.attr ? { ...e, attr: this.attr(b, e.attr) } : e;
     if (!Number.isSafeInteger(local) || local < 1 || local >= this.span) {
       if (Number.isSafeInteger(local)) try { b.fs?.forget?.(local, 1); } catch { /* ignore */ }
       this.log(`${b.path} handed out node id ${local}, outside its id space (1 … 2^${53 - this.indexBits} − 1): answered EIO`);
@@ -532,6 +541,7 @@ export class Vfs implements FileSystem, Restorable {
 
   private opened<T extends OpenReply>(b: Backend, local: number, r: T): T {
     b.open(local);
+    if (this.journalSink && b.selfJournal) this.journalSink.add(['V', 'O', b.index, local]);
     return r;
   }
 
@@ -570,8 +580,8 @@ export class Vfs implements FileSystem, Restorable {
       const a = r.attr;
       const owner = ctx.uid === (a.uid ?? 0);
       if (c.mode !== undefined && !owner) throw new FuseError('EPERM', 'chmod: not the owner');
-      if (c.uid !== undefined && c.uid !== (a.uid ?? 0)) throw new FuseError('EPERM', 'chown: only root gives a file away');
-      if (c.gid !== undefined && c.gid !== (a.gid ?? 0) && !(owner && (c.gid === ctx.gid || callerGroups(ctx).includes(c.gid)))) {
+      if (c.uid !== undefined && (c.uid !== (a.uid ?? 0) || !owner)) throw new FuseError('EPERM', 'chown: only root gives a file away');
+      if (c.gid !== undefined && (!owner || (c.gid !== (a.gid ?? 0) && c.gid !== ctx.gid && !callerGroups(ctx).includes(c.gid)))) {
         throw new FuseError('EPERM', 'chgrp: not the owner, or not a member of that group');
       }
       const explicit = typeof c.atime === 'number' || typeof c.mtime === 'number';
@@ -658,7 +668,8 @@ export class Vfs implements FileSystem, Restorable {
     if (n <= nlookup) b.held.delete(local);
     else b.held.set(local, n - nlookup);
     if (this.journalSink && (local === FUSE_ROOT_ID || b.selfJournal || !b.live)) this.journalSink.add(['V', 'F', b.index, local, Math.min(n, nlookup)]);
-    if (b.live) b.fs?.forget?.(local, Math.min(n, nlookup));
+    // The root's entries are the Vfs's (a LOOKUP in the pseudo parent): not the backend's to forget.
+    if (b.live && local !== FUSE_ROOT_ID) b.fs?.forget?.(local, Math.min(n, nlookup));
     else this.freeIfDone(b);
   }
 
@@ -752,7 +763,9 @@ export class Vfs implements FileSystem, Restorable {
     if (writes) this.writable(b);
     const fs = this.fs(b);
     const local = this.local(b, nodeid);
-    const mask = (acc === 0 ? R_OK : acc === 1 ? W_OK : R_OK | W_OK) | (flags & O_TRUNC ? W_OK : 0);
+    // An exec open (__FMODE_EXEC) needs X, not R (execute-only files run).
+    const exec = (flags & FMODE_EXEC) !== 0;
+    const mask = (exec ? X_OK : acc === 0 ? R_OK : acc === 1 ? W_OK : R_OK | W_OK) | (flags & O_TRUNC ? W_OK : 0);
     return this.run(b, () => then(this.permit(ctx, b, local, mask), () => (fs.open ? fs.open(ctx, local, flags) : {})), (r) => this.opened(b, local, r),
       () => this.opened(b, local, {}));
   }
@@ -793,6 +806,7 @@ export class Vfs implements FileSystem, Restorable {
     const local = b ? nodeid - b.base : 0;
     // Only a handle that was opened on that node id (and not released yet) is passed on.
     if (!b || !b.close(local)) return undefined;
+    if (this.journalSink && (b.selfJournal || !b.live)) this.journalSink.add(['V', 'R', b.index, local]);
     if (!b.live) { this.freeIfDone(b); return undefined; }
     b.requests++;
     return b;
@@ -903,7 +917,14 @@ export class Vfs implements FileSystem, Restorable {
           return out.add(name, { nodeid: 0, attr } as Entry, off);
         }
         const mine = this.entry(b, e);
-        if (out.add(name, mine, off)) return true;
+        let sent: boolean;
+        try {
+          sent = out.add(name, mine, off);
+        } catch (x) {
+          if (mine.nodeid) this.unhold(b, mine.nodeid - b.base); // not sent (a bad entry): the backend undoes its own count
+          throw x;
+        }
+        if (sent) return true;
         if (mine.nodeid) this.unhold(b, mine.nodeid - b.base); // not sent: the backend counts it as not sent either
         return false;
       },
@@ -932,17 +953,24 @@ export class Vfs implements FileSystem, Restorable {
         if (!sink.add(name, { nodeid: 0, attr: { ino, mode: type << 12 } } as Entry, off)) return;
         continue;
       }
-      let e: Entry;
+      let e: Entry | undefined;
       try {
         e = await fs.lookup!(ctx, local, name as string);
       } catch {
-        continue; // gone since the listing
+        e = undefined;
       }
-      if (!e || e.nodeid === 0) continue;
-      if (!sink.add(name, e, off)) {
-        fs.forget?.(e.nodeid, 1);
-        return;
+      // A name whose LOOKUP failed is still listed, without an entry (as READDIR would).
+      if (!e || !e.nodeid) {
+        if (!sink.add(name, { nodeid: 0, attr: { ino, mode: type << 12 } } as Entry, off)) return;
+        continue;
       }
+      let sent = false;
+      try {
+        sent = sink.add(name, e, off);
+      } finally {
+        if (!sent) fs.forget?.(e.nodeid, 1);
+      }
+      if (!sent) return;
     }
   }
 
@@ -958,8 +986,16 @@ export class Vfs implements FileSystem, Restorable {
         }
         const c = d.children.get(name);
         if (!c || (c instanceof Backend && c.hidden)) continue;
-        const e = this.pseudoEntry(ctx, d, name);
         const next = i + 1;
+        // A backend whose root fails (its source gone) is listed without an entry.
+        const bare = { nodeid: 0, attr: { ino: l[i][1], mode: S_IFDIR | 0o755 } } as Entry;
+        let e: R<Entry>;
+        try {
+          e = this.pseudoEntry(ctx, d, name);
+        } catch {
+          e = bare;
+        }
+        if (isPromise(e)) e = (e as Promise<Entry>).catch(() => bare);
         const add = (en: Entry): R<void> => {
           if (out.add(name, en, next)) return step(next);
           if (c instanceof Backend && en.nodeid) this.forget(en.nodeid, 1); // not sent
@@ -1017,8 +1053,14 @@ export class Vfs implements FileSystem, Restorable {
     // Without create (or ENOSYS from it): MKNOD and OPEN, as the kernel would do.
     const split = () => {
       if (!fs.mknod) throw new FuseError('EPERM', `${b.path} does not create files`);
-      return this.run(b, () => then(fs.mknod!(ctx, local, name, (mode & ~S_IFMT) | C.S_IFREG, 0),
-        (entry) => then(fs.open ? fs.open(ctx, entry.nodeid, flags & ~(C.O_CREAT | C.O_EXCL)) : {}, (o) => ({ ...o, entry }))), made, fails('EPERM'));
+      return this.run(b, () => then(fs.mknod!(ctx, local, name, (mode & ~S_IFMT) | C.S_IFREG, 0), async (entry) => {
+        try {
+          return { ...(fs.open ? await fs.open(ctx, entry.nodeid, flags & ~(C.O_CREAT | C.O_EXCL)) : {}), entry };
+        } catch (e) {
+          fs.forget?.(entry.nodeid, 1); // the file is made, but the kernel never hears of it
+          throw e;
+        }
+      }), made, fails('EPERM'));
     };
     const checked = this.permit(ctx, b, local, W_OK | X_OK);
     if (fs.create) return then(checked, () => this.run(b, () => fs.create!(ctx, local, name, mode, flags), made, split));
@@ -1040,6 +1082,7 @@ export class Vfs implements FileSystem, Restorable {
       throw e;
     }
     b.open(entry.nodeid - b.base);
+    if (this.journalSink && b.selfJournal) this.journalSink.add(['V', 'O', b.index, entry.nodeid - b.base]);
     return { ...r, entry };
   }
 
@@ -1097,7 +1140,10 @@ export class Vfs implements FileSystem, Restorable {
     const b = this.route(nodeid);
     if (!b) {
       // The whole mount: every backend.
-      return then(Promise.all(this.slots.map((s) => (s?.live && s.fs?.syncfs ? s.fs.syncfs(ctx, FUSE_ROOT_ID) : undefined))), () => undefined);
+      // syncfs(2) of the mount: every backend, each failure its own (ENOSYS: nothing to sync).
+      const live = this.slots.filter((s): s is Backend => !!s?.live && typeof s.fs?.syncfs === 'function');
+      return Promise.allSettled(live.map((s) => { s.requests++; return this.run(s, () => s.fs!.syncfs!(ctx, FUSE_ROOT_ID), undefined, ok); }))
+        .then((rs) => { const bad = rs.find((r) => r.status === 'rejected'); if (bad) throw (bad as PromiseRejectedResult).reason; });
     }
     if (!b.fs!.syncfs) return;
     return this.run(b, () => b.fs!.syncfs!(ctx, this.local(b, nodeid)), undefined, ok);
@@ -1236,7 +1282,7 @@ export class Vfs implements FileSystem, Restorable {
           this.nextPseudo = Math.max(this.nextPseudo, d.id + 1);
           break;
         }
-        case 'A': layout.push({ index: Number(r[2]), path: String(r[3]), spec: (r[4] as string | null) ?? null, opts: (r[5] ?? {}) as BackendOptions }); gone.delete(Number(r[2])); break;
+        case 'A': mine.delete(Number(r[2])); counts.delete(Number(r[2])); layout.push({ index: Number(r[2]), path: String(r[3]), spec: (r[4] as string | null) ?? null, opts: (r[5] ?? {}) as BackendOptions }); gone.delete(Number(r[2])); break;
         case 'D': {
           const i = Number(r[2]);
           const at = layout.findIndex((l) => l.index === i);
@@ -1246,6 +1292,8 @@ export class Vfs implements FileSystem, Restorable {
         case 'X': { gone.set(Number(r[2]), String(r[3])); const c = count(Number(r[2])); c.opens = pairs(r[4]); c.held = pairs(r[5]); break; }
         case 'E': { const c = count(Number(r[2])); const id = Number(r[3]); c.held.set(id, (c.held.get(id) ?? 0) + 1); break; }
         case 'F': { const c = count(Number(r[2])); const id = Number(r[3]); const n = (c.held.get(id) ?? 0) - Number(r[4]); if (n > 0) c.held.set(id, n); else c.held.delete(id); break; }
+        case 'O': { const c = count(Number(r[2])); const id = Number(r[3]); c.opens.set(id, (c.opens.get(id) ?? 0) + 1); break; }
+        case 'R': { const c = count(Number(r[2])); const id = Number(r[3]); const n = (c.opens.get(id) ?? 0) - 1; if (n > 0) c.opens.set(id, n); else c.opens.delete(id); break; }
         case 'H': { const c = count(Number(r[2])); c.opens = pairs(r[3]); c.held = pairs(r[4]); break; }
         default: break;
       }
@@ -1257,7 +1305,7 @@ export class Vfs implements FileSystem, Restorable {
       if (!l.some((rec) => rec[0] === 'O' || rec[0] === 'R')) continue;
       const c = count(i);
       c.opens = new Map();
-      for (const id of open.values()) c.opens.set(id, (c.opens.get(id) ?? 0) + 1);
+      for (const id of open.values()) if (id) c.opens.set(id, (c.opens.get(id) ?? 0) + 1); // id 0: a file lost in an earlier takeover
     }
     let nodes = 0;
     let lostNodes = 0;
@@ -1272,9 +1320,9 @@ export class Vfs implements FileSystem, Restorable {
       if (!b) continue;
       this.slots[b.index] = undefined;
       b.parent.children.delete(b.name);
-      if (layout.some((l) => l.index === b.index && l.path === b.path)) before.set(b.index, b);
+      if (layout.some((l) => l.index === b.index && l.path === b.path && l.spec === (b.opts.spec ?? null))) before.set(b.index, b);
       else {
-        log(`takeover: ${b.path} (index ${b.index}) is not in the journal's layout: not attached`);
+        log(`takeover: ${b.path} (index ${b.index}, ${b.opts.spec ?? 'no spec'}) is not what the journal has there: not attached`);
         try { await b.fs?.destroy?.(); } catch { /* ignore */ }
       }
     }
