@@ -17,7 +17,7 @@ import { constants as C } from 'node:fs';
 import Benchmark from 'benchmark';
 import { decodeRequest, Opcode, structs as S } from '../src/abi/index.js';
 import { opcodeRow } from '../src/api/ops.js';
-import { RequestContext, Server, type AttrReply, type FileSystem } from '../src/index.js';
+import { RequestContext, Server, Vfs, type AttrReply, type FileSystem } from '../src/index.js';
 import { memfs } from '../examples/memfs.js';
 import type { Channel } from '../src/transport/index.js';
 
@@ -76,6 +76,23 @@ async function treeRequests() {
   };
 }
 
+/** The same memfs attached at /x of a Vfs, and the same requests through it (the VFS layer's cost). */
+async function vfsRequests() {
+  const t = await treeRequests();
+  const vfs = new Vfs({ log: () => {} });
+  await vfs.attach('/x', t.tree);
+  vfs.init({ kernelMinor: 45, offered: 0, want: 0, defaultPermissions: false });
+  const ctx = new RequestContext(0, 0, 1, 0);
+  const x = await vfs.lookup(ctx, 1, 'x');
+  const d = await vfs.lookup(ctx, x.nodeid, 'd');
+  const f = await vfs.lookup(ctx, d.nodeid, 'file-0');
+  return {
+    vfs,
+    getattr: rawRequest(Opcode.GETATTR, f.nodeid, (v, at) => { S.fuse_getattr_in.encode(v, at, GETATTR_IN); return S.fuse_getattr_in.size; }),
+    lookupHit: rawRequest(Opcode.LOOKUP, d.nodeid, undefined, 'file-7'),
+  };
+}
+
 export async function runCodec(): Promise<void> {
   const reqBytes = new Uint8Array(4096);
   const rv = new DataView(reqBytes.buffer);
@@ -117,6 +134,14 @@ export async function runCodec(): Promise<void> {
   treeServer.request(t.readdirplus.bytes, t.readdirplus.view, t.readdirplus.len, ch);
   if (bytesOut < 16 + 102 * 152) throw new Error(`READDIRPLUS wrote ${bytesOut} bytes: not 102 entries`);
 
+  const tv = await vfsRequests();
+  const vfsServer = new Server(tv.vfs, { attrTimeout: 0 });
+  vfsServer.sink = treeServer.sink;
+  for (const [what, r, want] of [['GETATTR', tv.getattr, REPLY_LEN], ['LOOKUP', tv.lookupHit, 144]] as const) {
+    vfsServer.request(r.bytes, r.view, r.len, ch);
+    if (bytesOut !== want) throw new Error(`Vfs ${what} wrote ${bytesOut} bytes, expected ${want}`);
+  }
+
   return new Promise((resolve, reject) => {
     const suite = new Benchmark.Suite('codec');
     suite
@@ -157,6 +182,12 @@ export async function runCodec(): Promise<void> {
       })
       .add('Server.request(READDIRPLUS) of 100 entries, InodeTree (memfs)', () => {
         treeServer.request(t.readdirplus.bytes, t.readdirplus.view, t.readdirplus.len, ch);
+      })
+      .add('Server.request(GETATTR), the memfs at /x of a Vfs', () => {
+        vfsServer.request(tv.getattr.bytes, tv.getattr.view, tv.getattr.len, ch);
+      })
+      .add('Server.request(LOOKUP) of a known name, the memfs at /x of a Vfs', () => {
+        vfsServer.request(tv.lookupHit.bytes, tv.lookupHit.view, tv.lookupHit.len, ch);
       })
       .on('cycle', (e: Benchmark.Event) => {
         const b = e.target as unknown as Benchmark;
