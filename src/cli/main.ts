@@ -57,7 +57,7 @@ const USAGE = `usage:
       default_permissions, on by default, checks for all: -o nodefault_permissions to leave it
       to each). --config FILE: {"mounts": [{"path": "/a", "fs": "passthrough:/srv/a",
       "readOnly": false, "entryTimeout": 1, "attrTimeout": 1, "defaultPermissions": false}]}
-      --control SOCK        the control socket (default: /run/tsfuse-vfs/HASH.sock, root-only)
+      --control SOCK        the control socket (default: /run/tsfuse-vfs/HASH/control.sock, root-only)
       --control-group NAME  members of group NAME may use it too (mode 0660)
   tsfuse vfs-attach MNT PATH=FS[,WORD…] [--control SOCK]   attach while mounted
   tsfuse vfs-detach MNT PATH [--force] [--control SOCK]    detach (busy: refused unless --force;
@@ -496,7 +496,7 @@ async function vfsCommand(p: Parsed): Promise<number> {
   const what = `vfs (${layout.map((l) => `${l.path}=${l.spec}`).join(' ') || 'no filesystems yet'})`;
   return serve(p, mnt, what, make, { fsname: 'vfs', subtype: 'vfs', defaultPermissions: true, allowOther: process.geteuid?.() === 0 }, false,
     async () => {
-      const c = await serveControl(vfs!, control, { build: buildSpec, gid, log: (l) => process.stderr.write(`tsfuse vfs: ${l}\n`) });
+      const c = await serveControl(vfs!, control, { build: buildSpec, gid, ownDirectory: !p.control, log: (l) => process.stderr.write(`tsfuse vfs: ${l}\n`) });
       return () => c.close();
     }, (fs) => { vfs = fs as Vfs; });
 }

@@ -5,14 +5,15 @@
  *
  * Who may use it is decided by the file's permissions: mode 0600 and owned by
  * the server's user (root-only when the server is root), or 0660 with a group
- * (`gid`). Its directory is made 0711: others may pass through it to a
- * socket they are allowed to use, but cannot list or replace what is in it.
+ * (`gid`). The default one sits in a directory of its own, 0700 (0710 with a
+ * group), made before the socket: it is never reachable by others, whatever the
+ * process umask.
  * Whoever may use it may attach any directory the server can read (with the
  * server's privileges, visible to all with allow_other): give a group that
  * right only where its members could read those directories anyway.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -39,11 +40,14 @@ export interface ControlOptions {
   build: (spec: string) => FileSystem | Promise<FileSystem>;
   /** Group allowed to use the socket (mode 0660); default none (mode 0600). */
   gid?: number;
+  /** The socket's directory is its own (controlPath's): made, or checked, 0700 (0710 with
+   * `gid`) before the socket exists. Otherwise the directory is the caller's affair. */
+  ownDirectory?: boolean;
   log?: (line: string) => void;
 }
 
 /** Where the control socket of the Vfs mounted on `mountpoint` lives by default:
- * /run/tsfuse-vfs/<hash of the mount point>.sock (root), else in the temp directory. */
+ * /run/tsfuse-vfs/<hash of the mount point>/control.sock (root), else in the temp directory. */
 export function controlPath(mountpoint: string): string {
   // The mount point itself is never looked at: it may be the very mount this process is
   // about to serve (a supervised server), and a stat of it would wait for ourselves.
@@ -53,41 +57,47 @@ export function controlPath(mountpoint: string): string {
   } catch { /* not there (yet): the path as given */ }
   const h = createHash('sha256').update(abs).digest('hex').slice(0, 20);
   const dir = process.geteuid?.() === 0 ? '/run/tsfuse-vfs' : join(tmpdir(), `tsfuse-vfs-${process.geteuid?.() ?? 0}`);
-  return join(dir, `${h}.sock`);
+  return join(dir, h, 'control.sock');
 }
 
-/** Listens on `path` for control requests to `vfs`. Resolves once listening. */
-export async function serveControl(vfs: Vfs, path: string, opts: ControlOptions): Promise<{ close(): void }> {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o711 });
+/** Makes `dir` (mode `mode`) or checks the one there: ours, and writable by no one else. */
+function ownDir(dir: string, mode: number, gid?: number): void {
+  mkdirSync(dir, { recursive: true, mode });
   const d = lstatSync(dir);
   const me = process.geteuid?.() ?? 0;
   if (!d.isDirectory() || d.uid !== me || (d.mode & 0o022) !== 0) {
     throw new Error(`control socket directory ${dir} is not a directory of uid ${me} that only it may write to: refusing to put a socket there`);
   }
+  if (gid !== undefined) chownSync(dir, me, gid);
+  chmodSync(dir, mode);
+}
+
+/** Listens on `path` for control requests to `vfs`. Resolves once listening. */
+export async function serveControl(vfs: Vfs, path: string, opts: ControlOptions): Promise<{ close(): void }> {
+  const dir = dirname(path);
+  // The default path's own directory (…/HASH) is 0700 (0710 for a group) before the socket
+  // exists: no moment in which others could reach it, whatever the umask. A path of the
+  // caller's (--control) lives where the caller put it (bound, then chmod-ed).
+  if (opts.ownDirectory) {
+    ownDir(dirname(dir), 0o711);
+    ownDir(dir, opts.gid !== undefined ? 0o710 : 0o700, opts.gid);
+  } else mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path); // a dead server's (a takeover, a crash)
   } catch { /* none */ }
   const server: NetServer = createServer((sock) => handle(vfs, sock, opts));
-  // Bound in a private directory (0700), given its mode there, then moved into place: no
-  // moment in which it is reachable with looser permissions (and no process-wide umask).
-  const priv = mkdtempSync(join(dir, '.bind-'));
-  const tmp = join(priv, 's');
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(path, () => { server.off('error', rej); res(); });
+  });
   try {
-    await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(tmp, () => { server.off('error', rej); res(); });
-    });
     if (opts.gid !== undefined) {
-      chownSync(tmp, me, opts.gid);
-      chmodSync(tmp, 0o660);
-    } else chmodSync(tmp, 0o600);
-    renameSync(tmp, path);
+      chownSync(path, process.geteuid?.() ?? 0, opts.gid);
+      chmodSync(path, 0o660);
+    } else chmodSync(path, 0o600);
   } catch (e) {
     server.close();
     throw e;
-  } finally {
-    rmSync(priv, { recursive: true, force: true });
   }
   server.unref();
   return {
