@@ -13,7 +13,7 @@
  * right only where its members could read those directories anyway.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, realpathSync, rmdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -104,6 +104,7 @@ export async function serveControl(vfs: Vfs, path: string, opts: ControlOptions)
     close: () => {
       server.close();
       try { unlinkSync(path); } catch { /* gone */ }
+      if (opts.ownDirectory) try { rmdirSync(dir); } catch { /* not empty, or gone */ }
     },
   };
 }
