@@ -227,3 +227,32 @@ export function fdsOf(pid: number): string[] {
     return [];
   }
 }
+
+/** Detaches each of `mounts` lazily, once per mount stacked there. */
+export function detachAll(mounts: string[]): void {
+  for (const m of mounts) {
+    for (let i = 0; i < 8 && mountsAt(m).length; i++) {
+      try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { break; }
+    }
+  }
+}
+
+/**
+ * The end of a test that started servers (and supervisors) working below `base`: detaches
+ * `mounts` lazily — a detached mount ends its session once its last user is gone, and its
+ * server exits, its supervisor with it — waits a little for `pids` to end, kills what still
+ * runs of them, their children and anything with `base` in its command line, detaches
+ * `mounts` and then `more` (e.g. a tmpfs source) again, and removes `base` when nothing is
+ * mounted below it any more.
+ */
+export async function stopServersBelow(base: string, mounts: string[], pids: number[], more: string[] = []): Promise<void> {
+  detachAll(mounts);
+  await poll(() => pids.every((p) => !alive(p)), 5000, 20);
+  for (const pid of pids) {
+    for (const k of [...childrenOf(pid), pid]) try { process.kill(k, 'SIGKILL'); } catch { /* gone */ }
+  }
+  for (const pid of procsWith(base)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  await poll(() => procsWith(base).length === 0, WAIT_MS, 20);
+  detachAll([...mounts, ...more]);
+  if (mountsBelow(base).length === 0) rmSync(base, { recursive: true, force: true });
+}

@@ -20,9 +20,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, tempDir, timed, type Ran } from './helpers.js';
+import { DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, stopServersBelow, tempDir, timed, type Ran } from './helpers.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
 const CLIENT = join(DIST, 'test/fixtures/pt-takeover-client.js');
@@ -55,24 +55,7 @@ async function withEnv(fn: (e: Env) => Promise<void>, how: { tmpfs?: boolean } =
     await fn(e);
   } finally {
     for (const c of e.clients) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    // Detached, the mount ends its session once its last user is gone: the server exits and
-    // its supervisor with it. Whatever is still running then is killed.
-    for (let i = 0; i < 8 && mountsAt(mnt).length; i++) {
-      try { execFileSync('umount', ['-l', mnt], { stdio: 'ignore' }); } catch { break; }
-    }
-    await poll(() => e.sups.every((p) => !alive(p)), 5000, 20);
-    for (const sup of e.sups) {
-      for (const pid of [...childrenOf(sup), sup]) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    for (const pid of procsWith(base)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    await poll(() => procsWith(base).length === 0, WAIT_MS, 20);
-    for (let i = 0; i < 8 && mountsAt(mnt).length; i++) {
-      try { execFileSync('umount', ['-l', mnt], { stdio: 'ignore' }); } catch { break; }
-    }
-    for (let i = 0; i < 8 && mountsAt(src).length; i++) {
-      try { execFileSync('umount', ['-l', src], { stdio: 'ignore' }); } catch { break; }
-    }
-    if (mountsBelow(base).length === 0) rmSync(base, { recursive: true, force: true });
+    await stopServersBelow(base, [mnt], e.sups, [src]);
   }
 }
 

@@ -17,12 +17,12 @@
 // supervisor, its server — is killed in `finally`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { spawnMount } from '../src/api/index.js';
-import { DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, runNode, sleep, tempDir, timed, type Ran } from './helpers.js';
+import { DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, runNode, sleep, stopServersBelow, tempDir, timed, type Ran } from './helpers.js';
 import { RECORD, record } from './fixtures/takeover-record.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
@@ -67,21 +67,7 @@ async function withEnv(fn: (e: Env) => Promise<void>): Promise<void> {
     await fn(e);
   } finally {
     for (const c of e.clients) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    // Detached, the mount ends its session once its last user is gone: the server exits 0
-    // and its supervisor with it. Whatever is still running then is killed.
-    for (let i = 0; i < 8 && mountsAt(mnt).length; i++) {
-      try { execFileSync('umount', ['-l', mnt], { stdio: 'ignore' }); } catch { break; }
-    }
-    await poll(() => e.sups.every((p) => !alive(p)), 5000, 20);
-    for (const sup of e.sups) {
-      for (const pid of [...childrenOf(sup), sup]) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    for (const pid of procsWith(base)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    await poll(() => procsWith(base).length === 0, WAIT_MS, 20);
-    for (let i = 0; i < 8 && mountsAt(mnt).length; i++) {
-      try { execFileSync('umount', ['-l', mnt], { stdio: 'ignore' }); } catch { break; }
-    }
-    if (mountsBelow(base).length === 0) rmSync(base, { recursive: true, force: true });
+    await stopServersBelow(base, [mnt], e.sups);
   }
 }
 

@@ -24,7 +24,7 @@ import * as fsp from 'node:fs/promises';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
-  DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, tempDir, timed, type Ran,
+  DIST, WAIT_MS, alive, childrenOf, fdsOf, mountsAt, mountsBelow, poll, procStat, procsWith, run, stopServersBelow, tempDir, timed, type Ran,
 } from './helpers.js';
 
 const CLI = join(DIST, 'src/cli/main.js');
@@ -81,24 +81,7 @@ async function withEnv(fn: (e: Env) => Promise<void>): Promise<void> {
     await fn(e);
   } finally {
     for (const c of e.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const m of [...e.mounts, mnt]) {
-      for (let i = 0; i < 8 && mountsAt(m).length; i++) {
-        try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { break; }
-      }
-    }
-    // Detached, a server ends by itself (and its supervisor with it); whatever still runs is killed.
-    await poll(() => e.pids.every((p) => !alive(p)), 5000, 20);
-    for (const pid of e.pids) {
-      for (const k of [...childrenOf(pid), pid]) try { process.kill(k, 'SIGKILL'); } catch { /* gone */ }
-    }
-    for (const pid of procsWith(base)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    await poll(() => procsWith(base).length === 0, WAIT_MS, 20);
-    for (const m of [...e.mounts, mnt]) {
-      for (let i = 0; i < 8 && mountsAt(m).length; i++) {
-        try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { break; }
-      }
-    }
-    if (mountsBelow(base).length === 0) rmSync(base, { recursive: true, force: true });
+    await stopServersBelow(base, [...e.mounts, mnt], e.pids);
   }
 }
 
