@@ -3,7 +3,7 @@
  * JavaScript cannot; see the C++ file for the contract of each function.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -58,18 +58,40 @@ export interface Native {
     onRequest: (n: number, ent: number) => void) => NativeUring;
 }
 
-function load(): Native {
-  const require = createRequire(import.meta.url);
-  // dist/src/transport → package root is three levels up; src/transport (ts-node) two.
+/**
+ * The package root: the nearest directory above this module with tsfuse's package.json
+ * (dist/src/transport → three levels up in the repository and in an installed package).
+ */
+function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const p = join(dir, 'build', 'Release', 'tsfuse.node');
-    if (existsSync(p)) return require(p) as Native;
+  for (let i = 0; i < 6; i++) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'tsfuse') return dir;
     dir = dirname(dir);
   }
-  throw new Error('tsfuse native addon not found (build/Release/tsfuse.node): run `npm install` or `npm run build:native`');
+  throw new Error('tsfuse native addon: cannot find the package root (no package.json named tsfuse above ' +
+    `${fileURLToPath(import.meta.url)}): reinstall the package`);
 }
 
+/**
+ * Loads the addon with node-gyp-build: a local build (build/Release/tsfuse.node, made by
+ * `npm run build:native` or by the install script where no prebuild fits) wins, else the
+ * prebuilt N-API binary shipped in prebuilds/<platform>-<arch>/, which serves every Node ≥ 20.
+ */
+function load(): Native {
+  const require = createRequire(import.meta.url);
+  const root = packageRoot();
+  const gypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return gypBuild(root) as Native;
+  } catch (e) {
+    throw new Error(`tsfuse native addon not found for ${process.platform}-${process.arch} under ${root} ` +
+      `(${(e as Error).message.split('\n')[0]}): no prebuilt binary fits this machine, so it must be built: ` +
+      'install a C++ compiler, make and python3, then run `npm rebuild tsfuse` (or `npm run build:native` in a checkout)');
+  }
+}
+
+/** The native addon (prebuilt, or built by node-gyp): /dev/fuse I/O, mount(2), ioctls, the *at syscalls. */
 export const native: Native = load();
 
 /** mount(2) flags (linux/mount.h). */
