@@ -16,7 +16,8 @@ import { REPO, cleanup, detachAll, mountsBelow, run, tempDir, timed } from './he
 
 const T = 15 * 60_000;
 const base = tempDir('tsfuse-test-pkg-');
-const log = (s: string) => console.log(`  [package] ${s}`);
+const t0 = Date.now();
+const log = (s: string) => console.log(`  [package +${((Date.now() - t0) / 1000).toFixed(0)} s] ${s}`);
 let tarball = '';
 let app = '';
 
@@ -69,6 +70,18 @@ test('npm pack: prepack builds the prebuilt addon; the tarball holds types, CLI,
   has('examples/hello.ts');
   has('binding.gyp'); // the fallback build where no prebuild fits
   assert.ok(files.some((f) => /^prebuilds\/linux-x64\/[^/]+\.node$/.test(f)), `no prebuilt linux-x64 addon in ${files.filter((f) => f.startsWith('prebuilds')).join(', ') || 'the tarball'}`);
+  // linux-arm64: cross-built when aarch64-linux-gnu-g++ is installed (.ci/run installs it);
+  // checked here as an ELF object for AArch64 (e_machine 183), stripped like the x64 one.
+  const arm = files.find((f) => /^prebuilds\/linux-arm64\/[^/]+\.node$/.test(f));
+  if (onPath(process.env.PATH ?? '', ['aarch64-linux-gnu-g++']).length) {
+    assert.ok(arm, 'no linux-arm64 prebuild although aarch64-linux-gnu-g++ is installed');
+    const elf = readFileSync(join(src, arm));
+    assert.is(elf.subarray(0, 4).toString('latin1'), '\x7fELF');
+    assert.is(elf.readUInt16LE(18), 183, 'the linux-arm64 prebuild is not an AArch64 object');
+    log(`linux-arm64 prebuild: ${arm}, ${elf.length} bytes`);
+  } else log('no aarch64-linux-gnu-g++: the linux-arm64 prebuild is not built here');
+  const x64 = readFileSync(join(src, files.find((f) => /^prebuilds\/linux-x64\/[^/]+\.node$/.test(f))!));
+  assert.is(x64.readUInt16LE(18), 62, 'the linux-x64 prebuild is not an x86-64 object');
   const leaked = files.filter((f) => /^(test|bench|dist\/test|dist\/bench|build|node_modules|\.ci|\.git)\//.test(f) || /\.test\.(js|ts)$/.test(f));
   assert.equal(leaked, [], 'tests, benches or build output in the tarball');
 }));
@@ -96,7 +109,9 @@ test('npm install of the tarball with no compiler on PATH, then hello, a FuseIno
   writeFileSync(join(app, 'main.mjs'), PROGRAM);
   const mnts = ['hello', 'tree', 'pt', 'vfs'].map((n) => join(base, 'mnt-' + n));
   try {
+    log('running the program');
     const r = await run('node', ['main.mjs', base], 5 * 60_000, { cwd: app, env });
+    log('the program ended');
     assert.is(r.code, 0, `the program failed (${r.code ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
     const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
     assert.equal(got, {
@@ -121,6 +136,7 @@ test('the shipped types type-check a TypeScript program that imports tsfuse as t
     files: ['check.ts'],
   }));
   const r = await run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], 5 * 60_000, { cwd: app });
+  log('tsc on the shipped types: done');
   assert.is(r.code, 0, `tsc failed on the shipped types:\n${r.stdout}\n${r.stderr}`);
   // …and fails where it must: a wrong argument type is caught through the shipped types.
   writeFileSync(join(app, 'check.ts'), `${TYPED}\nnew Passthrough(42);\n`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-const FILE_TIMEOUT_MS = Number(process.env.TSFUSE_TEST_FILE_TIMEOUT_MS ?? 10 * 60 * 1000);
+const FILE_TIMEOUT_MS = Number(process.env.TSFUSE_TEST_FILE_TIMEOUT_MS ?? 20 * 60 * 1000); // the package test packs and builds twice
 const root = new URL('../dist/test/', import.meta.url).pathname;
 const only = process.argv.slice(2);
 
