@@ -6,11 +6,13 @@
  * {@link initFlags64} / split with {@link splitInitFlags}.
  */
 
+/** The protocol major version (FUSE_KERNEL_VERSION); the kernel and tsfuse must agree on it. */
 export const FUSE_KERNEL_VERSION = 7;
 /** The protocol minor version tsfuse speaks. */
 export const FUSE_KERNEL_MINOR_VERSION = 45;
 /** Oldest kernel minor tsfuse accepts (Linux 4.20: FUSE_ABORT_ERROR, 7.27). */
 export const FUSE_MIN_KERNEL_MINOR_VERSION = 27;
+/** Node id of the mount's root directory: always known to the kernel, never forgotten. */
 export const FUSE_ROOT_ID = 1;
 /** The read buffer must hold at least this much (and max_write + headers). */
 export const FUSE_MIN_READ_BUFFER = 8192;
@@ -20,13 +22,21 @@ export const FUSE_BUFFER_HEADER_SIZE = 4096;
  * request carries up to this much whatever max_write is. */
 export const XATTR_SIZE_MAX = 65536;
 
+/** Size of fuse_entry_out for protocol minors below 9 (fuse_attr without blksize). */
 export const FUSE_COMPAT_ENTRY_OUT_SIZE = 120;
+/** Size of fuse_attr_out for protocol minors below 9. */
 export const FUSE_COMPAT_ATTR_OUT_SIZE = 96;
+/** Size of fuse_mknod_in for protocol minors below 12 (no umask). */
 export const FUSE_COMPAT_MKNOD_IN_SIZE = 8;
+/** Size of fuse_write_in for protocol minors below 9 (no lock_owner, flags). */
 export const FUSE_COMPAT_WRITE_IN_SIZE = 24;
+/** Size of fuse_statfs_out for protocol minors below 4. */
 export const FUSE_COMPAT_STATFS_SIZE = 48;
+/** Size of fuse_setxattr_in when FUSE_SETXATTR_EXT is not negotiated (no setxattr_flags). */
 export const FUSE_COMPAT_SETXATTR_IN_SIZE = 8;
+/** Size of fuse_init_out for protocol minors below 5. */
 export const FUSE_COMPAT_INIT_OUT_SIZE = 8;
+/** Size of fuse_init_out for protocol minors below 23 (no time_gran and later fields). */
 export const FUSE_COMPAT_22_INIT_OUT_SIZE = 24;
 
 /** Bit 63 of `unique`: a request re-sent after FUSE_NOTIFY_RESEND (7.40). */
@@ -70,6 +80,7 @@ export const InitFlag = {
   /** 7.40 */ HAS_RESEND: 2 ** 39, /** 7.41 */ ALLOW_IDMAP: 2 ** 40,
   /** 7.42 */ OVER_IO_URING: 2 ** 41, /** 7.43 */ REQUEST_TIMEOUT: 2 ** 42,
 } as const;
+/** The name of one INIT flag, e.g. 'WRITEBACK_CACHE'. */
 export type InitFlagName = keyof typeof InitFlag;
 
 const TWO32 = 4294967296;
@@ -106,6 +117,7 @@ export const FUSE_OPEN_KILL_SUIDGID = 1 << 0;
 export const FUSE_SETXATTR_ACL_KILL_SGID = 1 << 0;
 /** fuse_release_in.release_flags */
 export const FUSE_RELEASE_FLUSH = 1 << 0;
+/** release_flags: also drop the flock() locks the closing file holds. */
 export const FUSE_RELEASE_FLOCK_UNLOCK = 1 << 1;
 /** fuse_getattr_in.getattr_flags */
 export const FUSE_GETATTR_FH = 1 << 0;
@@ -113,7 +125,9 @@ export const FUSE_GETATTR_FH = 1 << 0;
 export const FUSE_LK_FLOCK = 1 << 0;
 /** fuse_write_in.write_flags */
 export const FUSE_WRITE_CACHE = 1 << 0;
+/** write_flags: fuse_write_in.lock_owner is valid. */
 export const FUSE_WRITE_LOCKOWNER = 1 << 1;
+/** write_flags: clear the file's setuid/setgid bits (an unprivileged writer, FUSE_HANDLE_KILLPRIV_V2). */
 export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
 /** fuse_read_in.read_flags */
 export const FUSE_READ_LOCKOWNER = 1 << 1;
@@ -121,6 +135,7 @@ export const FUSE_READ_LOCKOWNER = 1 << 1;
 export const FUSE_FSYNC_FDATASYNC = 1 << 0;
 /** fuse_attr.flags */
 export const FUSE_ATTR_SUBMOUNT = 1 << 0;
+/** fuse_attr.flags: the file uses DAX (direct access to the backing memory, virtiofs). */
 export const FUSE_ATTR_DAX = 1 << 1;
 /** fuse_notify_inval_entry_out.flags */
 export const FUSE_EXPIRE_ONLY = 1 << 0;
@@ -130,23 +145,31 @@ export const FUSE_POLL_SCHEDULE_NOTIFY = 1 << 0;
 export const FUSE_IOCTL = {
   COMPAT: 1 << 0, UNRESTRICTED: 1 << 1, RETRY: 1 << 2, BIT32: 1 << 3, DIR: 1 << 4, COMPAT_X32: 1 << 5,
 } as const;
+/** Most iovecs an IOCTL retry (FUSE_IOCTL_RETRY) may ask for. */
 export const FUSE_IOCTL_MAX_IOV = 256;
 /** fuse_setupmapping_in.flags */
 export const FUSE_SETUPMAPPING_FLAG_WRITE = 1 << 0;
+/** fuse_setupmapping_in.flags: map for reading (DAX). */
 export const FUSE_SETUPMAPPING_FLAG_READ = 1 << 1;
 /** enum fuse_ext_type: 0..31 are secctx counts; 32 = supplementary groups (7.39). */
 export const FUSE_MAX_NR_SECCTX = 31;
+/** Extension type of the supplementary groups of the caller (7.39, FUSE_CREATE_SUPP_GROUP). */
 export const FUSE_EXT_GROUPS = 32;
 /** CUSE_INIT flags */
 export const CUSE_UNRESTRICTED_IOCTL = 1 << 0;
 
 /** /dev/fuse ioctls (magic 229). */
 export const FUSE_DEV_IOC_CLONE = 0x8004e500; // _IOR(229, 0, uint32_t)
+/** Registers a backing file for FOPEN_PASSTHROUGH; answers its backing id (7.40). */
 export const FUSE_DEV_IOC_BACKING_OPEN = 0x4010e501; // _IOW(229, 1, struct fuse_backing_map), 7.40
+/** Drops a backing id registered with FUSE_DEV_IOC_BACKING_OPEN (7.40). */
 export const FUSE_DEV_IOC_BACKING_CLOSE = 0x4004e502; // _IOW(229, 2, uint32_t), 7.40
+/** Asks for INIT to be answered before mount(2) returns (7.45). */
 export const FUSE_DEV_IOC_SYNC_INIT = 0xe503; // _IO(229, 3), 7.45
 
 /** FUSE over io_uring (7.42). */
 export const FUSE_URING_IN_OUT_HEADER_SZ = 128;
+/** Size of the per-opcode area of an io_uring entry (7.42). */
 export const FUSE_URING_OP_IN_OUT_SZ = 128;
+/** io_uring command numbers (enum fuse_uring_cmd, 7.42). */
 export enum UringCmd { INVALID = 0, REGISTER = 1, COMMIT_AND_FETCH = 2 }

@@ -6,16 +6,20 @@ import { fuse_dirent, fuse_direntplus, fuse_entry_out } from './structs.js';
 import type { Encodable } from './struct.js';
 import { nameToBytes } from './names.js';
 
+/** Offset of the name in a fuse_dirent record (its fixed part). */
 export const FUSE_NAME_OFFSET = fuse_dirent.size; // 24
+/** Offset of the name in a fuse_direntplus record (entry_out + dirent). */
 export const FUSE_NAME_OFFSET_DIRENTPLUS = fuse_direntplus.size; // 152
 
 /** Rounds up to the next multiple of 8. */
 export function direntAlign(x: number): number {
   return (x + 7) & ~7;
 }
+/** Bytes a READDIR record with a name of `nameLen` bytes takes, padding included. */
 export function direntSize(nameLen: number): number {
   return direntAlign(FUSE_NAME_OFFSET + nameLen);
 }
+/** Bytes a READDIRPLUS record with a name of `nameLen` bytes takes, padding included. */
 export function direntplusSize(nameLen: number): number {
   return direntAlign(FUSE_NAME_OFFSET_DIRENTPLUS + nameLen);
 }
@@ -26,12 +30,14 @@ export function direntplusSize(nameLen: number): number {
  * not fit: the caller stops there and the kernel asks again from that offset.
  */
 export class DirentWriter {
+  /** The reply body being filled; its first `length` bytes are the records so far. */
   readonly bytes: Uint8Array;
   private readonly view: DataView;
   private pos = 0;
 
   /** A writer of `capacity` bytes, into `bytes` if given (at least that long: a server
-   * reuses one buffer for every reply, see `reset`). */
+   * reuses one buffer for every reply, see `reset`).
+   * @param capacity - The most bytes of records the reply may hold (the request's size). */
   constructor(public capacity: number, bytes?: Uint8Array) {
     if (bytes && bytes.length < capacity) throw new RangeError(`DirentWriter: ${bytes.length} bytes cannot hold ${capacity}`);
     this.bytes = bytes ?? new Uint8Array(capacity);
@@ -44,6 +50,7 @@ export class DirentWriter {
     this.pos = 0;
   }
 
+  /** Bytes written so far: the size of the reply body. */
   get length(): number {
     return this.pos;
   }

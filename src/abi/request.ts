@@ -7,13 +7,18 @@ import type { Decoded, StructDef } from './struct.js';
 import { fuse_in_header, fuse_init_in, fuse_out_header, fuse_setxattr_in } from './structs.js';
 import { FUSE_COMPAT_SETXATTR_IN_SIZE, FUSE_EXT_GROUPS, Opcode } from './consts.js';
 
+/** Size of fuse_in_header, which starts every request. */
 export const IN_HEADER_SIZE = fuse_in_header.size; // 40
+/** Size of fuse_out_header, which starts every reply. */
 export const OUT_HEADER_SIZE = fuse_out_header.size; // 16
 
 /** A request the kernel should not have sent: answered with `errno`, logged loudly. */
 export class ProtocolError extends Error {
-  /** `answer`: a well-formed request refused by policy (a name longer than NAME_MAX): an
-   * ordinary error reply, not logged as malformed. */
+  /**
+   * @param errno - The errno the reply carries (positive, e.g. EINVAL).
+   * @param answer - A well-formed request refused by policy (a name longer than NAME_MAX): an
+   * ordinary error reply, not logged as malformed.
+   */
   constructor(readonly errno: number, message: string, readonly answer = false) {
     super(message);
     this.name = 'ProtocolError';
@@ -25,6 +30,7 @@ export class ProtocolError extends Error {
  * (src/api/ops.ts holds the one table; this is its wire half).
  */
 export interface WireSpec<B = unknown> {
+  /** The opcode this row decodes (enum fuse_opcode). */
   readonly opcode: number;
   /** Kernel name without the FUSE_ prefix, e.g. "LOOKUP". */
   readonly name: string;
@@ -51,16 +57,23 @@ export interface WireSpec<B = unknown> {
 /** One decoded request. `dataView`/`extView` borrow the read buffer: valid only until the
  * handler returns (WRITE and SETXATTR data are copied before a handler sees them). */
 export interface Request<B = unknown> {
+  /** Total request length from fuse_in_header.len, header included. */
   readonly len: number;
+  /** The opcode (enum fuse_opcode) from fuse_in_header. */
   readonly opcode: number;
+  /** The opcode's wire row: how the body and names were decoded. */
   readonly row: WireSpec<any>;
   /** The 64-bit `unique` as its two 32-bit halves, copied into the reply unchanged. */
   readonly uniqueLo: number;
+  /** High half of `unique` (bit 31 set on a resent request, FUSE_UNIQUE_RESEND_HI). */
   readonly uniqueHi: number;
   /** Node ids are allocated by the filesystem below 2^53 (an id at or above it is refused). */
   readonly nodeid: number;
+  /** The caller's fsuid, as the kernel sees it (in the mount's user namespace). */
   readonly uid: number;
+  /** The caller's fsgid. */
   readonly gid: number;
+  /** The calling thread's id (0 for requests the kernel makes itself, e.g. from writeback). */
   readonly pid: number;
   /** The decoded fixed body (row.body), typed from its struct declaration. */
   readonly body: B;
@@ -77,6 +90,7 @@ export interface Request<B = unknown> {
   readonly suppGroups?: readonly number[];
 }
 
+/** Negotiated settings that change how request bodies are laid out. */
 export interface DecodeOptions {
   /** FUSE_SETXATTR_EXT negotiated: fuse_setxattr_in is 16 bytes, else 8. */
   setxattrExt: boolean;

@@ -25,6 +25,7 @@
  * before 1970 are negative): unsigned in the C layout, read and written as a
  * signed number of seconds (exact within ±2^53 s, 285 million years). */
 export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'u64' | 'i64' | 'id' | 'time64';
+/** A field's type: a scalar, or a nested struct (fuse_entry_out's `attr`). */
 export type FieldType = Scalar | StructDef<any>;
 /** `[name, type]`, or `[name, type, count]` for a reserved array. */
 export type FieldSpec = readonly [string, FieldType] | readonly [string, FieldType, number];
@@ -40,10 +41,15 @@ export type Encodable<F extends readonly FieldSpec[]> = {
   [K in F[number] as K extends readonly [string, FieldType, number] ? never : K[0]]?: EncValueOf<K[1]>;
 };
 
+/** A kernel struct: its declaration plus the layout and codec derived from it. */
 export interface StructDef<F extends readonly FieldSpec[]> {
+  /** The kernel's name of the struct, e.g. 'fuse_entry_out'. */
   readonly name: string;
+  /** The declaration, field by field in the kernel's order (padding included). */
   readonly fields: F;
+  /** sizeof() the struct, trailing padding included. */
   readonly size: number;
+  /** Alignment of the struct (that of its widest field), as C lays it out. */
   readonly align: number;
   /** Byte offset of every field, including padding and arrays, by name. */
   readonly offsets: Readonly<Record<string, number>>;

@@ -12,12 +12,14 @@ import {
 } from './consts.js';
 import { fuse_attr_out, fuse_entry_out, fuse_init_out, fuse_statfs_out } from './structs.js';
 
+/** The outcome of INIT's version check: the minor both sides use, a retry, or a refusal. */
 export type Negotiation =
   | { kind: 'ok'; minor: number }
   /** Kernel major is newer: answer with our version only and wait for a new INIT. */
   | { kind: 'retry-major' }
   | { kind: 'refuse'; reason: string };
 
+/** Applies the version rules to the kernel's INIT major/minor. */
 export function negotiateVersion(major: number, minor: number): Negotiation {
   if (major > FUSE_KERNEL_VERSION) return { kind: 'retry-major' };
   if (major < FUSE_KERNEL_VERSION || minor < FUSE_MIN_KERNEL_MINOR_VERSION) {

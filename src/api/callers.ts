@@ -21,6 +21,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { Context } from './context.js';
 
+/** What `callerCreds` knows of a request's caller beyond the request header. */
 export interface CallerCreds {
   /** The caller's supplementary groups (its fsgid is `ctx.gid`). */
   readonly groups: readonly number[];

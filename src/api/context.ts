@@ -4,9 +4,11 @@
 
 /** Who asked, and whether they still want the answer. */
 export interface Context {
-  /** Caller's effective uid/gid and thread-group id, as the kernel reports them. */
+  /** The caller's filesystem uid (fsuid), as the kernel reports it. */
   readonly uid: number;
+  /** The caller's filesystem gid (fsgid). */
   readonly gid: number;
+  /** The calling thread's id (0 when the kernel itself asks, e.g. writeback). */
   readonly pid: number;
   /** The caller's umask for MKNOD/MKDIR/CREATE/TMPFILE (already applied to `mode` by the
    * kernel unless FUSE_DONT_MASK was negotiated); 0 for other requests. */
@@ -20,6 +22,7 @@ export interface Context {
   readonly signal: AbortSignal;
 }
 
+/** The Context the Server builds for each request; `interrupt()` is how INTERRUPT reaches it. */
 export class RequestContext implements Context {
   private controller: AbortController | undefined;
   private interrupted = false;
@@ -46,6 +49,7 @@ export class RequestContext implements Context {
     this.controller?.abort(interruptReason());
   }
 
+  /** Whether INTERRUPT arrived for this request (without creating `signal`). */
   get isInterrupted(): boolean {
     return this.interrupted;
   }

@@ -18,6 +18,7 @@ function negTimespec(ms: number): [number, number] {
   if (sec < -(2 ** 63)) return [-(2 ** 63), 0]; // the i64 floor of a time64
   return [sec, Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6))];
 }
+/** [seconds, nanoseconds] → ms (float); the inverse of `msToTimespec`. */
 export function timespecToMs(sec: number, nsec: number): number {
   return sec * 1000 + nsec / 1e6;
 }
@@ -27,6 +28,7 @@ function timeOut(t: number | Timespec | undefined): readonly [number, number] {
   return typeof t === 'object' ? t : msToTimespec(t ?? 0);
 }
 
+/** fuse_attr of `a`: the wire fields, with defaults for what `a` leaves out and times as [sec, nsec]. */
 export function attrOut(a: Attr) {
   const [atime, atimensec] = timeOut(a.atime);
   const [mtime, mtimensec] = timeOut(a.mtime);

@@ -25,7 +25,9 @@ async function main(): Promise<number> {
   try {
     fs = await loadFileSystem(spec);
   } catch (e) {
-    process.stderr.write(`tsfuse: loading the filesystem from ${spec.module} failed: ${(e as Error).stack ?? e}\n`);
+    // The stack first (for debugging the module), the reason last: the parent's DaemonError quotes the last lines.
+    const stack = ((e as Error).cause as Error | undefined)?.stack;
+    process.stderr.write(`${stack ? `${stack}\n` : ''}tsfuse: loading the filesystem from ${spec.module} failed: ${(e as Error).message ?? e}\n`);
     return 1;
   }
   return serveUntilUnmounted(spec.mountpoint, fs, spec.options as object, `${spec.module}#${spec.export}`);

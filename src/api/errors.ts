@@ -8,8 +8,11 @@ import { errnoName, errnoOf, EIO } from '../abi/index.js';
 /** The largest errno an error reply may carry (the kernel refuses -512 and below). */
 export const MAX_ERRNO = 511;
 
+/** An errno answer: throw it from a handler and the kernel's caller gets `-errno`. */
 export class FuseError extends Error {
+  /** The errno number, positive (1…MAX_ERRNO). */
   readonly errno: number;
+  /** The errno's name, e.g. "ENOENT". */
   readonly code: string;
   /** `errno` is a positive errno number or a code such as "ENOENT". */
   constructor(errno: number | string, message?: string) {

@@ -33,6 +33,7 @@ import type {
 
 type R<T> = T | Promise<T>;
 
+/** The low-level interface a Server dispatches to: one optional method per opcode (see the module comment). */
 export interface FileSystem {
   /** INIT: the connection is being set up. Adjust `info.want` to ask for (or drop) kernel
    * features. Throwing refuses the mount (mount() rejects with that error). Default: nothing. */

@@ -54,6 +54,7 @@ interface OpenFile {
   pending?: { entries: readonly StreamEntry[]; i: number; from: bigint };
 }
 
+/** Counts of what an InodeTree holds, for `stats()` and leak checks. */
 export interface InodeStats {
   /** Inodes in the node table (root and persistent ones included). */
   inodes: number;
@@ -65,14 +66,17 @@ export interface InodeStats {
   handles: number;
 }
 
+/** Options of an InodeTree. */
 export interface InodeTreeOptions {
   /** Entry/attr cache times for this tree (ms); default: the server's. */
   entryTimeout?: number;
+  /** Attribute cache time for this tree (ms); default: the server's. */
   attrTimeout?: number;
   /** Called when a FORGET names a node id the tree does not know (should never happen). */
   onUnknownNode?: (nodeid: number, op: string) => void;
 }
 
+/** The FileSystem that serves a tree of FuseInodes: it owns node ids, lookup counts, dentries and open files. */
 export class InodeTree implements FileSystem {
   /** node id → inode; owned here. Invariant: every inode in it has _nodeid = its key. */
   private readonly table = new Map<number, FuseInode>();
@@ -98,6 +102,7 @@ export class InodeTree implements FileSystem {
   /** The operations this filesystem declared (the root class's `supports`). */
   readonly supports: ReadonlySet<InodeOp>;
 
+  /** @param root - The root directory's inode: node 1, never forgotten. */
   constructor(readonly root: FuseInode, private readonly opts: InodeTreeOptions = {}) {
     if (!root.isDirectory) throw new TypeError('InodeTree: the root inode must be a directory (mode S_IFDIR)');
     const st = root[NODE];

@@ -68,9 +68,13 @@ type R<T> = T | Promise<T>;
 export interface FileHandle {
   /** FOPEN_* reply flags for this open (direct_io, keep_cache …). */
   readonly options?: Omit<OpenReply, 'fh'>;
+  /** READ: up to `size` bytes at `offset`; fewer means end of file (unless direct_io). Absent: the inode's `read`. */
   read?(ctx: Context, offset: bigint, size: number): R<Uint8Array>;
+  /** WRITE: store `data` at `offset`; returns how many bytes were written (FUSE_WRITE_* in writeFlags). Absent: the inode's `write`. */
   write?(ctx: Context, offset: bigint, data: Uint8Array, writeFlags: number): R<number>;
+  /** FLUSH: a close(2) of a descriptor of this open (several may come per open). Absent: the inode's `flush`. */
   flush?(ctx: Context, lockOwner: bigint): R<void>;
+  /** FSYNC: make the data durable (the data only, not the metadata, when `datasync`). Absent: the inode's `fsync`. */
   fsync?(ctx: Context, datasync: boolean): R<void>;
   /** The last close; no more calls follow. */
   release?(ctx: Context, flags: number): R<void>;
@@ -78,10 +82,13 @@ export interface FileHandle {
 
 /** One readdir entry. `inode` (if known) lets READDIRPLUS skip a lookup. */
 export interface DirEntry {
+  /** The entry's name (lossless, see names.ts). */
   name: string;
   /** File type bits (S_IFREG …); the permission bits are ignored. */
   mode: number;
+  /** The inode number readdir reports (d_ino); default: the inode's, or the node id. */
   ino?: U64;
+  /** The child's inode, when known: READDIRPLUS hands it out without calling lookup. */
   inode?: FuseInode;
 }
 
@@ -94,7 +101,9 @@ export interface StreamEntry extends DirEntry {
    * `nameSrc` from `nameStart`. READDIR copies them into the reply as they are (`name` may
    * then be computed only when READDIRPLUS needs it). */
   nameSrc?: Uint8Array;
+  /** Offset of the name in `nameSrc`. */
   nameStart?: number;
+  /** Length of the name in `nameSrc`, in bytes. */
   nameLength?: number;
 }
 
@@ -117,7 +126,9 @@ export interface DirStream {
 
 /** What `create`/`tmpfile` return. */
 export interface Created {
+  /** The new inode (the framework links it in and counts the lookup). */
   inode: FuseInode;
+  /** The open file it was created as (CREATE/TMPFILE open it at once). */
   handle?: FileHandle;
 }
 
@@ -145,6 +156,7 @@ export type InodeOp =
   | 'unlink' | 'rmdir' | 'rename' | 'readlink' | 'read' | 'write' | 'fallocate' | 'lseek' | 'copyFileRange'
   | 'getlk' | 'setlk' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readdirplus';
 
+/** The base class of a tree filesystem's nodes: override the syscall-named methods your files support; the framework keeps ids and lookup counts (see the module comment). */
 export class FuseInode {
   /** The framework's bookkeeping (node id, lookup count, dentries, opens): not yours to touch. */
   readonly [NODE] = new NodeState();
@@ -154,13 +166,14 @@ export class FuseInode {
    * listing and lookup of a prebuilt tree). */
   static readonly supports: readonly InodeOp[] = [];
 
-  /** `mode`: the file type (and default permission) bits, e.g. S_IFDIR | 0o755. */
+  /** @param mode - The file type (and default permission) bits, e.g. S_IFDIR | 0o755. */
   constructor(public mode: number) {}
 
   /** Node id the kernel knows this inode by; 0 until first handed out. */
   get nodeid(): number { return this[NODE].nodeid; }
   /** How many references the kernel holds (see the contract above); 0 when it holds none. */
   lookupCount(): number { return this[NODE].nlookup; }
+  /** Whether `mode` says directory (S_IFDIR). */
   get isDirectory(): boolean { return (this.mode & S_IFMT) === constants.S_IFDIR; }
   /** Children the framework knows of (looked up, created or added). */
   get children(): ReadonlyMap<string, FuseInode> { return this[NODE].children; }
@@ -180,6 +193,7 @@ export class FuseInode {
     this[NODE].persistent = true;
     return this;
   }
+  /** Whether the inode stays in the table at lookup count 0 (see `makePersistent`). */
   get persistent(): boolean { return this[NODE].persistent; }
 
   /** Adds `child` as `name` below this directory before the kernel asks (prebuilt trees, or

@@ -36,16 +36,19 @@ const MAGIC = 0x4a465354; // "TSFJ" read as u32 LE
 const HEADER = 16;
 const MIN_CAPACITY = 1 << 20;
 
+/** One journal record: an array whose first element is its kind letter (see the module comment). */
 export type JournalRecord = unknown[];
 
 /** Where a filesystem's records go (a Journal, or a part of one: a Vfs backend's records are tagged). */
 export interface JournalWriter {
+  /** Buffers one record; it is committed before the reply that depends on it. */
   add(rec: JournalRecord): void;
 }
 
 /** A filesystem that can be taken over after a crash (an InodeTree, a Vfs): it journals what
  * the kernel holds, and a new process restores that from the records. */
 export interface Restorable {
+  /** Where it records changes (set by the supervised server; undefined: not journaled). */
   journal: JournalWriter | undefined;
   /** The records that describe it now (they replace the log). */
   snapshot(): Iterable<JournalRecord>;
@@ -61,6 +64,7 @@ export function isRestorable(fs: unknown): fs is Restorable {
   return typeof r?.restore === 'function' && typeof r.snapshot === 'function' && typeof r.isAppend === 'function';
 }
 
+/** The takeover journal file: buffered msgpack records, committed through a shared mapping. */
 export class Journal implements JournalWriter {
   private fd: number;
   private buf = Buffer.allocUnsafe(64 * 1024);
@@ -76,7 +80,12 @@ export class Journal implements JournalWriter {
   /** Called (once per flush) when the file has grown past compactBytes: write a snapshot. */
   onLarge: (() => void) | undefined;
 
-  /** Opens (creating) the journal at `path`; an existing journal is kept as it is. */
+  /**
+   * Opens (creating) the journal at `path`; an existing journal is kept as it is.
+   * @param path - The journal file.
+   * @param compactBytes - Size past which `onLarge` asks for a snapshot to replace the records.
+   * @param mapped - Commit through a shared mapping (else one write(2) per commit).
+   */
   constructor(readonly path: string, readonly compactBytes = 64 * 1024 * 1024, mapped = true) {
     this.fd = openSync(path, C.O_RDWR | C.O_CREAT | C.O_APPEND, 0o600);
     const st = fstatSync(this.fd);
@@ -214,6 +223,7 @@ export class Journal implements JournalWriter {
     return false;
   }
 
+  /** Whether records are buffered and not yet committed. */
   get pending(): boolean {
     return this.len > 0;
   }
@@ -274,6 +284,7 @@ export class Journal implements JournalWriter {
     if (mapped && !this.mapAt(this.fd, fstatSync(this.fd).size)) this.size = 0; // cannot happen where it mapped before
   }
 
+  /** Closes the file (and removes it with `remove`); later records are dropped. */
   close(remove = false): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;

@@ -46,6 +46,7 @@ function record(k: number, o: Outcome): JournalRecord {
   return o.errno === undefined ? ['B', k, 0] : ['D', k, o.errno, o.id ?? null, o.fh ?? null, o.count ?? null];
 }
 
+/** Journals the non-idempotent requests and answers their re-sent copies after a takeover (see the module comment). */
 export class RequestLedger {
   /** The previous process's non-idempotent requests by unique (bit 63 clear). */
   private readonly prior = new Map<number, Outcome>();
@@ -78,6 +79,7 @@ export class RequestLedger {
     for (const [k, o] of this.recent) yield record(k, o);
   }
 
+  /** Whether `req` is one of the non-idempotent requests this ledger journals. */
   tracks(op: number, req: Request): boolean {
     if (op === Opcode.WRITE) return this.appendHandle?.((req.body as { fh: number }).fh, req.nodeid) ?? false;
     return CREATES.has(op) || REMOVES.has(op);

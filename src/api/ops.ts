@@ -28,18 +28,26 @@ import {
 
 /** Where replies are encoded (the Server): the body starts at OUT_HEADER_SIZE. */
 export interface ReplyTarget {
+  /** View of `outBytes`, where handlers' reply bodies are encoded. */
   readonly out: DataView;
+  /** The reply buffer: the header's room, then the body (reused for every reply). */
   readonly outBytes: Uint8Array;
+  /** Entry cache time (ms) for replies that set none. */
   readonly entryTimeout: number;
+  /** Attribute cache time (ms) for replies that set none. */
   readonly attrTimeout: number;
+  /** Cache time (ms) of a negative LOOKUP answer that sets none. */
   readonly negativeTimeout: number;
   /** READDIR/READDIRPLUS: runs `fill` with a sink sized for the request. */
   direntReply(req: Request<Decoded<typeof S.fuse_read_in.fields>>, fill: (sink: any) => unknown, plus: boolean): DirentResult | Promise<DirentResult>;
   /** DESTROY: the session ends. */
   destroy(): void;
   // ---- the no-reply opcodes ----
+  /** FORGET (and each node of BATCH_FORGET): the kernel drops `nlookup` lookups of `nodeid`. */
   forget(nodeid: number, nlookup: number): void;
+  /** INTERRUPT of the request with this `unique`: its handler's `ctx.signal` aborts. */
   interrupt(uniqueLo: number, uniqueHi: number): void;
+  /** NOTIFY_REPLY: the data a NOTIFY_RETRIEVE asked for, matched by its `unique`. */
   retrieveReply(uniqueLo: number, uniqueHi: number, data: Uint8Array): void;
   /** A no-reply request that was malformed: counted and logged, never answered. */
   malformedNotice(req: Request, message: string): void;
@@ -65,9 +73,15 @@ export interface OpRow<B = any> extends WireSpec<B> {
   /** The caller's umask (MKNOD, MKDIR, CREATE, TMPFILE). */
   readonly umask?: (body: B) => number;
   /** INIT flags asked for when the filesystem has `method` (and `when` holds). */
-  readonly init?: { readonly flags: number; readonly when?: (fs: FileSystem) => boolean };
+  readonly init?: {
+    /** The INIT flags (64-bit). */
+    readonly flags: number;
+    /** Ask for them only when this holds (POSIX_LOCKS for getlk only when setlk exists too). */
+    readonly when?: (fs: FileSystem) => boolean;
+  };
   /** INIT flags asked for when the filesystem lacks `method` (NO_OPEN_SUPPORT …). */
   readonly initMissing?: number;
+  /** Calls the handler with the decoded arguments (rows whose method takes more than the body). */
   call?(fs: FileSystem, ctx: Context, req: Request<B>, t: ReplyTarget): unknown;
   /** Encodes the handler's result; throws (TypeError/RangeError/FuseError) for a bad one. */
   encode?(t: ReplyTarget, result: any, req: Request<B>): Body;
@@ -390,6 +404,7 @@ export const OPCODES: ReadonlyMap<number, OpRow> = new Map(ROWS.map((r) => [r.op
 const DENSE: (OpRow | undefined)[] = [];
 for (const r of ROWS) if (r.opcode < 64) DENSE[r.opcode] = r;
 
+/** The table row of an opcode, or undefined for one tsfuse does not know. */
 export function opcodeRow(opcode: number): OpRow | undefined {
   return opcode < 64 ? DENSE[opcode] : OPCODES.get(opcode);
 }

@@ -33,10 +33,13 @@ const SUP_ENV = 'TSFUSE_SUPERVISED';
 export interface SupervisedSpec {
   /** The unix socket (an fd of this process) the /dev/fuse fd arrives on. */
   sock: number;
+  /** Path of the takeover journal. */
   journal: string;
   /** A restart: take the session over instead of answering INIT. */
   takeover: boolean;
+  /** The mount point being served. */
   mountpoint: string;
+  /** How it was mounted: mount(2) as root, or through fusermount3. */
   method: 'mount' | 'fusermount';
 }
 
@@ -108,6 +111,7 @@ export async function mountSupervised(spec: SupervisedSpec, fs: FileSystem, opti
   return session;
 }
 
+/** How the supervisor restarts a server that dies. */
 export interface SuperviseOptions {
   /** Give up when the server died more than this many times within `window` ms. Default 10. */
   maxRestarts?: number;
@@ -118,6 +122,7 @@ export interface SuperviseOptions {
   standby?: boolean;
   /** Where the journal is kept. Default /run/tsfuse (root) or the temp directory. */
   stateDir?: string;
+  /** Where the supervisor's log lines go. Default: stderr. */
   log?: (line: string) => void;
 }
 

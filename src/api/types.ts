@@ -27,17 +27,29 @@ export type Timespec = readonly [number, number];
  * fields are 0 (nlink: 1).
  */
 export interface Attr {
+  /** Inode number (st_ino) as stat(2) shows it; not the node id. */
   ino: U64;
+  /** File type and permission bits (st_mode), e.g. S_IFREG | 0o644. */
   mode: number;
+  /** Size in bytes. */
   size?: U64;
+  /** Space used, in 512-byte blocks. */
   blocks?: U64;
+  /** Number of hard links. */
   nlink?: number;
+  /** Owner's uid. */
   uid?: number;
+  /** Group's gid. */
   gid?: number;
+  /** Device number of a device file (makedev(major, minor), as the kernel encodes it). */
   rdev?: number;
+  /** Preferred I/O size (st_blksize); 0: the filesystem's block size. */
   blksize?: number;
+  /** Last access time. */
   atime?: number | Timespec;
+  /** Last modification of the data. */
   mtime?: number | Timespec;
+  /** Last change of the inode (attributes or data). */
   ctime?: number | Timespec;
   /** FUSE_ATTR_SUBMOUNT / FUSE_ATTR_DAX */
   flags?: number;
@@ -49,6 +61,7 @@ export interface Entry {
   nodeid: number;
   /** nodeid + generation must be unique for the life of the filesystem. Default 0. */
   generation?: U64;
+  /** The inode's attributes (ignored for a negative entry). */
   attr: Attr;
   /** How long the kernel may cache the name → node binding, in ms. Default: the server's `entryTimeout`. */
   entryTimeout?: number;
@@ -58,6 +71,7 @@ export interface Entry {
 
 /** A reply to GETATTR/SETATTR. */
 export interface AttrReply {
+  /** The attributes. */
   attr: Attr;
   /** Attribute cache time in ms. Default: the server's `attrTimeout`. */
   timeout?: number;
@@ -87,37 +101,55 @@ export interface OpenReply {
 
 /** A reply to CREATE and TMPFILE. */
 export interface CreateReply extends OpenReply {
+  /** The new file's entry (counts as a lookup). */
   entry: Entry;
 }
 
+/** A reply to STATFS (statfs(2)); missing fields are 0. */
 export interface StatFs {
+  /** Size of the filesystem, in `frsize` units. */
   blocks?: U64;
+  /** Free blocks. */
   bfree?: U64;
+  /** Free blocks available to unprivileged users. */
   bavail?: U64;
+  /** Total inodes. */
   files?: U64;
+  /** Free inodes. */
   ffree?: U64;
+  /** Preferred I/O block size. */
   bsize?: number;
+  /** Longest file name, in bytes. */
   namelen?: number;
+  /** Fragment size: the unit of `blocks`, `bfree` and `bavail`. */
   frsize?: number;
 }
 
 /** What SETATTR asks to change; absent fields stay as they are. */
 export interface SetattrChanges {
+  /** New permission bits (chmod); the file type bits are the file's own. */
   mode?: number;
+  /** New owner (chown). */
   uid?: number;
+  /** New group (chown, chgrp). */
   gid?: number;
   /** New size (truncate); the kernel's loff_t, 0 … 2^63-1. */
   size?: bigint;
   /** ms since the epoch, or 'now' (UTIME_NOW). Exact values are in atimeSpec/mtimeSpec/ctimeSpec. */
   atime?: number | 'now';
+  /** New modification time: ms since the epoch, or 'now' (UTIME_NOW). */
   mtime?: number | 'now';
+  /** New change time, ms since the epoch (sent with writeback caching, where the kernel keeps the times). */
   ctime?: number;
   /** The same times exactly, as the kernel sent them (set when atime/mtime/ctime are numbers). */
   atimeSpec?: Timespec;
+  /** `mtime` exactly, as [sec, nsec]. */
   mtimeSpec?: Timespec;
+  /** `ctime` exactly, as [sec, nsec]. */
   ctimeSpec?: Timespec;
   /** The file handle when the change came through an open file (ftruncate, fchmod…). */
   fh?: number;
+  /** The caller's lock owner (FATTR_LOCKOWNER), sent with a truncate. */
   lockOwner?: bigint;
   /** FATTR_KILL_SUIDGID: clear setuid/setgid (HANDLE_KILLPRIV_V2). */
   killSuidgid?: boolean;
@@ -128,44 +160,71 @@ export const LOCK_TO_EOF = 0x7fffffffffffffffn;
 
 /** A POSIX record lock (fcntl F_GETLK/F_SETLK) or a flock. */
 export interface Lock {
+  /** First byte of the range. */
   start: bigint;
   /** Last byte, inclusive; LOCK_TO_EOF for "to the end of the file". */
   end: bigint;
   /** F_RDLCK (0), F_WRLCK (1) or F_UNLCK (2). */
   type: number;
+  /** The process holding the lock (GETLK's answer); 0 when unknown. */
   pid: number;
 }
 
 /** statx(2) result (7.39). Times in ms like Attr. */
 export interface Statx {
+  /** Which fields are filled in (STATX_* bits). */
   mask: number;
+  /** Preferred I/O size. */
   blksize?: number;
+  /** STATX_ATTR_* flags of the file (immutable, append-only, …). */
   attributes?: U64;
+  /** Number of hard links. */
   nlink?: number;
+  /** Owner's uid. */
   uid?: number;
+  /** Group's gid. */
   gid?: number;
+  /** File type and permission bits. */
   mode: number;
+  /** Inode number. */
   ino: U64;
+  /** Size in bytes. */
   size?: U64;
+  /** Space used, in 512-byte blocks. */
   blocks?: U64;
+  /** Which `attributes` bits this filesystem supports. */
   attributesMask?: U64;
+  /** Last access time. */
   atime?: number;
+  /** Creation (birth) time. */
   btime?: number;
+  /** Last change of the inode. */
   ctime?: number;
+  /** Last modification of the data. */
   mtime?: number;
+  /** Major number of a device file's device. */
   rdevMajor?: number;
+  /** Minor number of a device file's device. */
   rdevMinor?: number;
+  /** Major number of the device the file lives on. */
   devMajor?: number;
+  /** Minor number of the device the file lives on. */
   devMinor?: number;
 }
 
+/** A reply to STATX (7.39). */
 export interface StatxReply {
+  /** The file's statx fields. */
   statx: Statx;
+  /** Attribute cache time in ms. Default: the server's `attrTimeout`. */
   timeout?: number;
 }
 
+/** A reply to IOCTL. */
 export interface IoctlReply {
+  /** What ioctl(2) returns to the caller. */
   result: number;
+  /** The bytes copied back to the caller's buffer (at most the request's out_size). */
   data?: Uint8Array;
 }
 
@@ -180,6 +239,7 @@ export interface DirentSink {
 
 /** Collects READDIRPLUS records (the entry counts as a LOOKUP unless it is "." or ".."). */
 export interface DirentPlusSink {
+  /** Adds `name` with its `entry` (as LOOKUP would answer); `nextOffset` as in DirentSink. */
   add(name: string | Uint8Array, entry: Entry, nextOffset: U64): boolean;
 }
 

@@ -50,8 +50,10 @@ const FMODE_EXEC = L.FMODE_EXEC;
 /** O_NOATIME (asm-generic/fcntl.h). */
 const O_NOATIME = 0o1000000;
 
+/** How inodes are kept: 'never' an O_PATH fd each; 'prefer' file handles where the source supports them, else fds; 'mandatory' file handles or refuse to start. */
 export type InodeHandleMode = 'never' | 'prefer' | 'mandatory';
 
+/** Options of a Passthrough. */
 export interface PassthroughOptions {
   /** Key and reopen inodes through file handles instead of holding an fd each. Default 'never'. */
   inodeHandles?: InodeHandleMode;
@@ -339,6 +341,7 @@ class PtDirStream implements DirStream {
   close(): void { this.dir.close(); }
 }
 
+/** An inode of the source directory: held by an O_PATH fd or a file handle, every operation done on the source with the *at syscalls. */
 export class PtInode extends FuseInode {
   /** Everything the source can do (statx is left to GETATTR: the kernel falls back to it). */
   static override readonly supports: readonly InodeOp[] = [
@@ -357,7 +360,12 @@ export class PtInode extends FuseInode {
    * for them in the same turn, to build the entry, and gets these instead of a second statx. */
   fresh: Attr | undefined;
 
-  /** Call with `st` holding this inode's statx. */
+  /**
+   * Call with `st` holding this inode's statx.
+   * @param fs - The Passthrough this inode belongs to.
+   * @param mntId - The source mount the inode lives on (statx stx_mnt_id).
+   * @param key - The inode's identity: device, inode number and mount id.
+   */
   constructor(readonly fs: Passthrough, fd: number, handle: Buffer | undefined, readonly mntId: number, readonly key: string) {
     super(st[STX.mode]);
     this.fd = fd;
@@ -817,6 +825,21 @@ export class PtInode extends FuseInode {
   }
 }
 
+/** The source directory's O_PATH fd; an error names the directory, why and what to do. */
+function openSource(source: string | Uint8Array): number {
+  try {
+    return sys.openat(L.AT_FDCWD, source, L.O_PATH | C.O_DIRECTORY, 0, -1, -1);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'ENOENT: it does not exist: create it, or name an existing directory'
+      : err.code === 'ENOTDIR' ? 'ENOTDIR: it is not a directory: name a directory'
+        : err.code === 'EACCES' ? 'EACCES: permission denied: the server\'s user must be allowed to search it and every directory above it'
+          : err.message;
+    err.message = `cannot use source directory ${typeof source === 'string' ? source : nameFromBytes(source)}: ${why}`;
+    throw err;
+  }
+}
+
 /** Why file handles cannot be used on the source (undefined: they can): a handle of its
  * root must come back through open_by_handle_at (EPERM without CAP_DAC_READ_SEARCH,
  * EOPNOTSUPP on filesystems that cannot export handles). */
@@ -865,6 +888,7 @@ export class Passthrough extends InodeTree {
    */
   private readonly mounts = new Map<number, { fd: number; refs: number }>();
   private readonly groupsMaxAge: number;
+  /** RLIMIT_NOFILE in effect after the start (raised if `opts.nofile` asked for it). */
   readonly nofile: number;
   /** Kernel passthrough asked for (option) and, after INIT, in effect. */
   kernelPassthrough: boolean;
@@ -879,7 +903,7 @@ export class Passthrough extends InodeTree {
     if (!(groupsMaxAge >= 0) || !Number.isFinite(groupsMaxAge)) {
       throw new TypeError(`Passthrough: option groupsMaxAge must be a number of milliseconds ≥ 0, not ${String(opts.groupsMaxAge)}`);
     }
-    const rootFd = sys.openat(L.AT_FDCWD, source, L.O_PATH | C.O_DIRECTORY, 0, -1, -1);
+    const rootFd = openSource(source);
     let mode = opts.inodeHandles ?? 'never';
     let mountFd = -1;
     try {
@@ -888,7 +912,8 @@ export class Passthrough extends InodeTree {
         mountFd = sys.openat(rootFd, '.', C.O_RDONLY | C.O_DIRECTORY, 0, -1, -1);
         const why = handlesUnusable(rootFd, mountFd);
         if (why && mode === 'mandatory') {
-          throw Object.assign(new Error(`Passthrough: inodeHandles 'mandatory' is impossible here: ${why.text}`), { code: why.code });
+          throw Object.assign(new Error(`Passthrough: inodeHandles 'mandatory' is impossible here: ${why.text}; ` +
+            "use 'prefer' (an fd per inode where handles fail) or 'never'"), { code: why.code });
         }
         if (why) {
           (opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(
@@ -927,6 +952,7 @@ export class Passthrough extends InodeTree {
   writeback: boolean;
   /** How data I/O runs on each source mount (by mount id), decided at its first file. */
   private readonly ioModes = new Map<number, IoMode>();
+  /** How data I/O runs on source mount `mntId` (decided from `fd`'s filesystem the first time). */
   ioMode(mntId: number, fd: number): IoMode {
     let m = this.ioModes.get(mntId);
     if (m === undefined) {
@@ -979,6 +1005,7 @@ export class Passthrough extends InodeTree {
       'files are read and written through the server');
     return undefined;
   }
+  /** Releases backing id `id` (FUSE_DEV_IOC_BACKING_CLOSE). */
   backingClose(id: number): void {
     this.devNotifier?.backingClose(id);
   }

@@ -5,7 +5,9 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
+/** A process that keeps a mount busy, and by what. */
 export interface Holder {
+  /** The holding process's pid. */
   pid: number;
   /** The command name (/proc/PID/comm). */
   command: string;

@@ -19,6 +19,7 @@ interface Pending {
   resolve: (r: number) => void;
 }
 
+/** Sends notifications to the kernel (invalidations, store, retrieve, poll wakeups, backing ids) without blocking the event loop. */
 export class Notifier {
   private readonly queue: Pending[] = [];
   private writing = false;

@@ -20,21 +20,30 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { FileSystem } from '../api/index.js';
 import type { BackendOptions, Vfs } from './vfs.js';
 
+/** A request on the control socket (one JSON line): attach, detach, list or stats. */
 export type ControlRequest =
   | { op: 'attach'; path: string; spec: string; options?: BackendOptions }
   | { op: 'detach'; path: string; force?: boolean }
   | { op: 'list' }
   | { op: 'stats' };
 
+/** The answer to a ControlRequest (one JSON line). */
 export interface ControlAnswer {
+  /** Whether the request succeeded. */
   ok: boolean;
+  /** Why it failed (a message for people). */
   error?: string;
+  /** Why it failed, as an errno name (EINVAL, EBUSY, ENOENT …). */
   code?: string;
+  /** attach: the new backend's index. */
   index?: number;
+  /** list: the attached backends. */
   list?: ReturnType<Vfs['list']>;
+  /** stats: the Vfs's stats. */
   stats?: ReturnType<Vfs['stats']>;
 }
 
+/** Options of the control socket server. */
 export interface ControlOptions {
   /** Builds a backend from a spec ("passthrough:/srv/a", "memfs" …). */
   build: (spec: string) => FileSystem | Promise<FileSystem>;
@@ -43,6 +52,7 @@ export interface ControlOptions {
   /** The socket's directory is its own (controlPath's): made, or checked, 0700 (0710 with
    * `gid`) before the socket exists. Otherwise the directory is the caller's affair. */
   ownDirectory?: boolean;
+  /** Where a failed request is logged (one line). Default: not logged. */
   log?: (line: string) => void;
 }
 
@@ -73,7 +83,10 @@ function ownDir(dir: string, mode: number, gid?: number): void {
 }
 
 /** Listens on `path` for control requests to `vfs`. Resolves once listening. */
-export async function serveControl(vfs: Vfs, path: string, opts: ControlOptions): Promise<{ close(): void }> {
+export async function serveControl(vfs: Vfs, path: string, opts: ControlOptions): Promise<{
+  /** Stops listening and removes the socket (and its directory, with `ownDirectory`). */
+  close(): void;
+}> {
   const dir = dirname(path);
   // The default path's own directory (…/HASH) is 0700 (0710 for a group) before the socket
   // exists: no moment in which others could reach it, whatever the umask. A path of the
@@ -185,7 +198,8 @@ export function controlRequest(path: string, req: ControlRequest, timeoutMs = 60
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(t);
-      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'no VFS server listens there (is a `tsfuse vfs` mounted there?)'
+      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'no VFS server listens there: is a `tsfuse vfs` serving that mount point? (start one with `tsfuse vfs MNT --at …`; ' +
+        'one started with --control SOCK is reached with the same --control SOCK)'
         : e.code === 'EACCES' ? 'permission denied (the control socket is root-only unless the server was started with --control-group)' : e.message;
       rej(Object.assign(new Error(`control socket ${path}: ${why}`), { code: e.code }));
     });

@@ -35,6 +35,7 @@ import { and, flagList, MUST_MATCH, or, without } from './flags.js';
 
 type R<T> = T | Promise<T>;
 
+/** Options of a Vfs. */
 export interface VfsOptions {
   /** Bits of a node id that name the backend (default 16: 65 535 backends, 2^37 ids each). 1 … 32. */
   indexBits?: number;
@@ -45,9 +46,11 @@ export interface VfsOptions {
   log?: (line: string) => void;
 }
 
+/** How one backend is attached. */
 export interface BackendOptions {
   /** Entry and attribute cache times (ms) for this backend's replies that set none. */
   entryTimeout?: number;
+  /** Attribute cache time (ms) for this backend's replies that set none. */
   attrTimeout?: number;
   /** Every change is EROFS (as a read-only mount answers). */
   readOnly?: boolean;
@@ -58,25 +61,35 @@ export interface BackendOptions {
   spec?: string;
 }
 
+/** How a backend is detached. */
 export interface DetachOptions {
   /** Detach even when busy: its node ids then answer ESTALE. */
   force?: boolean;
 }
 
+/** One attached backend, as `list()` reports it. */
 export interface BackendInfo {
+  /** Where it is attached, below the mount root (e.g. "/a/b"). */
   path: string;
+  /** Its index: the high bits of its node ids. */
   index: number;
+  /** The spec it was attached with, if any. */
   spec?: string;
+  /** Whether it was attached read-only. */
   readOnly: boolean;
 }
 
+/** What one backend handles and holds, as `stats()` reports it. */
 export interface BackendStats {
+  /** The backend's index. */
   index: number;
   /** Requests routed to it, and how many of them failed. */
   requests: number;
+  /** Of `requests`, how many were answered with an error. */
   errors: number;
   /** Node ids the kernel holds (lookup count > 0), the root excluded, and their lookup counts. */
   inodes: number;
+  /** Sum of the lookup counts of those node ids. */
   lookups: number;
   /** Open files and directories. */
   handles: number;
@@ -84,8 +97,11 @@ export interface BackendStats {
   fs?: object;
 }
 
+/** What `Vfs.stats()` reports. */
 export interface VfsStats {
+  /** The pseudo directories: how many there are, and the requests they answered. */
   pseudo: { dirs: number; requests: number };
+  /** Each attached backend's figures, by path. */
   backends: Record<string, BackendStats>;
   /** Backends detached by force whose node ids the kernel still holds (path → ids held). */
   detached: Record<string, number>;
@@ -167,7 +183,9 @@ function then<T, U>(v: R<T>, f: (t: T) => R<U>): R<U> {
 
 const EROFS = () => new FuseError('EROFS', 'a pseudo directory of the VFS (attach a filesystem to write below it)');
 
+/** Several filesystems under one mount, attached and detached while it serves (see the module comment). */
 export class Vfs implements FileSystem, Restorable {
+  /** Bits of a node id that name the backend (option `indexBits`). */
   readonly indexBits: number;
   /** 2^localBits: the ids of backend `i` are i × span + 1 … (i + 1) × span − 1. */
   readonly span: number;
@@ -219,7 +237,7 @@ export class Vfs implements FileSystem, Restorable {
     const names = splitPath(path);
     const name = names[names.length - 1];
     const parent = this.walk(names.slice(0, -1), path, false);
-    if (parent?.children.has(name)) throw err('EEXIST', `${path}: something is attached there already`);
+    if (parent?.children.has(name)) throw err('EEXIST', `${path}: something is attached there already (detach it first, or attach elsewhere)`);
     const index = this.freeIndex();
     const b = new Backend(index, index * this.span, name, parent ?? this.root, fs, opts);
     // The index is ours while init runs (another attach meanwhile takes the next one).
@@ -259,7 +277,7 @@ export class Vfs implements FileSystem, Restorable {
     const names = splitPath(path);
     const p = this.walk(names.slice(0, -1), path, false);
     const b = p?.children.get(names[names.length - 1]);
-    if (!(b instanceof Backend) || b.hidden) throw err('ENOENT', `${path}: no filesystem is attached there`);
+    if (!(b instanceof Backend) || b.hidden) throw err('ENOENT', `${path}: no filesystem is attached there (tsfuse vfs-list shows what is)`);
     b.hidden = true;
     const n = this.initInfo?.notifier;
     try {
