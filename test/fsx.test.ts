@@ -1,7 +1,8 @@
-// fsx-like random-operation exerciser (test/fsx.py) on the passthrough,
-// mounted through the CLI in a child process. fsx.py keeps a model of the
+// fsx-like random-operation exerciser (test/fixtures/fsx.ts, run as a Node
+// child process) on the passthrough, mounted through the CLI in a child
+// process. The exerciser keeps a model of the
 // file and checks every read (pread, mmap) and the size after every op
-// against it, through pwrite/pread, ftruncate, shared mmap + msync,
+// against it, through pwrite/pread, ftruncate, shared mmap + fdatasync,
 // fallocate (0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE), copy_file_range (within
 // the file and to/from a peer file on the same mount), fsync and reopen.
 // Runs: natively on the source directory (sanity check of the exerciser),
@@ -9,7 +10,9 @@
 // large writes are split into several WRITE requests. After each mounted run
 // the source files must equal what the mount shows (sha256).
 // Two more runs cover O_DIRECT I/O through the passthrough and the file-handle
-// inode mode (--handles prefer); both were bugs found by this exerciser.
+// inode mode (--handles prefer); both were bugs found by this exerciser. The
+// same seed must give the same op sequence (its verbose log), so a failure
+// (whose output names the seed) can be replayed.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -17,9 +20,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, isMounted, REPO, startNode, stop, tempDir as newTempDir, timed, type Proc } from './helpers.js';
+import { cleanup, DIST, isMounted, startNode, stop, tempDir as newTempDir, timed, type Proc } from './helpers.js';
 
-const FSX = join(REPO, 'test', 'fsx.py');
+const FSX = join(DIST, 'test', 'fixtures', 'fsx.js');
 const CLI = 'src/cli/main.js';
 const FSNAME = 'tsfuse-test-fsx';
 const OPS = 10_000;
@@ -35,12 +38,12 @@ function tempDir(): string {
 
 interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
-/** Runs fsx.py to completion (SIGKILLed after FSX_MS). */
-function fsx(file: string, seed: number, extra: string[] = []): Promise<Ran> {
-  const args = [FSX, file, '--ops', String(OPS), '--seed', String(seed), ...extra];
+/** Runs the exerciser to completion (SIGKILLed after FSX_MS). */
+function fsx(file: string, seed: number, extra: string[] = [], ops = OPS): Promise<Ran> {
+  const args = [FSX, file, '--ops', String(ops), '--seed', String(seed), ...extra];
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
@@ -52,10 +55,10 @@ function fsx(file: string, seed: number, extra: string[] = []): Promise<Ran> {
 }
 
 /** Asserts a clean fsx run and returns its summary line. */
-function assertOk(r: Ran, what: string): string {
+function assertOk(r: Ran, what: string, ops = OPS): string {
   const out = `${what}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''} after ${r.ms} ms\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
   assert.is(r.code, 0, out);
-  const m = r.stdout.match(new RegExp(`^fsx: ${OPS} ops ok \\((.*)\\).*$`, 'm'));
+  const m = r.stdout.match(new RegExp(`^fsx: ${ops} ops ok \\((.*)\\).*$`, 'm'));
   assert.ok(m, `no summary line\n${out}`);
   for (const op of ['write', 'read', 'truncate', 'mapread', 'mapwrite', 'copy_range', 'copy_peer', 'fsync', 'reopen']) {
     assert.match(m![1], new RegExp(`\\b${op}=\\d+`), `${op} never ran\n${out}`);
@@ -102,6 +105,25 @@ function serverErrors(p: Proc): string[] {
 }
 
 // ---- tests ------------------------------------------------------------------
+
+test('fsx is reproducible: the same seed gives the same op sequence, another seed another one', timed(T, async () => {
+  const src = tempDir();
+  try {
+    const ops = 400;
+    const log = async (seed: number, name: string) => {
+      const r = await fsx(join(src, name), seed, ['--copy-peer', join(src, `${name}-peer`), '--direct', '--verbose'], ops);
+      assertOk(r, `native seed ${seed} --verbose`, ops);
+      const lines = r.stdout.split('\n').filter((l) => /^#\d+ /.test(l));
+      assert.ok(lines.length >= ops, `only ${lines.length} op lines for ${ops} ops`);
+      return lines.join('\n');
+    };
+    const a = await log(1234, 'a');
+    assert.fixture(await log(1234, 'b'), a, 'seed 1234 run twice: op sequences differ');
+    assert.is.not(await log(1235, 'c'), a, 'seeds 1234 and 1235 gave the same op sequence');
+  } finally {
+    cleanup(src);
+  }
+}));
 
 test('fsx natively on the source directory (sanity check of the exerciser)', timed(T, async () => {
   const src = tempDir();
