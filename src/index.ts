@@ -8,6 +8,6 @@ export * from './vfs/index.js';
 export * from './passthrough/index.js';
 export {
   Connection, ConnectionError, unmount, parseOptionString, resolveMountOptions, OptionError, MountError,
-  type MountOptions, type UnmountOptions, type Negotiated, type KernelOffer, type AtimeMode,
+  type MountOptions, type UnmountOptions, type Negotiated, type KernelOffer, type AtimeMode, type Notifier,
 } from './transport/index.js';
 export { InitFlag, Opcode, FATTR, FOPEN, initFlagNames, nameToBytes, nameFromBytes, isEscapedName } from './abi/index.js';
