@@ -9,7 +9,7 @@
  * are never answered.
  */
 import {
-  DirentWriter, ENOENT, ENOSYS, Opcode, errnoName, InitFlag, initFlagNames, OUT_HEADER_SIZE, peekUnique, ProtocolError,
+  DirentWriter, EIO, ENOENT, ENOSYS, Opcode, errnoName, InitFlag, initFlagNames, OUT_HEADER_SIZE, peekUnique, ProtocolError,
   decodeRequest, writeOutHeader, type Request,
 } from '../abi/index.js';
 import type { Channel, ConnectionHandler, KernelOffer, Negotiated, Notifier } from '../transport/index.js';
@@ -25,12 +25,18 @@ import type { RequestLedger } from './ledger.js';
 
 /** Where replies go: the Connection when mounted, a capture buffer in tests. */
 export interface ReplySink {
+  /** Writes the first `len` bytes of `bytes` (one whole reply) to channel `ch`; returns the bytes written or a negative errno. */
   write(ch: Channel, bytes: Uint8Array, len: number): number;
+  /** Writes one reply made of `chunks` (header, body) to channel `ch`; returns the bytes written or a negative errno. */
   writev(ch: Channel, chunks: Uint8Array[]): number;
   /** Present when mounted: notifications and RETRIEVE replies. */
   readonly notifier?: Notifier;
+  /** The mount's options (the Connection's): the server reads `handlerTimeout` from them
+   * when the sink is attached. */
+  readonly options?: { readonly handlerTimeout?: number };
 }
 
+/** How a Server answers: default cache times, logging, reply size. */
 export interface ServerOptions {
   /** Default entry (name) cache time in ms for replies that do not set one. Default 1000. */
   entryTimeout?: number;
@@ -48,8 +54,11 @@ export interface ServerOptions {
   maxReply?: number;
 }
 
+/** What `Server.stats()` reports: counts by opcode name. */
 export interface ServerStats {
+  /** Requests received, by opcode name. */
   requests: Record<string, number>;
+  /** Error replies sent, by opcode name. */
   errors: Record<string, number>;
   /** Requests answered asynchronously and not finished yet. */
   inFlight: number;
@@ -81,6 +90,12 @@ function isPromise(v: unknown): v is Promise<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
+/** A promise made by this realm's Promise itself: it settles once, and its `then` is ours. */
+function isNativePromise(v: unknown): v is Promise<unknown> {
+  return v instanceof Promise && Object.getPrototypeOf(v) === Promise.prototype && !Object.hasOwn(v, 'then');
+}
+
+/** The protocol core: decodes requests, dispatches them to a FileSystem through the opcode table and encodes the replies. */
 export class Server implements ConnectionHandler, ReplyTarget {
   readonly entryTimeout: number;
   readonly attrTimeout: number;
@@ -112,7 +127,10 @@ export class Server implements ConnectionHandler, ReplyTarget {
   /** The READDIR/READDIRPLUS reply writer, while no reply is being filled with it. */
   private direntWriter: DirentWriter | undefined;
   private destroyed = false;
+  /** The mount option handlerTimeout in ms (0: off), set by attach(); see settleTimed. */
+  private handlerTimeoutMs = 0;
 
+  /** @param fs - The filesystem every request is dispatched to. */
   constructor(readonly fs: FileSystem, opts: ServerOptions = {}) {
     this.entryTimeout = opts.entryTimeout ?? 1000;
     this.attrTimeout = opts.attrTimeout ?? 1000;
@@ -132,6 +150,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   attach(sink: ReplySink): void {
     this.sink = sink;
+    this.handlerTimeoutMs = (sink.options?.handlerTimeout ?? 0) * 1000;
   }
 
   async init(offer: KernelOffer): Promise<number> {
@@ -201,19 +220,88 @@ export class Server implements ConnectionHandler, ReplyTarget {
     if (this.pendingInterrupts.delete(key)) ctx.interrupt();
     let result: unknown;
     try {
-      result = this.ledger?.tracks(op, req) ? this.ledger.run(this.fs, req, ctx, () => row.call!(this.fs, ctx, req, this))
+      // The ledger chains on the result itself: it gets a thenable already made a Promise.
+      result = this.ledger?.tracks(op, req) ? this.ledger.run(this.fs, req, ctx, () => this.adopt(req, row.call!(this.fs, ctx, req, this)))
         : row.call(this.fs, ctx, req, this);
     } catch (e) {
       return this.failWith(ch, req, e);
     }
     if (!isPromise(result)) return this.finish(ch, req, result, ctx);
     this.inflight.set(key, ctx);
+    const p = (isNativePromise(result) ? result : this.adopt(req, result)) as Promise<unknown>;
+    if (this.handlerTimeoutMs > 0) return this.settleTimed(ch, req, ctx, key, p);
     const done = () => { if (this.inflight.get(key) === ctx) this.inflight.delete(key); };
-    // Promise.resolve adopts any thenable safely: a `then` that throws, calls back twice
-    // or synchronously becomes one settlement, in a later job.
-    Promise.resolve(result).then(
+    p.then(
       (r) => { done(); this.finish(ch, req, r, ctx); },
       (e) => { done(); this.failWith(ch, req, e); },
+    ).catch((e) => this.log(`${row.name}: reply failed: ${describeThrown(e)}`));
+  }
+
+  /**
+   * A handler's thenable that is not a native Promise, as a Promise settled by its first
+   * callback. Promise.resolve would adopt it as safely (a `then` that throws, calls back
+   * twice or synchronously becomes one settlement, in a later job) but silently: a second
+   * callback, or a throw after the first, is a bug in the handler worth one log line. Native
+   * Promises (and anything that is not a thenable) are returned as they are.
+   */
+  private adopt(req: Request, v: unknown): unknown {
+    if (!isPromise(v) || isNativePromise(v)) return v;
+    return new Promise((resolve, reject) => {
+      let first: string | undefined;
+      const once = (how: string, settle: (x: unknown) => void) => (x: unknown) => {
+        if (first === undefined) {
+          first = how;
+          return settle(x);
+        }
+        this.log(`${req.row.name} on node ${req.nodeid} (unique ${req.uniqueLo}): the handler's thenable settled twice ` +
+          `(${first}, then ${how}${how === 'rejected' || how === 'threw' ? `: ${describeThrown(x, false)}` : ''}); the second result was ignored`);
+      };
+      try {
+        (v as PromiseLike<unknown>).then(once('resolved', resolve), once('rejected', reject));
+      } catch (e) {
+        once('threw', reject)(e);
+      }
+    });
+  }
+
+  /**
+   * Answers `p`'s settlement, or EIO once the mount option handlerTimeout has passed without
+   * one (the request's context is interrupted then). A settlement after that is logged and
+   * dropped, and what its result carried is undone as for an undelivered reply: the kernel
+   * never saw it (undoUnsent: a LOOKUP entry's lookup forgotten, an OPEN's handle released).
+   * Only here is a timer set: with the option off a request costs none.
+   */
+  private settleTimed(ch: Channel, req: Request & { row: OpRow }, ctx: RequestContext, key: number, p: Promise<unknown>): void {
+    const row = req.row;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      if (this.inflight.get(key) !== ctx) return; // the session ended (end() cleared it)
+      timedOut = true;
+      this.inflight.delete(key);
+      this.log(`${row.name} on node ${req.nodeid} (unique ${req.uniqueLo}) not settled after ${this.handlerTimeoutMs / 1000} s: ` +
+        'answered EIO (handler_timeout)');
+      ctx.interrupt();
+      this.fail(ch, req, EIO);
+    }, this.handlerTimeoutMs);
+    timer.unref(); // the session, not a pending answer, keeps the process alive
+    /** false (and the request is done) when the answer is still wanted; else logs and drops it. */
+    const dropped = (how: string): boolean => {
+      if (!timedOut) {
+        clearTimeout(timer);
+        if (this.inflight.get(key) === ctx) this.inflight.delete(key);
+        return false;
+      }
+      this.log(`${row.name} on node ${req.nodeid} (unique ${req.uniqueLo}) settled (${how}) after it was answered EIO by handler_timeout; result dropped`);
+      return true;
+    };
+    p.then(
+      (r) => {
+        if (dropped('resolved')) this.undoUnsent(row, ctx, req, r);
+        else this.finish(ch, req, r, ctx);
+      },
+      (e) => {
+        if (!dropped(`rejected: ${describeThrown(e, false)}`)) this.failWith(ch, req, e);
+      },
     ).catch((e) => this.log(`${row.name}: reply failed: ${describeThrown(e)}`));
   }
 
@@ -420,6 +508,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
 
   // ---- introspection ----
 
+  /** Request and error counts so far, and the filesystem's own figures. */
   stats(): ServerStats {
     const byName = (m: Map<number, number>) => Object.fromEntries([...m].map(([k, v]) => [opcodeName(k), v]));
     const s: ServerStats = { requests: byName(this.counts), errors: byName(this.errorCounts), inFlight: this.inflight.size, malformed: this.malformed };

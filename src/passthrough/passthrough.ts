@@ -42,7 +42,7 @@ import {
   callerCreds, FuseError, FuseInode, InodeTree, LOCK_TO_EOF, type Attr, type Context, type Created, type DirStream,
   type FileHandle, type InitInfo, type InodeOp, type Lock, type SetattrChanges, type StatFs, type StreamEntry,
 } from '../api/index.js';
-import { EINVAL, EMFILE, ENFILE, ENOENT, EOPNOTSUPP, errnoName, errnoOf, FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
+import { EINVAL, EMFILE, ENFILE, ENOENT, EOPNOTSUPP, errnoName, errnoOf, FUSE_WRITE_CACHE, FUSE_WRITE_KILL_SUIDGID, InitFlag, nameFromBytes, nameToBytes } from '../abi/index.js';
 import { has } from '../transport/index.js';
 import { L, STX, STX_BIG, STX_NUM, STXB, sys } from './sys.js';
 
@@ -245,12 +245,20 @@ class PtHandle implements FileHandle {
       if (n === -EOPNOTSUPP || n === -EINVAL && offset < MAX_LOFF) this.inode.fs.noNowait(this.inode.mntId);
       if (n > 0) done = n;
     }
+    // The kernel's writeback (FUSE_WRITE_CACHE) takes no short count: fuse_writepage_end
+    // looks at the error only, so the pages not written would count as written. Write all
+    // of it, or answer the error (ENOSPC, EIO), which fsync() and close() then report.
+    const whole = (flags & FUSE_WRITE_CACHE) !== 0;
     return this.file.use(async (f) => {
-      let n: number;
+      let n = done;
       try {
-        n = done + await sys.pwriteAsync(f, done ? data.subarray(done) : data, offset + BigInt(done));
+        do {
+          const k = await sys.pwriteAsync(f, n ? data.subarray(n) : data, offset + BigInt(n));
+          if (k === 0) break;
+          n += k;
+        } while (whole && n < data.length);
       } catch (e) {
-        if (done > 0) return done; // a short write: what reached the file is what the caller learns
+        if (n > 0 && !whole) return n; // a short write: what reached the file is what the caller learns
         throw e;
       }
       if (flags & FUSE_WRITE_KILL_SUIDGID && this.file.open) await this.inode.killSuidgid(this.file.fd, ctx);

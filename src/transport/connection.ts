@@ -14,7 +14,7 @@ import {
   decodeRequest, errnoName, FUSE_BUFFER_HEADER_SIZE, FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION, FUSE_MIN_READ_BUFFER, XATTR_SIZE_MAX, InitFlag, initFlags64, negotiateVersion, Opcode,
   OUT_HEADER_SIZE, splitInitFlags, structs, writeOutHeader, ENODEV, ENOENT, EINTR, EAGAIN, EPROTO, EINVAL,
-  ETIMEDOUT, ENOTCONN, initOutSize,
+  ETIMEDOUT, ENOTCONN, EPERM, initOutSize,
 } from '../abi/index.js';
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -25,8 +25,11 @@ import { resolveMountOptions, type AtimeMode, type MountOptions, type ResolvedMo
 
 /** What the kernel offered in INIT. */
 export interface KernelOffer {
+  /** The kernel's protocol major version (7). */
   major: number;
+  /** The kernel's protocol minor version (e.g. 45). */
   minor: number;
+  /** The kernel's readahead limit in bytes; the reply may lower it. */
   maxReadahead: number;
   /** 64-bit INIT flags (flags | flags2 << 32), see InitFlag. */
   flags: number;
@@ -47,8 +50,11 @@ export interface Negotiated {
   offered: number;
   /** Flags in effect (offer ∩ want). */
   flags: number;
+  /** Largest WRITE the kernel sends, in bytes (the mount's maxWrite, as agreed). */
   maxWrite: number;
+  /** Readahead limit in bytes in effect. */
   maxReadahead: number;
+  /** Most pages one request may carry (FUSE_MAX_PAGES), which bounds READ and WRITE sizes. */
   maxPages: number;
 }
 
@@ -69,7 +75,9 @@ export interface ConnectionHandler {
 
 /** One /dev/fuse fd with its read buffer. Replies must go to the channel the request came from. */
 export class Channel {
+  /** The read buffer requests arrive in (borrowed by the handler during one request). */
   readonly bytes: Uint8Array;
+  /** A DataView over `bytes`. */
   readonly view: DataView;
   /** Owned by the Connection: set while the channel is read, dropped when the session ends. */
   reader: NativeReader | undefined;
@@ -81,8 +89,12 @@ export class Channel {
   closed = false;
   /** FUSE over io_uring: the ring entry this channel stands for (its replies are commits). */
   uring: NativeUring | undefined;
+  /** The io_uring entry index, or -1 for a plain /dev/fuse channel. */
   ent = -1;
-  /** `shared`: a buffer several channels read into (the io_uring entries share one). */
+  /**
+   * @param fd - The /dev/fuse fd (the session's, or a clone) this channel reads and writes.
+   * @param shared - A buffer several channels read into (the io_uring entries share one).
+   */
   constructor(readonly fd: number, bufferSize: number, shared?: Uint8Array) {
     this.bytes = shared ?? new Uint8Array(bufferSize);
     this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
@@ -95,7 +107,13 @@ const NO_REPLY = new Set<number>([Opcode.FORGET, Opcode.INTERRUPT, Opcode.NOTIFY
 /** io_uring entries per queue (one queue per CPU): each holds one request at a time. */
 const URING_ENTRIES = 8;
 
+/** A failure of the /dev/fuse connection, shaped like Node's fs errors. */
 export class ConnectionError extends Error {
+  /**
+   * @param code - The errno's name, e.g. 'ENODEV'.
+   * @param errno - The errno, negated (as Node's fs errors carry it).
+   * @param syscall - What failed: 'read', 'write', 'ioctl' ….
+   */
   constructor(readonly code: string, readonly errno: number, readonly syscall: string, message: string) {
     super(`${code}: ${message}`);
     this.name = "ConnectionError";
@@ -109,9 +127,13 @@ type Log = (line: string) => void;
  * the Server, and through it the FileSystem and its inodes, alive. */
 const DETACHED: ConnectionHandler = { init: () => 0, request: () => {}, end: () => {} };
 
+/** One mount's connection to the kernel: its /dev/fuse channels, the INIT handshake, the read loop and reply writing. */
 export class Connection {
+  /** The absolute path of the mount point ("/dev/fd/N" for a handed-over fd). */
   readonly mountpoint: string;
+  /** How it was mounted: mount(2), fusermount3, or an fd someone else mounted. */
   readonly method: 'mount' | 'fusermount' | 'fd';
+  /** The mount options, defaults filled in. */
   readonly options: ResolvedMountOptions;
   /** Set once INIT is answered. */
   negotiated: Negotiated | undefined;
@@ -163,6 +185,7 @@ export class Connection {
     return conn;
   }
 
+  /** Size of each channel's read buffer: room for the largest request (a max_write WRITE, a 64 KiB SETXATTR). */
   get bufferSize(): number {
     // A request must fit whole (the kernel fails one that does not: SETXATTR with E2BIG):
     // the largest are a WRITE of max_write bytes and a SETXATTR of a 64 KiB value
@@ -258,7 +281,9 @@ export class Connection {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.initWaiter = undefined;
-        reject(new ConnectionError('ETIMEDOUT', -ETIMEDOUT, 'read', `no FUSE_INIT from the kernel within ${ms} ms on ${this.mountpoint}`));
+        reject(new ConnectionError('ETIMEDOUT', -ETIMEDOUT, 'read', `no FUSE_INIT from the kernel within ${ms} ms on ${this.mountpoint}: ` +
+          'the kernel sends it once, right after mount(2) (a handed-over fd whose INIT another process read gets none); ' +
+          'on a slow machine raise initTimeout'));
       }, ms);
       this.initWaiter = {
         resolve: () => { clearTimeout(t); this.initWaiter = undefined; resolve(); },
@@ -276,7 +301,9 @@ export class Connection {
     const err = -n;
     if (err === EINTR || err === ENOENT) return true;
     if (err === EAGAIN) return false;
-    this.end(err === ENODEV ? null : new ConnectionError(errnoName(err), n, 'read', `reading /dev/fuse failed: ${errnoName(err)}`));
+    // EPERM: the kernel's answer to reading a /dev/fuse fd no mount uses yet (fuse_dev_read without fud).
+    const why = err === EPERM && this.state === 'init' ? ` (the fd is not mounted: a manager handing over /dev/fd/N mounts it with mount(2) data fd=N first)` : '';
+    this.end(err === ENODEV ? null : new ConnectionError(errnoName(err), n, 'read', `reading /dev/fuse failed: ${errnoName(err)}${why}`));
     return false;
   }
 
@@ -332,6 +359,11 @@ export class Connection {
         this.log('io_uring: the kernel does not offer FUSE over io_uring (Linux 6.14+, and the fuse module parameter ' +
           'enable_uring=Y: root can write Y to /sys/module/fuse/parameters/enable_uring before mounting): reading /dev/fuse');
       }
+    }
+    // The kernel reads request_timeout only from a reply that sets FUSE_REQUEST_TIMEOUT (7.43).
+    if (o.requestTimeout > 0) {
+      if (has(offer.flags, InitFlag.REQUEST_TIMEOUT)) flags = union(flags, InitFlag.REQUEST_TIMEOUT);
+      else this.log(`request_timeout: the kernel does not offer FUSE_REQUEST_TIMEOUT (Linux 6.14+): requests have no time-out`);
     }
     const [f1, f2] = splitInitFlags(flags);
     this.writeInit(ch, lo, hi, {
@@ -480,6 +512,7 @@ export class Connection {
     this.resolveClosed(error);
   }
 
+  /** Whether the session has ended (unmounted, aborted, or the device failed). */
   get ended(): boolean {
     return this.state === 'ended';
   }
@@ -496,11 +529,13 @@ function possibleCpus(): number {
 }
 
 const TWO32 = 4294967296;
+/** The bits set in both 64-bit flag numbers (exported as intersectFlags). */
 function intersect(a: number, b: number): number {
   const [a1, a2] = splitInitFlags(a);
   const [b1, b2] = splitInitFlags(b);
   return ((a1 & b1) >>> 0) + ((a2 & b2) >>> 0) * TWO32;
 }
+/** The bits set in either 64-bit flag number (exported as unionFlags). */
 function union(a: number, b: number): number {
   const [a1, a2] = splitInitFlags(a);
   const [b1, b2] = splitInitFlags(b);

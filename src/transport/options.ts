@@ -19,6 +19,7 @@ export type MountMethod = 'auto' | 'mount' | 'fusermount';
  */
 export type AtimeMode = 'relatime' | 'strictatime' | 'noatime';
 
+/** Options of a mount: what mount(2)/fusermount3 are given, and limits negotiated in INIT. */
 export interface MountOptions {
   /** Source shown in /proc/mounts (`fsname=`). Default: the subtype. */
   fsname?: string;
@@ -65,9 +66,30 @@ export interface MountOptions {
   maxBackground?: number;
   /** Background requests at which the kernel reports congestion: ≤ maxBackground. Default: kernel's. */
   congestionThreshold?: number;
-  /** FUSE_REQUEST_TIMEOUT (7.43) in seconds: the kernel aborts the connection if a request is
-   * not answered in time. 0 = none (default). */
+  /** FUSE_REQUEST_TIMEOUT (7.43) in seconds, 0 … 65535: the kernel aborts the whole connection
+   * when a request is not answered in time (it checks only every so often, 15 s in Linux
+   * 6.14+, so the abort can come tens of seconds late): every waiting caller gets
+   * ECONNABORTED, then every access ENOTCONN until the mount is unmounted, and the session
+   * ends. A last resort against a wedged server; for one slow request use `handlerTimeout`,
+   * which fails that request alone. Where the kernel does not offer it (before 6.14) there
+   * is none, and one line says so; fs.fuse.max_request_timeout caps it, and with 0 the
+   * kernel applies fs.fuse.default_request_timeout (0 unless set). 0 = none (default). */
   requestTimeout?: number;
+  /**
+   * Seconds (fractions allowed, 0 … 65535) a handler may take: a request whose handler's
+   * promise has not settled by then is answered EIO, its context's `signal` aborted and one
+   * line logged (opcode, node, unique); a result that comes later is logged and dropped, and
+   * what it carried is undone as for an undelivered reply (a lookup forgotten, an opened
+   * handle released). Unlike `requestTimeout` the connection and every other request carry
+   * on. It also bounds how long a caller killed while it waits stays in state D (the kernel
+   * waits for the answer to a request the server has read). A handler that blocks
+   * synchronously (a loop, a blocking syscall) stops the event loop and cannot be timed
+   * out. 0 = off (default), as in libfuse and go-fuse, which have no such timer:
+   * slow backends (network sources, a disk spinning up, a big fsync) legitimately take long,
+   * and an EIO to a caller whose operation then completes anyway is worse than waiting.
+   * `-o handler_timeout=S`.
+   */
+  handlerTimeout?: number;
   /** How to mount: `mount` = mount(2) (needs CAP_SYS_ADMIN), `fusermount` = the setuid
    * fusermount3 helper, `auto` (default) = mount(2) when root, else fusermount3. */
   mountMethod?: MountMethod;
@@ -90,11 +112,13 @@ export interface MountOptions {
   initTimeout?: number;
 }
 
+/** A mount option that is invalid, or not allowed to this caller; the message names the option. */
 export class OptionError extends Error {
   /** EINVAL for a bad name or value; EPERM for an option this caller may not use (dev/suid without root). */
   readonly code: 'EINVAL' | 'EPERM';
   /** What is wrong, without the option's name (the message is "invalid option NAME: reason"). */
   readonly reason: string;
+  /** @param option - The option's name, as the caller spelled it (e.g. 'maxWrite', 'allow_other'). */
   constructor(readonly option: string, reason: string, code: 'EINVAL' | 'EPERM' = 'EINVAL') {
     super(`invalid option ${option}: ${reason}`);
     this.reason = reason;
@@ -103,6 +127,7 @@ export class OptionError extends Error {
   }
 }
 
+/** The largest maxWrite accepted (1 MiB), and the default: the kernel's limit with FUSE_MAX_PAGES (256 pages). */
 export const MAX_WRITE_LIMIT = 1024 * 1024;
 const PAGE = 4096;
 const ATIME_MODES: readonly AtimeMode[] = ['relatime', 'strictatime', 'noatime'];
@@ -121,7 +146,7 @@ const BOOLEANS = [
 ] as const;
 const KNOWN = new Set<string>([
   ...BOOLEANS, 'fsname', 'subtype', 'atime', 'maxRead', 'maxWrite', 'maxReadahead', 'maxBackground',
-  'congestionThreshold', 'requestTimeout', 'mountMethod', 'fusermount', 'initTimeout',
+  'congestionThreshold', 'requestTimeout', 'handlerTimeout', 'mountMethod', 'fusermount', 'initTimeout',
 ]);
 
 /** Keys that stay optional once resolved (no default: the kernel's or PATH's). */
@@ -134,7 +159,7 @@ export type ResolvedMountOptions = Required<Omit<MountOptions, Unset | 'noatime'
 export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly string[] = []): ResolvedMountOptions {
   const o = opts as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!KNOWN.has(k) && !extraKeys.includes(k)) throw new OptionError(k, 'unknown option');
+    if (!KNOWN.has(k) && !extraKeys.includes(k)) throw new OptionError(k, `unknown option (known: ${[...KNOWN, ...extraKeys].join(', ')})`);
   }
   for (const k of BOOLEANS) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new OptionError(k, `must be true or false, got ${JSON.stringify(o[k])}`);
@@ -152,6 +177,10 @@ export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly
   int(o, 'maxBackground', 1, 65535);
   int(o, 'congestionThreshold', 1, 65535);
   int(o, 'requestTimeout', 0, 65535);
+  const ht = o.handlerTimeout;
+  if (ht !== undefined && !(typeof ht === 'number' && ht >= 0 && ht <= 65535)) {
+    throw new OptionError('handlerTimeout', `must be a number of seconds from 0 to 65535 (fractions allowed), got ${JSON.stringify(ht)}`);
+  }
   int(o, 'initTimeout', 1, 3_600_000);
   if (opts.congestionThreshold !== undefined && opts.congestionThreshold > (opts.maxBackground ?? 12)) {
     throw new OptionError('congestionThreshold', `must not exceed the background limit (maxBackground, max_background: ${opts.maxBackground ?? 12})`);
@@ -187,6 +216,7 @@ export function resolveMountOptions(opts: MountOptions = {}, extraKeys: readonly
     maxBackground: opts.maxBackground,
     congestionThreshold: opts.congestionThreshold,
     requestTimeout: opts.requestTimeout ?? 0,
+    handlerTimeout: opts.handlerTimeout ?? 0,
     mountMethod: opts.mountMethod ?? 'auto',
     fusermount: opts.fusermount,
     cleanStale: opts.cleanStale ?? false,
@@ -247,7 +277,7 @@ const WORDS: Record<string, (o: MountOptions) => void> = {
 };
 
 /** `-o name=value` and tsfuse's own flags (as libfuse spells them) → our option keys. */
-const VALUED: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' | 'int' }> = {
+const VALUED: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' | 'int' | 'seconds' }> = {
   fsname: { key: 'fsname', kind: 'string' },
   subtype: { key: 'subtype', kind: 'string' },
   allow_other: { key: 'allowOther', kind: 'flag' },
@@ -258,6 +288,7 @@ const VALUED: Record<string, { key: keyof MountOptions; kind: 'flag' | 'string' 
   max_background: { key: 'maxBackground', kind: 'int' },
   congestion_threshold: { key: 'congestionThreshold', kind: 'int' },
   request_timeout: { key: 'requestTimeout', kind: 'int' },
+  handler_timeout: { key: 'handlerTimeout', kind: 'seconds' },
   clean_stale: { key: 'cleanStale', kind: 'flag' },
   over_mount: { key: 'overMount', kind: 'flag' },
   io_uring: { key: 'ioUring', kind: 'flag' },
@@ -320,6 +351,9 @@ export function parseOptionString(s: string, extra: readonly string[] = []): { o
       throw new OptionError(name, 'needs a value (name=value)');
     } else if (d.kind === 'int') {
       if (!/^\d+$/.test(value)) throw new OptionError(name, `must be a non-negative integer, got "${value}"`);
+      set[d.key] = Number(value);
+    } else if (d.kind === 'seconds') {
+      if (!/^\d+(\.\d+)?$/.test(value)) throw new OptionError(name, `must be a number of seconds ≥ 0, got "${value}"`);
       set[d.key] = Number(value);
     } else {
       set[d.key] = value;
