@@ -577,6 +577,17 @@ Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   if (ftruncate(I(info, 0), size) < 0) return Fail(info.Env(), errno, "ftruncate");
   return info.Env().Undefined();
 }
+// truncate(path, size): truncate(2) by path, which reaches a FUSE server as SETATTR without a
+// file handle (ftruncate sends the fh); EFBIG for a size ≥ 2^63, EINVAL for a negative one.
+Napi::Value Truncate(const Napi::CallbackInfo& info) {
+  std::string path;
+  int64_t size;
+  if (!Bytes(info, 0, &path)) return Fail(info.Env(), EINVAL, "truncate");
+  Arg a = I64(info, 1, &size);
+  if (a != Arg::kOk) return Fail(info.Env(), a == Arg::kOver ? EFBIG : EINVAL, "truncate");
+  if (truncate(path.c_str(), size) < 0) return Fail(info.Env(), errno, "truncate", path);
+  return info.Env().Undefined();
+}
 // fallocate(fd, mode, offset, length): a value ≥ 2^63 is EINVAL (what the kernel says to a negative one).
 Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   int64_t off, len;
@@ -691,6 +702,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("pread", Napi::Function::New(env, Pread));
   o.Set("pwrite", Napi::Function::New(env, Pwrite));
   o.Set("ftruncate", Napi::Function::New(env, Ftruncate));
+  o.Set("truncate", Napi::Function::New(env, Truncate));
   o.Set("fallocate", Napi::Function::New(env, Fallocate));
   o.Set("lseek", Napi::Function::New(env, Lseek));
   o.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));

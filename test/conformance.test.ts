@@ -1,6 +1,6 @@
 // The POSIX conformance suite (src/cli/conformance/) against the passthrough:
 // `tsfuse passthrough SRC MNT` serves in a child process, this process runs
-// the suite's syscalls (and its python3 children, some as uid 65534). One test
+// the suite's syscalls (and its Node children, some as uid 65534). One test
 // per group; a group passes when every case in it passes (as root nothing may
 // be skipped). Then the `tsfuse conformance` CLI on one group. The whole
 // suite runs twice: with default_permissions (the kernel checks permissions)

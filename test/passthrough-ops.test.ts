@@ -6,80 +6,65 @@
 // default_permissions, and setuid clearing (HANDLE_KILLPRIV_V2).
 //
 // The server is test/fixtures/serve-passthrough.ts in a child process; the
-// client syscalls run in this process or in python3 children (some as uid
-// 65534). Results through the mount are checked against the source directly,
-// and the server's request counts show the operation really reached it.
-import { spawn } from 'node:child_process';
+// client syscalls run in this process or in Node children of the as-user
+// helper (src/cli/as-user.ts; some as uid 65534). Results through the mount
+// are checked against the source directly, and the server's request counts
+// show the operation really reached it.
 import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { poll, run, sleep, timed, WAIT_MS } from './helpers.js';
-import { bases, dedent, PY_HELPERS, type Env, type Fixture, serverLog, withPt } from './pt-helpers.js';
+import { AsUser, type As } from '../src/cli/as-user.js';
+import { run, sleep, timed, WAIT_MS } from './helpers.js';
+import { bases, type Env, type Fixture, serverLog, withPt } from './pt-helpers.js';
 
 const MODES = ['never', 'mandatory'] as const;
 const NOBODY = 65534;
 const MiB = 1 << 20;
 const AGAIN = ['EAGAIN', 'EACCES', 'EWOULDBLOCK'];
 
-// ---- python3 children -------------------------------------------------------------
+// ---- client children -------------------------------------------------------------
 
-/** Helpers every python child gets; `a` is argv, `AS` the uid to become (with that user's own groups). */
-const PRELUDE = String.raw`
-import ctypes, errno, fcntl, json, os, stat, struct, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-a = sys.argv[1:]
-${PY_HELPERS}
-def renameat2(p, q, flags):
-    chk(libc.renameat2(-100, p.encode(), -100, q.encode(), flags))
-FLOCK = '=hh4xqqi4x'
-def getlk(fd):
-    t, _, s, n, pid = struct.unpack(FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(FLOCK, fcntl.F_WRLCK, 0, 0, 0, 0)))
-    return [t, s, n, pid]
-def devinfo(p):
-    s = os.lstat(p)
-    return [stat.S_IFMT(s.st_mode), os.major(s.st_rdev), os.minor(s.st_rdev)]
-def acl(*ents):
-    return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in ents)
-U = 0xffffffff
-# user::rw- user:65534:r-- group::r-- mask::r-- other::---
-ACL = acl((1, 6, U), (2, 4, 65534), (4, 4, U), (0x10, 4, U), (0x20, 0, U))
-if AS is not None:
-    import pwd
-    try: os.initgroups(pwd.getpwuid(AS).pw_name, AS)  # that user's own groups, as a login gives them
-    except KeyError: os.setgroups([])  # a uid with no passwd entry has none
-    os.setgid(AS); os.setuid(AS)
+/**
+ * What every child body starts with (besides the as-user helper's `a`, `sys`, `fs`, `L`):
+ * err(f) is null if f() succeeded, else the errno name it threw; attempt(f) is f()'s result
+ * or that errno name; devinfo(p) is lstat's [S_IFMT, major, minor] (glibc's gnu_dev_major/minor).
+ */
+const PRELUDE = `
+  const code = (e) => { if (typeof e?.code === 'string' && e.code.startsWith('E')) return e.code; throw e; };
+  const attempt = async (f) => { try { return await f(); } catch (e) { return code(e); } };
+  const err = async (f) => { try { await f(); return null; } catch (e) { return code(e); } };
+  const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_DIRECTORY } = fs.constants;
+  const F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7; // <asm-generic/fcntl.h>, 64-bit: process-owned record locks
+  const XATTR_CREATE = 1, XATTR_REPLACE = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
+  const devinfo = (p) => {
+    const { mode, rdev: r } = sys.lstat(p);
+    return [mode & 0o170000, Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn)), Number((r & 0xffn) | ((r >> 12n) & ~0xffn))];
+  };
 `;
 
-const pyArgs = (body: string, uid?: number) => ['-I', '-u', '-c', `AS = ${uid ?? 'None'}\n${PRELUDE}\n${dedent(body)}`];
+/** uid `uid` with gid `uid` and that user's login groups (none for a uid without a passwd entry); ourselves if undefined. */
+const who = (uid?: number): As => (uid === undefined ? {} : { uid, gid: uid });
 
-/** Runs `body` in python3 (as `uid` if given); its last line of output is JSON (untyped unless `T` is given). */
-async function py<T = any>(body: string, args: string[] = [], uid?: number, ms = WAIT_MS): Promise<T> {
-  const r = await run('python3', [...pyArgs(body, uid), ...args], ms);
-  if (r.code !== 0) throw new Error(`python3${uid === undefined ? '' : ` as ${uid}`} exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+/** Runs `body` (the text of an async function; PRELUDE in scope, `a` = `args`) in a fresh Node
+ * child (as `uid` if given) and resolves with what it returns (untyped unless `T` is given) once
+ * the child has exited: its fds, and the locks they hold, are gone by then. */
+async function inChild<T = any>(body: string, args: unknown[] = [], uid?: number, ms = WAIT_MS): Promise<T> {
+  const c = new AsUser(who(uid));
+  try {
+    return await c.run<T>(PRELUDE + body, args, ms);
+  } finally {
+    await c.close();
+  }
 }
 
-/** A long-running python child: one JSON line out per line in. */
-function pyProc(body: string, args: string[]) {
-  const child = spawn('python3', [...pyArgs(body), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let buf = '';
-  let err = '';
-  let read = 0;
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) { lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
-  });
-  child.stderr!.on('data', (d) => { err += d; });
-  child.stdin!.on('error', () => { /* exited */ });
+/** A long-running child (ourselves): `run` sends one body at a time (PRELUDE in scope). */
+function longChild() {
+  const c = new AsUser();
   return {
-    async next(ms = WAIT_MS): Promise<any> {
-      assert.ok(await poll(() => lines.length > read, ms), `python child: no answer within ${ms} ms; stderr ${err}`);
-      return JSON.parse(lines[read++]);
-    },
-    send(line: string) { child.stdin!.write(`${line}\n`); },
-    kill() { child.kill('SIGKILL'); },
+    pid: c.pid!,
+    run: <T = any>(body: string, args: unknown[] = [], ms = WAIT_MS) => c.run<T>(PRELUDE + body, args, ms),
+    kill: () => c.kill(),
   };
 }
 
@@ -120,28 +105,28 @@ for (const mode of MODES) {
     withPt({ inodeHandles: mode }, async ({ src, mnt, fx }) => {
       writeFileSync(join(src, 'f'), 'x\n');
       mkdirSync(join(src, 'd'));
-      const r = await py(`
-        p, s, d, sd = a
-        big = bytes(range(256)) * 12
-        users = lambda q: sorted(n for n in os.listxattr(q) if n.startswith('user.'))
-        os.setxattr(p, 'user.one', b'1')
-        os.setxattr(p, 'user.two', b'\\x00bin\\xff')
-        os.setxattr(p, 'user.big', big)
-        os.setxattr(d, 'user.dir', b'on a directory')
-        r = {'two': os.getxattr(p, 'user.two').hex(), 'big': os.getxattr(p, 'user.big') == big, 'list': users(p)}
-        r['create'] = err(os.setxattr, p, 'user.one', b'x', os.XATTR_CREATE)
-        r['replaceMissing'] = err(os.setxattr, p, 'user.none', b'x', os.XATTR_REPLACE)
-        r['replace'] = err(os.setxattr, p, 'user.one', b'uno', os.XATTR_REPLACE)
-        r['getMissing'] = err(os.getxattr, p, 'user.none')
-        r['removeMissing'] = err(os.removexattr, p, 'user.none')
-        os.removexattr(p, 'user.two')
-        r['after'] = users(p)
-        r['src'] = {n: os.getxattr(s, n).hex() for n in users(s)}
-        r['srcDir'] = os.getxattr(sd, 'user.dir').decode()
-        os.setxattr(s, 'user.behind', b'set in SRC')
-        r['behind'] = os.getxattr(p, 'user.behind').decode()
-        out(r)
-      `, [join(mnt, 'f'), join(src, 'f'), join(mnt, 'd'), join(src, 'd')]);
+      const big = Buffer.from(Array.from({ length: 256 * 12 }, (_, i) => i % 256));
+      const r = await inChild(`
+        const [p, s, d, sd, big] = a;
+        const users = (q) => sys.listxattr(q).map(String).filter((n) => n.startsWith('user.')).sort();
+        sys.setxattr(p, 'user.one', '1');
+        sys.setxattr(p, 'user.two', Buffer.from([0, 0x62, 0x69, 0x6e, 0xff]));
+        sys.setxattr(p, 'user.big', big);
+        sys.setxattr(d, 'user.dir', 'on a directory');
+        const r = { two: sys.getxattr(p, 'user.two').toString('hex'), big: sys.getxattr(p, 'user.big').equals(big), list: users(p) };
+        r.create = await err(() => sys.setxattr(p, 'user.one', 'x', XATTR_CREATE));
+        r.replaceMissing = await err(() => sys.setxattr(p, 'user.none', 'x', XATTR_REPLACE));
+        r.replace = await err(() => sys.setxattr(p, 'user.one', 'uno', XATTR_REPLACE));
+        r.getMissing = await err(() => sys.getxattr(p, 'user.none'));
+        r.removeMissing = await err(() => sys.removexattr(p, 'user.none'));
+        sys.removexattr(p, 'user.two');
+        r.after = users(p);
+        r.src = Object.fromEntries(users(s).map((n) => [n, sys.getxattr(s, n).toString('hex')]));
+        r.srcDir = sys.getxattr(sd, 'user.dir').toString();
+        sys.setxattr(s, 'user.behind', 'set in SRC');
+        r.behind = sys.getxattr(p, 'user.behind').toString();
+        return r;
+      `, [join(mnt, 'f'), join(src, 'f'), join(mnt, 'd'), join(src, 'd'), big]);
       assert.is(r.two, '0062696eff');
       assert.ok(r.big, 'a 3 KiB value reads back');
       assert.equal(r.list, ['user.big', 'user.one', 'user.two']);
@@ -161,12 +146,23 @@ for (const mode of MODES) {
     })));
 }
 
+/** A system.posix_acl_access value (<linux/posix_acl_xattr.h>): version 2, then [tag, perm, id] per entry. */
+function acl(...ents: [number, number, number][]): Buffer {
+  const b = Buffer.alloc(4 + 8 * ents.length);
+  b.writeUInt32LE(2, 0);
+  ents.forEach(([tag, perm, id], i) => { b.writeUInt16LE(tag, 4 + 8 * i); b.writeUInt16LE(perm, 6 + 8 * i); b.writeUInt32LE(id, 8 + 8 * i); });
+  return b;
+}
+const U = 0xffffffff;
+/** user::rw- user:65534:r-- group::r-- mask::r-- other::--- */
+const ACL = acl([1, 6, U], [2, 4, NOBODY], [4, 4, U], [0x10, 4, U], [0x20, 0, U]);
+
 let aclProbe: Promise<string | null> | undefined;
 /** null if SRC's filesystem (/tmp) takes POSIX ACLs, else the errno (checked once). */
 function aclSupport(src: string): Promise<string | null> {
   if (!aclProbe) {
     writeFileSync(join(src, '.aclprobe'), '');
-    aclProbe = py(`out(err(os.setxattr, a[0], 'system.posix_acl_access', ACL))`, [join(src, '.aclprobe')]);
+    aclProbe = inChild(`return err(() => sys.setxattr(a[0], 'system.posix_acl_access', a[1]));`, [join(src, '.aclprobe'), ACL]);
   }
   return aclProbe;
 }
@@ -181,21 +177,21 @@ for (const dp of [true, false]) {
       openUp(e);
       writeFileSync(join(src, 'f'), 'acl\n', { mode: 0o600 });
       chmodSync(join(src, 'f'), 0o600);
-      const r = await py(`
-        m, s = a
-        os.setxattr(m, 'system.posix_acl_access', ACL)
-        out({'mnt': os.getxattr(m, 'system.posix_acl_access').hex(), 'src': os.getxattr(s, 'system.posix_acl_access').hex(),
-             'want': ACL.hex(), 'modeMnt': os.stat(m).st_mode & 0o7777, 'modeSrc': os.stat(s).st_mode & 0o7777})
-      `, [join(mnt, 'f'), join(src, 'f')]);
+      const r = await inChild(`
+        const [m, s, acl] = a;
+        sys.setxattr(m, 'system.posix_acl_access', acl);
+        return { mnt: sys.getxattr(m, 'system.posix_acl_access').toString('hex'), src: sys.getxattr(s, 'system.posix_acl_access').toString('hex'),
+                 want: acl.toString('hex'), modeMnt: sys.stat(m).mode & 0o7777, modeSrc: sys.stat(s).mode & 0o7777 };
+      `, [join(mnt, 'f'), join(src, 'f'), ACL]);
       assert.is(r.src, r.want, 'the ACL in SRC');
       assert.is(r.mnt, r.want, 'the ACL read back through the mount');
       assert.is(r.modeSrc.toString(8), '640', 'SRC mode: group bits are the mask');
       assert.is(r.modeMnt.toString(8), '640', 'mode through the mount');
-      const read = `out([err(lambda p: open(p).read(), q) or open(q).read() for q in a])`;
-      const [viaMnt, viaSrc] = await py<string[]>(read, [join(mnt, 'f'), join(src, 'f')], NOBODY);
+      const read = `const out = []; for (const q of a) out.push(await attempt(() => sys.readFile(q).toString())); return out;`;
+      const [viaMnt, viaSrc] = await inChild<string[]>(read, [join(mnt, 'f'), join(src, 'f')], NOBODY);
       assert.is(viaSrc, 'acl\n', 'uid 65534 reads SRC/f through its ACL entry');
       assert.is(viaMnt, 'acl\n', 'uid 65534 reads MNT/f through its ACL entry');
-      const other = await py<string[]>(read, [join(mnt, 'f'), join(src, 'f')], NOBODY - 1);
+      const other = await inChild<string[]>(read, [join(mnt, 'f'), join(src, 'f')], NOBODY - 1);
       assert.equal(other, ['EACCES', 'EACCES'], 'uid 65533 (not in the ACL) cannot read either');
       await cleanLog(fx);
     })));
@@ -203,57 +199,55 @@ for (const dp of [true, false]) {
 
 // ---- 2. locks ----------------------------------------------------------------------------
 
-/** Holds an fd on a[0]; per line in ("posix", "unposix", "flock", "unflock", optionally "<op> SECONDS"), does it and says [op, errno]. */
-const HOLDER = `
-  fd = os.open(a[0], os.O_RDWR)
-  OPS = {'posix': lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB), 'unposix': lambda: fcntl.lockf(fd, fcntl.LOCK_UN),
-         'flock': lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB), 'unflock': lambda: fcntl.flock(fd, fcntl.LOCK_UN)}
-  out(os.getpid())
-  for line in sys.stdin:
-      op, *rest = line.split()
-      if rest:
-          time.sleep(float(rest[0]))
-          out({'at': time.monotonic()})  # CLOCK_MONOTONIC: one clock for every process
-      out([op, err(OPS[op])])
+/** Opens a[0] O_RDWR as the child's fd 'fd' (kept for the child's later bodies). */
+const OPEN = `sys.openfd('fd', a[0], O_RDWR);\n`;
+/** One exclusive lock attempt on 'fd': a[1] is "posix" or "flock" ("…w" waits). The errno name or
+ * null, and when the answer came (process.hrtime: CLOCK_MONOTONIC, one clock for every process). */
+const LOCK = `
+  const wait = a[1].endsWith('w');
+  const e = await err(() => (a[1].startsWith('posix')
+    ? sys.fcntlLock('fd', wait ? F_SETLKW : F_SETLK, L.F_WRLCK, 0, 0)
+    : sys.flock('fd', L.LOCK_EX | (wait ? 0 : L.LOCK_NB))));
+  return { err: e, at: process.hrtime.bigint() };
 `;
-
-/** Opens a[0], says "ready", then F_GETLK ("getlk": [type, start, len, pid] or the errno) or one exclusive lock attempt ("posix"/"flock", "…w" waits). */
-const CONTEND = `
-  fd = os.open(a[0], os.O_RDWR)
-  op = a[1]
-  out('ready')
-  if op == 'getlk':
-      out(err(getlk, fd) or getlk(fd))
-  else:
-      t = time.monotonic()
-      e = err(fcntl.lockf if op.startswith('posix') else fcntl.flock, fd, fcntl.LOCK_EX | (0 if op.endswith('w') else fcntl.LOCK_NB))
-      out({'err': e, 'ms': (time.monotonic() - t) * 1000, 'at': time.monotonic()})
+/** F_GETLK (asking for a write lock of the whole file) on 'fd': [l_type, l_start, l_len, l_pid] or the errno name. */
+const GETLK = `return attempt(() => sys.fcntlLock('fd', F_GETLK, L.F_WRLCK, 0, 0).map(Number));`;
+/** A holder's op a[0] on 'fd' ("posix", "unposix", "flock", "unflock"): the errno name or null, and when it started. */
+const HOLD = `
+  const ops = {
+    posix: () => sys.fcntlLock('fd', F_SETLK, L.F_WRLCK, 0, 0), unposix: () => sys.fcntlLock('fd', F_SETLK, L.F_UNLCK, 0, 0),
+    flock: () => sys.flock('fd', L.LOCK_EX | L.LOCK_NB), unflock: () => sys.flock('fd', L.LOCK_UN),
+  };
+  const at = process.hrtime.bigint();
+  return { err: await err(ops[a[0]]), at };
 `;
-interface Attempt { err: string | null; ms: number; at: number; releasedAt?: number }
-const attempt = (path: string, op: 'posix' | 'flock') => py<Attempt>(CONTEND, [path, op]);
-const getlk = (path: string) => py<[number, number, number, number] | string>(CONTEND, [path, 'getlk']);
+interface Attempt { err: string | null; at: bigint; releasedAt?: bigint }
+/** A fresh process opens `path` and tries one exclusive lock without waiting. */
+const attempt = (path: string, op: 'posix' | 'flock') => inChild<Attempt>(OPEN + LOCK, [path, op]);
+const getlk = (path: string) => inChild<[number, number, number, number] | string>(OPEN + GETLK, [path]);
 
-/** A holder on `path` (its pid read); `say(op)` expects the op to succeed. */
+/** A holder: `path` open in a long-running child (its pid known); `say(op)` expects the op to succeed. */
 async function holder(path: string) {
-  const h = pyProc(HOLDER, [path]);
-  const pid = (await h.next()) as number;
-  const say = async (op: string) => { h.send(op); assert.equal(await h.next(), [op, null], `holder: ${op}`); };
-  return { ...h, pid, say };
+  const h = longChild();
+  await h.run(OPEN, [path]);
+  const op = (o: string) => h.run<{ err: string | null; at: bigint }>(HOLD, [o]);
+  const say = async (o: string) => { assert.is((await op(o)).err, null, `holder: ${o}`); };
+  return { pid: h.pid, op, say, kill: h.kill };
 }
 
 /** B waits for the lock on `path`; holder A (locked) releases it once B's blocking request
  * (SETLKW) has reached the server — an event, so B really waits, however slow the machine. */
 async function waitForRelease(fx: Fixture, A: Awaited<ReturnType<typeof holder>>, path: string, kind: 'posix' | 'flock'): Promise<Attempt> {
   const before = await served(fx, 'SETLKW');
-  const B = pyProc(CONTEND, [path, `${kind}w`]);
+  const B = longChild();
   try {
-    assert.is(await B.next(), 'ready');
+    await B.run(OPEN, [path]);
+    const got = B.run<Attempt>(LOCK, [path, `${kind}w`]);
+    got.catch(() => { /* awaited below, unless an assertion fails first and B is killed */ });
     assert.ok(await pollAsync(async () => await served(fx, 'SETLKW') > before, WAIT_MS), `B's SETLKW did not reach the server within ${WAIT_MS} ms`);
-    A.send(`un${kind} 0`);
-    const r = (await B.next()) as Attempt;
-    const released = (await A.next()) as { at: number };
-    assert.equal(await A.next(), [`un${kind}`, null]);
-    return { ...r, releasedAt: released.at };
+    const released = await A.op(`un${kind}`);
+    assert.is(released.err, null, `holder: un${kind}`);
+    return { ...(await got), releasedAt: released.at };
   } finally {
     B.kill();
   }
@@ -280,8 +274,8 @@ for (const mode of MODES) {
           await A.say(kind);
           const w = await waitForRelease(fx, A, m, kind);
           assert.is(w.err, null);
-          // B blocked until A's release: B was granted the lock after A started releasing
-          // it (both read CLOCK_MONOTONIC), however long a loaded machine takes.
+          // B blocked until A's release: B was granted the lock after A started releasing it
+          // (both read CLOCK_MONOTONIC, through process.hrtime), however long a loaded machine takes.
           assert.ok(w.at >= w.releasedAt!, `B got the lock at ${w.at}, before A released it at ${w.releasedAt}`);
         } finally {
           A.kill();
@@ -308,46 +302,54 @@ test('F_GETLK through the mount while another client holds a write lock reports 
 test('POSIX lock owner is the process: a second fd of the same file does not conflict, closing it drops the lock (as on SRC)', timed(30_000, () =>
   withPt({}, async ({ src, mnt, fx }) => {
     const body = `
-      p = a[0]
-      fd1, fd2 = os.open(p, os.O_RDWR), os.open(p, os.O_RDWR)
-      fcntl.lockf(fd1, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      second = err(fcntl.lockf, fd2, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      os.close(fd2)
-      pid = os.fork()
-      if pid == 0:
-          os._exit(0 if err(fcntl.lockf, os.open(p, os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB) is None else 1)
-      out({'second fd locks': second, 'closing it freed the lock': os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0})
+      sys.openfd('fd1', a[0], O_RDWR);
+      sys.openfd('fd2', a[0], O_RDWR);
+      sys.fcntlLock('fd1', F_SETLK, L.F_WRLCK, 0, 0);
+      const second = await err(() => sys.fcntlLock('fd2', F_SETLK, L.F_WRLCK, 0, 0));
+      sys.close('fd2');
+      return second;
     `;
+    /** The body in a child that stays (fd1 still open) while another process tries the lock. */
+    const check = async (p: string) => {
+      const A = longChild();
+      try {
+        const second = await A.run(body, [p]);
+        return { 'second fd locks': second, 'closing it freed the lock': (await attempt(p, 'posix')).err === null };
+      } finally {
+        A.kill();
+      }
+    };
     writeFileSync(join(src, 'f'), 'x\n');
     writeFileSync(join(src, 'g'), 'x\n');
-    const direct = await py(body, [join(src, 'g')]);
+    const direct = await check(join(src, 'g'));
     assert.equal(direct, { 'second fd locks': null, 'closing it freed the lock': true }, 'POSIX semantics on SRC');
-    assert.equal(await py(body, [join(mnt, 'f')]), direct, 'through the mount');
+    assert.equal(await check(join(mnt, 'f')), direct, 'through the mount');
     await cleanLog(fx);
   })));
 
 test('OFD locks (F_OFD_SETLK) belong to the open file: another open conflicts, and the close releases them (as on SRC)', timed(120_000, () =>
   withPt({}, async ({ src, mnt, fx }) => {
     const body = `
-      p = a[0]
-      F_OFD_SETLK = 37
-      fl = struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0)
-      fd1, fd2 = os.open(p, os.O_RDWR), os.open(p, os.O_RDWR)
-      fcntl.fcntl(fd1, F_OFD_SETLK, fl)
-      second = err(fcntl.fcntl, fd2, F_OFD_SETLK, fl)
-      os.close(fd1)
-      end = time.monotonic() + ${WAIT_MS / 1000}
-      while True:  # FUSE sends RELEASE after close() returns: wait for it, however long that takes
-          after = err(fcntl.fcntl, fd2, F_OFD_SETLK, fl)
-          if after is None or time.monotonic() > end: break
-          time.sleep(0.01)
-      out({'another open file': second, 'after the close': after})
+      const lock = (k) => sys.fcntlLock(k, L.F_OFD_SETLK, L.F_WRLCK, 0, 0);
+      sys.openfd('fd1', a[0], O_RDWR);
+      sys.openfd('fd2', a[0], O_RDWR);
+      lock('fd1');
+      const second = await err(() => lock('fd2'));
+      sys.close('fd1');
+      // FUSE sends RELEASE after close() returns: wait for it, however long that takes
+      let after;
+      for (const end = Date.now() + a[1]; ;) {
+        after = await err(() => lock('fd2'));
+        if (after === null || Date.now() > end) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { 'another open file': second, 'after the close': after };
     `;
     writeFileSync(join(src, 'f'), 'x\n');
     writeFileSync(join(src, 'g'), 'x\n');
-    const direct = await py(body, [join(src, 'g')]);
+    const direct = await inChild(body, [join(src, 'g'), WAIT_MS]);
     assert.equal(direct, { 'another open file': 'EAGAIN', 'after the close': null }, 'OFD semantics on SRC');
-    assert.equal(await py(body, [join(mnt, 'f')], undefined, 2 * WAIT_MS), direct, 'through the mount');
+    assert.equal(await inChild(body, [join(mnt, 'f'), WAIT_MS], undefined, 2 * WAIT_MS), direct, 'through the mount');
     await cleanLog(fx);
   })));
 
@@ -362,15 +364,17 @@ for (const mode of MODES) {
         writeSync(fd, Buffer.alloc(4096, 2), 0, 4096, 2 * MiB);
         closeSync(fd);
         const body = `
-          fd = os.open(a[0], os.O_RDONLY)
-          size = os.fstat(fd).st_size
-          at = lambda off, wh: err(os.lseek, fd, off, wh) or os.lseek(fd, off, wh)
-          out([size, at(0, os.SEEK_DATA), at(0, os.SEEK_HOLE), at(4096, os.SEEK_DATA), at(2 * 1048576, os.SEEK_HOLE),
-               at(size, os.SEEK_DATA), at(size + 100, os.SEEK_HOLE)])
+          sys.openfd('fd', a[0], O_RDONLY);
+          const size = sys.fstat('fd').size;
+          const out = [Number(size)];
+          for (const [off, wh] of [[0n, SEEK_DATA], [0n, SEEK_HOLE], [4096n, SEEK_DATA], [2n * 1048576n, SEEK_HOLE], [size, SEEK_DATA], [size + 100n, SEEK_HOLE]]) {
+            out.push(await attempt(() => Number(sys.lseek('fd', off, wh))));
+          }
+          return out;
         `;
         const before = await served(fx, 'LSEEK');
-        const viaMnt = await py(body, [join(mnt, 'sparse')]);
-        const direct = await py(body, [join(src, 'sparse')]);
+        const viaMnt = await inChild(body, [join(mnt, 'sparse')]);
+        const direct = await inChild(body, [join(src, 'sparse')]);
         assert.equal(direct, [2 * MiB + 4096, 0, 4096, 2 * MiB, 2 * MiB + 4096, 'ENXIO', 'ENXIO'], 'SRC: data, hole, data, EOF');
         assert.equal(viaMnt, direct, 'through the mount');
         assert.ok(await served(fx, 'LSEEK') - before >= 6, 'LSEEK requests reached the server');
@@ -383,15 +387,18 @@ for (const mode of MODES) {
       const data = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 7) % 251));
       writeFileSync(join(mnt, 'a'), data);
       writeFileSync(join(mnt, 'b'), Buffer.alloc(100, 0x58));
-      const r = await py(`
-        fi, fo, fn = os.open(a[0], os.O_RDONLY), os.open(a[1], os.O_RDWR), os.open(a[2], os.O_RDWR | os.O_CREAT, 0o644)
-        n1 = os.copy_file_range(fi, fo, 5000, 10, 50)
-        n2 = 0
-        while n2 < 20000:
-            n = os.copy_file_range(fi, fn, 20000 - n2)
-            if n == 0: break
-            n2 += n
-        out([n1, n2])
+      const r = await inChild(`
+        sys.openfd('i', a[0], O_RDONLY);
+        sys.openfd('o', a[1], O_RDWR);
+        sys.openfd('n', a[2], O_RDWR | O_CREAT, 0o644);
+        const n1 = Number(sys.copyFileRange('i', 10, 'o', 50, 5000)); // 5000 bytes from offset 10 to offset 50
+        let n2 = 0;
+        while (n2 < 20000) {
+          const n = Number(sys.copyFileRange('i', n2, 'n', n2, 20000 - n2));
+          if (n === 0) break;
+          n2 += n;
+        }
+        return [n1, n2];
       `, [join(mnt, 'a'), join(mnt, 'b'), join(mnt, 'c')]);
       assert.equal(r, [5000, 20_000]);
       const b = Buffer.concat([Buffer.alloc(50, 0x58), data.subarray(10, 5010)]);
@@ -408,17 +415,16 @@ for (const mode of MODES) {
   test(`O_TMPFILE in a mount directory: write, read back, linkat(AT_SYMLINK_FOLLOW) into the namespace [${mode}]`, timed(30_000, () =>
     withPt({ inodeHandles: mode }, async ({ src, mnt, fx }) => {
       mkdirSync(join(mnt, 'd'));
-      const r = await py(`
-        d, sd = a
-        fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600)
-        os.write(fd, b'tmpfile data\\n')
-        back = os.pread(fd, 100, 0).decode()
-        r = {'back': back, 'nlink': os.fstat(fd).st_nlink, 'srcBefore': os.listdir(sd)}
-        # linkat(AT_FDCWD, "/proc/self/fd/N", AT_FDCWD, path, AT_SYMLINK_FOLLOW); os.link would call link(2)
-        r['link'] = err(lambda: chk(libc.linkat(-100, b'/proc/self/fd/%d' % fd, -100, (d + '/named').encode(), 0x400)))
-        r['nlinkAfter'] = os.fstat(fd).st_nlink
-        os.write(fd, b'more\\n')
-        out(r)
+      const r = await inChild(`
+        const [d, sd] = a;
+        const fd = sys.openfd('t', d, L.O_TMPFILE | O_RDWR, 0o600);
+        sys.write('t', 'tmpfile data\\n');
+        const r = { back: sys.pread('t', 100, 0).toString(), nlink: sys.fstat('t').nlink, srcBefore: sys.readdir(sd).map(String) };
+        // linkat(AT_FDCWD, "/proc/self/fd/N", AT_FDCWD, path, AT_SYMLINK_FOLLOW): links the open file, not the magic link
+        r.link = await err(() => sys.linkat('/proc/self/fd/' + fd, d + '/named', L.AT_SYMLINK_FOLLOW));
+        r.nlinkAfter = sys.fstat('t').nlink;
+        sys.write('t', 'more\\n');
+        return r;
       `, [join(mnt, 'd'), join(src, 'd')]);
       assert.is(r.back, 'tmpfile data\n');
       assert.is(r.nlink, 0, 'an O_TMPFILE file has no link');
@@ -438,15 +444,16 @@ for (const mode of MODES) {
       for (const [n, c] of [['a', 'A\n'], ['b', 'B\n'], ['w', 'W\n']]) writeFileSync(join(src, n), c);
       mkdirSync(join(src, 'dir'));
       writeFileSync(join(src, 'dir', 'inside'), 'I\n');
-      const r = await py(`
-        m = a[0]
-        r = {'noreplace': err(renameat2, m + '/a', m + '/b', 1), 'noreplaceFree': err(renameat2, m + '/a', m + '/c', 1)}
-        r['exchange'] = err(renameat2, m + '/c', m + '/b', 2)
-        r['exchangeDir'] = err(renameat2, m + '/b', m + '/dir', 2)
-        r['whiteout'] = err(renameat2, m + '/w', m + '/t', 4)
-        r['wMnt'] = err(devinfo, m + '/w') or devinfo(m + '/w')
-        r['wSrc'] = err(devinfo, a[1] + '/w') or devinfo(a[1] + '/w')
-        out(r)
+      const r = await inChild(`
+        const [m, s] = a;
+        const rename = (x, y, flags) => err(() => sys.renameat2(m + '/' + x, m + '/' + y, flags));
+        const r = { noreplace: await rename('a', 'b', L.RENAME_NOREPLACE), noreplaceFree: await rename('a', 'c', L.RENAME_NOREPLACE) };
+        r.exchange = await rename('c', 'b', L.RENAME_EXCHANGE);
+        r.exchangeDir = await rename('b', 'dir', L.RENAME_EXCHANGE);
+        r.whiteout = await rename('w', 't', L.RENAME_WHITEOUT);
+        r.wMnt = await attempt(() => devinfo(m + '/w'));
+        r.wSrc = await attempt(() => devinfo(s + '/w'));
+        return r;
       `, [mnt, src]);
       assert.is(r.noreplace, 'EEXIST', 'RENAME_NOREPLACE onto an existing name');
       assert.is(r.noreplaceFree, null, 'RENAME_NOREPLACE onto a free name');
@@ -474,13 +481,12 @@ for (const mode of MODES) {
         ['null', 0o020000, 1, 3], ['loop', 0o060000, 7, 200], ['bigc', 0o020000, 511, 0x12345], ['bigb', 0o060000, 259, 70_000],
         ['fifo', 0o010000, 0, 0], ['sock', 0o140000, 0, 0],
       ];
-      const r = await py(`
-        m, s, nodes = a[0], a[1], json.loads(a[2])
-        os.umask(0o022)
-        for n, t, ma, mi in nodes:
-            os.mknod(m + '/' + n, t | 0o640, os.makedev(ma, mi))
-        out({n: [devinfo(m + '/' + n), devinfo(s + '/' + n), os.lstat(s + '/' + n).st_mode & 0o7777] for n, *_ in nodes})
-      `, [mnt, src, JSON.stringify(nodes)]);
+      const r = await inChild(`
+        const [m, s, nodes] = a;
+        sys.umask(0o022);
+        for (const [n, t, ma, mi] of nodes) sys.mknod(m + '/' + n, t | 0o640, ma, mi);
+        return Object.fromEntries(nodes.map(([n]) => [n, [devinfo(m + '/' + n), devinfo(s + '/' + n), sys.lstat(s + '/' + n).mode & 0o7777]]));
+      `, [mnt, src, nodes]);
       for (const [n, t, ma, mi] of nodes) {
         const [viaMnt, direct, perm] = r[n];
         assert.equal(direct, [t, ma, mi], `SRC/${n}: type and rdev`);
@@ -498,18 +504,14 @@ for (const tmpfs of [false, true]) {
   test(`statvfs of the mount equals SRC's (${tmpfs ? 'tmpfs' : 'ext4'}); statx fields equal SRC's`, timed(30_000, () =>
     withPt({}, async ({ src, mnt, fx }) => {
       writeFileSync(join(src, 'f'), 'statx\n');
-      const r = await py(`
-        def vfs(p):
-            s = os.statvfs(p)
-            return [s.f_bsize, s.f_frsize, s.f_blocks, s.f_files, s.f_namemax, s.f_bfree, s.f_ffree]
-        def statx(p):
-            b = ctypes.create_string_buffer(256)
-            chk(libc.statx(-100, p.encode(), 0x100, 0xfff, b))
-            mask, blksize, _, nlink, uid, gid, mode, ino, size, blocks = struct.unpack_from('=IIQIIIH2xQQQ', b, 0)
-            mt = struct.unpack_from('=qI', b, 112)
-            return {'mask': mask, 'nlink': nlink, 'uid': uid, 'gid': gid, 'mode': mode, 'ino': ino, 'size': size,
-                    'blocks': blocks, 'mtime': list(mt), 'btime': list(struct.unpack_from('=qI', b, 80))}
-        out({'mnt': vfs(a[0]), 'src': vfs(a[1]), 'xm': statx(a[0] + '/f'), 'xs': statx(a[1] + '/f')})
+      const r = await inChild(`
+        const vfs = (p) => { const s = sys.statfs(p); return [s.bsize, s.frsize, s.blocks, s.files, s.namemax, s.bfree, s.ffree]; };
+        const statx = (p) => {
+          const x = sys.statx(p); // 64-bit fields as decimal strings: exact, and printable in a failed assertion
+          return { mask: x.mask, nlink: x.nlink, uid: x.uid, gid: x.gid, mode: x.mode, ino: String(x.ino), size: String(x.size),
+                   blocks: String(x.blocks), mtime: x.mtime, btime: x.btime };
+        };
+        return { mnt: vfs(a[0]), src: vfs(a[1]), xm: statx(a[0] + '/f'), xs: statx(a[1] + '/f') };
       `, [mnt, src]);
       const [m, s] = [r.mnt as number[], r.src as number[]];
       assert.equal(m.slice(0, 5), s.slice(0, 5), 'f_bsize, f_frsize, f_blocks, f_files, f_namemax');
@@ -530,15 +532,14 @@ for (const mode of MODES) {
     withPt({ inodeHandles: mode }, async ({ src, mnt, fx }) => {
       mkdirSync(join(mnt, 'd'));
       const [f0, d0] = [await served(fx, 'FSYNC'), await served(fx, 'FSYNCDIR')];
-      const r = await py(`
-        fd = os.open(a[0] + '/d/f', os.O_RDWR | os.O_CREAT, 0o644)
-        os.write(fd, b'synced\\n')
-        r = [err(os.fsync, fd), err(os.fdatasync, fd)]
-        dfd = os.open(a[0] + '/d', os.O_RDONLY | os.O_DIRECTORY)
-        r += [err(os.fsync, dfd), err(os.fdatasync, dfd), libc.syncfs(fd), libc.syncfs(dfd)]
-        out(r)
+      const r = await inChild(`
+        const fd = sys.openfd('f', a[0] + '/d/f', O_RDWR | O_CREAT, 0o644);
+        sys.write('f', 'synced\\n');
+        const dfd = sys.openfd('d', a[0] + '/d', O_RDONLY | O_DIRECTORY);
+        return [await err(() => fs.fsyncSync(fd)), await err(() => fs.fdatasyncSync(fd)), await err(() => fs.fsyncSync(dfd)),
+                await err(() => fs.fdatasyncSync(dfd)), await err(() => sys.syncfs(fd)), await err(() => sys.syncfs(dfd))];
       `, [mnt]);
-      assert.equal(r, [null, null, null, null, 0, 0]);
+      assert.equal(r, [null, null, null, null, null, null], 'fsync, fdatasync, fsync and fdatasync of the directory, syncfs of both');
       assert.is(readFileSync(join(src, 'd', 'f'), 'utf8'), 'synced\n');
       assert.ok(await served(fx, 'FSYNC') - f0 >= 2, 'FSYNC (fsync and fdatasync) reached the server');
       assert.ok(await served(fx, 'FSYNCDIR') - d0 >= 2, 'FSYNCDIR reached the server');
@@ -564,11 +565,15 @@ for (const dp of [true, false]) {
       for (const [n, m] of Object.entries(ACCESS_MODES)) { writeFileSync(join(src, n), 'x'); chmodSync(join(src, n), m); }
       mkdirSync(join(src, 'd700'), 0o700);
       const names = [...Object.keys(ACCESS_MODES), 'd700'];
-      const body = `out({n: [os.access(a[0] + '/' + n, m) for m in (os.R_OK, os.W_OK, os.X_OK)] for n in a[1:]})`;
+      const body = `
+        const ok = (p, m) => { try { sys.access(p, m); return true; } catch (e) { code(e); return false; } };
+        const { R_OK, W_OK, X_OK } = fs.constants;
+        return Object.fromEntries(a.slice(1).map((n) => [n, [R_OK, W_OK, X_OK].map((m) => ok(a[0] + '/' + n, m))]));
+      `;
       for (const uid of [0, NOBODY] as const) {
-        const direct = await py(body, [src, ...names], uid);
+        const direct = await inChild(body, [src, ...names], uid);
         assert.equal(direct, ACCESS_WANT[uid], `SRC as uid ${uid}`);
-        assert.equal(await py(body, [mnt, ...names], uid), direct, `MNT as uid ${uid}`);
+        assert.equal(await inChild(body, [mnt, ...names], uid), direct, `MNT as uid ${uid}`);
       }
       if (!dp) assert.ok(await served(fx, 'ACCESS') > 0, 'without default_permissions ACCESS reaches the server');
       await cleanLog(fx);
@@ -584,15 +589,17 @@ test('without default_permissions the server refuses what uid 65534 may not do, 
     mkdirSync(join(src, 'closed'), 0o755);
     for (const [d, m] of [['sticky', 0o1777], ['open', 0o777]] as const) { mkdirSync(join(src, d)); chmodSync(join(src, d), m); }
     writeFileSync(join(src, 'sticky', 'victim'), 'root\'s\n', { mode: 0o666 });
-    const r = await py(`
-      m = a[0]
-      os.umask(0o022)
-      out({'read 0600': err(os.open, m + '/secret', os.O_RDONLY), 'write 0644': err(os.open, m + '/ro', os.O_WRONLY),
-           'create in 0755': err(os.open, m + '/closed/new', os.O_CREAT | os.O_WRONLY, 0o644),
-           'mkdir in 0755': err(os.mkdir, m + '/closed/dir'),
-           'unlink in 1777': err(os.unlink, m + '/sticky/victim'), 'chmod root file': err(os.chmod, m + '/ro', 0o666),
-           'create in 0777': err(lambda: os.close(os.open(m + '/open/mine', os.O_CREAT | os.O_WRONLY, 0o644))),
-           'chown own file to root': err(os.chown, m + '/open/mine', 0, 0)})
+    const r = await inChild(`
+      const m = a[0];
+      sys.umask(0o022);
+      return {
+        'read 0600': await err(() => sys.open(m + '/secret', O_RDONLY)), 'write 0644': await err(() => sys.open(m + '/ro', O_WRONLY)),
+        'create in 0755': await err(() => sys.open(m + '/closed/new', O_CREAT | O_WRONLY, 0o644)),
+        'mkdir in 0755': await err(() => sys.mkdir(m + '/closed/dir', 0o777)),
+        'unlink in 1777': await err(() => sys.unlink(m + '/sticky/victim')), 'chmod root file': await err(() => sys.chmod(m + '/ro', 0o666)),
+        'create in 0777': await err(() => sys.open(m + '/open/mine', O_CREAT | O_WRONLY, 0o644)),
+        'chown own file to root': await err(() => sys.chown(m + '/open/mine', 0, 0)),
+      };
     `, [mnt], NOBODY);
     assert.equal(r, {
       'read 0600': 'EACCES', 'write 0644': 'EACCES', 'create in 0755': 'EACCES', 'mkdir in 0755': 'EACCES',
@@ -630,17 +637,19 @@ for (const mode of MODES) {
         chmodSync(join(src, n), m);
       }
       const write = `
-        for n in a[1:]:
-            if n.endswith('trunc'): os.truncate(a[0] + '/' + n, 3)
-            elif n.startswith('open'): os.close(os.open(a[0] + '/' + n, os.O_WRONLY | os.O_TRUNC))
-            else:
-                fd = os.open(a[0] + '/' + n, os.O_WRONLY)
-                os.write(fd, b'W')
-                os.close(fd)
-        out(0)
+        for (const n of a.slice(1)) {
+          const p = a[0] + '/' + n;
+          if (n.endsWith('trunc')) sys.truncate(p, 3);
+          else if (n.startsWith('open')) sys.open(p, O_WRONLY | O_TRUNC);
+          else {
+            sys.openfd('w', p, O_WRONLY);
+            sys.write('w', 'W');
+            sys.close('w');
+          }
+        }
       `;
-      await py(write, [mnt, 'own', 'rootw', 'trunc', 'rtrunc', 'sgidNoExec', 'sgidNoExecOwnGroup', 'openTruncates'], NOBODY);
-      await py(write, [mnt, 'byRoot']);
+      await inChild(write, [mnt, 'own', 'rootw', 'trunc', 'rtrunc', 'sgidNoExec', 'sgidNoExecOwnGroup', 'openTruncates'], NOBODY);
+      await inChild(write, [mnt, 'byRoot']);
       for (const [n, , , after] of files) {
         assert.is(modeOf(join(src, n)).toString(8), after.toString(8), `SRC/${n}`);
         assert.is(modeOf(join(mnt, n)).toString(8), after.toString(8), `MNT/${n}`);

@@ -87,9 +87,9 @@ export async function serverLog(fx: Fixture): Promise<string> {
 
 
 
-/** Python helpers both passthrough suites' client scripts start with (after their imports
+/** Python helpers passthrough-exact.test.ts's client scripts start with (after their imports
  * and `libc`): out(v) prints JSON, err(f, …) returns the errno name or None, chk(r) raises
- * on a negative libc result. */
+ * on a negative libc result. To go once that suite uses the as-user helper (src/cli/as-user.ts). */
 export const PY_HELPERS = String.raw`def out(v):
     print(json.dumps(v), flush=True)
 def err(f, *x, **k):

@@ -77,6 +77,15 @@ const sys = {
   ftruncate(k: unknown, n: number | bigint): void { pt.ftruncate(fdOf(k), BigInt(n)); },
   fstat(k: unknown) { return st(fs.fstatSync(fdOf(k), { bigint: true })); },
   fsync(k: unknown): void { fs.fsyncSync(fdOf(k)); },
+  /** syncfs(2) of the filesystem holding fd `k`. */
+  syncfs(k: unknown): void { pt.syncfs(fdOf(k)); },
+  /** statfs(2) of `p` (through an O_PATH fd): the fields statvfs(3) gives, as numbers. */
+  statfs(p: P) {
+    const fd = fs.openSync(buf(p), L.O_PATH), o = new BigUint64Array(8);
+    try { pt.fstatfs(fd, o); } finally { fs.closeSync(fd); }
+    const [blocks, bfree, bavail, files, ffree, bsize, namemax, frsize] = Array.from(o, Number);
+    return { bsize, frsize, blocks, bfree, bavail, files, ffree, namemax };
+  },
   /** write(2) at the file position; `s` a string (UTF-8) or bytes. */
   write(k: unknown, s: string | Uint8Array): number { return fs.writeSync(fdOf(k), typeof s === 'string' ? Buffer.from(s) : s); },
   read(k: unknown, n: number): Buffer { const b = Buffer.alloc(n); return b.subarray(0, fs.readSync(fdOf(k), b, 0, n, null)); },
@@ -97,7 +106,8 @@ const sys = {
   },
   stat(p: P) { return st(fs.statSync(buf(p), { bigint: true })); },
   lstat(p: P) { return st(fs.lstatSync(buf(p), { bigint: true })); },
-  /** statx(2) without following a final symlink: mode, uid, gid, nlink, ino, size, blocks, times. */
+  /** statx(2) without following a final symlink: mode, uid, gid, nlink, ino, size, blocks, times, the mask of what the
+   * filesystem filled (STATX_*) and btime (meaningful only with STATX_BTIME in the mask). */
   statx(p: P, flags: number = L.AT_SYMLINK_NOFOLLOW) {
     const num = new Float64Array(STX_NUM), big = new BigUint64Array(STX_BIG);
     pt.statx(L.AT_FDCWD, p, flags, num, big);
@@ -105,6 +115,7 @@ const sys = {
       mode: num[STX.mode], uid: num[STX.uid], gid: num[STX.gid], nlink: num[STX.nlink], ino: big[STXB.ino], size: big[STXB.size],
       blocks: big[STXB.blocks], rdevMajor: num[STX.rdevMajor], rdevMinor: num[STX.rdevMinor],
       atime: [num[STX.atime], num[STX.atimeNs]], mtime: [num[STX.mtime], num[STX.mtimeNs]], ctime: [num[STX.ctime], num[STX.ctimeNs]],
+      btime: [num[STX.btime], num[STX.btimeNs]], mask: num[STX.mask],
     };
   },
   mkdir(p: P, mode = 0o777): void { fs.mkdirSync(buf(p), mode); },
@@ -116,13 +127,13 @@ const sys = {
   readlink(p: P): Buffer { return pt.readlinkat(L.AT_FDCWD, p); },
   /** link(2): a symlink `a` is linked itself, not followed. */
   link(a: P, b: P): void { pt.linkat(L.AT_FDCWD, a, L.AT_FDCWD, b, 0, -1, -1); },
+  /** linkat(2) with `flags` (AT_SYMLINK_FOLLOW: link an O_TMPFILE fd through /proc/self/fd/N). */
+  linkat(a: P, b: P, flags: number): void { pt.linkat(L.AT_FDCWD, a, L.AT_FDCWD, b, flags, -1, -1); },
   chmod(p: P, m: number): void { fs.chmodSync(buf(p), m); },
   chown(p: P, u: number, g: number): void { fs.chownSync(buf(p), u, g); },
   lchown(p: P, u: number, g: number): void { fs.lchownSync(buf(p), u, g); },
-  truncate(p: P, n: number | bigint): void {
-    const fd = fs.openSync(buf(p), fs.constants.O_WRONLY);
-    try { pt.ftruncate(fd, BigInt(n)); } finally { fs.closeSync(fd); }
-  },
+  /** truncate(2): by path, not open+ftruncate (Node's truncate), so a FUSE server gets SETATTR without a file handle. */
+  truncate(p: P, n: number | bigint): void { pt.truncate(p, BigInt(n)); },
   mknod(p: P, mode: number, major = 0, minor = 0): void { pt.mknodat(L.AT_FDCWD, p, mode, makedev(major, minor), -1, -1, umask); },
   mkfifo(p: P, mode = 0o666): void { pt.mknodat(L.AT_FDCWD, p, fs.constants.S_IFIFO | (mode & 0o7777), 0, -1, -1, umask); },
   /** utimensat(2): each time is [sec, nsec], 'now' or 'omit'. */
@@ -133,6 +144,19 @@ const sys = {
   /** access(2) with the real ids (faccessat without AT_EACCESS). */
   access(p: P, mode: number): void { pt.faccessat(L.AT_FDCWD, p, mode, 0, -1, -1); },
   readdir(p: P): Buffer[] { return fs.readdirSync(buf(p), { encoding: 'buffer' }); },
+  /** One getdents64(2) of up to `size` bytes on the directory fd `k`: [name, d_ino, d_type] per
+   * entry (Node's Dirent has no d_ino); [] at the end. */
+  async getdents(k: unknown, size = 32768): Promise<[Buffer, bigint, number][]> {
+    const b = Buffer.alloc(size), n = await pt.getdentsAsync(fdOf(k), b, false, 0n), out: [Buffer, bigint, number][] = [];
+    for (let i = 0; i < n; i += b.readUInt16LE(i + 16)) out.push([Buffer.from(b.subarray(i + 19, b.indexOf(0, i + 19))), b.readBigUInt64LE(i), b[i + 18]]);
+    return out;
+  },
+  /** Every entry of directory `p` as getdents64 of `size` bytes gives them: [name, d_ino, d_type]. */
+  async dirents(p: P, size = 32768): Promise<[Buffer, bigint, number][]> {
+    const fd = fs.openSync(buf(p), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY), out: [Buffer, bigint, number][] = [];
+    try { for (let e; (e = await sys.getdents(fd, size)).length;) out.push(...e); } finally { fs.closeSync(fd); }
+    return out;
+  },
   readFile(p: P): Buffer { return fs.readFileSync(buf(p)); },
   writeFile(p: P, data: string | Uint8Array, mode = 0o644): void { fs.writeFileSync(buf(p), data, { mode }); },
   getxattr(p: P, name: P): Buffer { return pt.getxattr(p, name); },

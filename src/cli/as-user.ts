@@ -136,6 +136,15 @@ export class AsUser {
   /** Kills the child now. */
   kill(): void { this.child.kill('SIGKILL'); }
 
+  /** Kills the child and resolves once it has exited (its fds and locks are gone). */
+  killed(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.kill('SIGKILL');
+    });
+  }
+
   private onData(d: string): void {
     this.buf += d;
     let nl: number;
@@ -176,7 +185,7 @@ export async function runAs<T = unknown>(body: string, args: unknown[] = [], as:
   try {
     return await c.run<T>(body, args, ms);
   } finally {
-    c.kill();
+    await c.killed(); // resolved only when its fds and locks are released
   }
 }
 
@@ -186,6 +195,6 @@ export async function runOps(ops: Op[], as: As = {}, ms = 60_000): Promise<unkno
   try {
     return await c.ops(ops, ms);
   } finally {
-    c.kill();
+    await c.killed();
   }
 }

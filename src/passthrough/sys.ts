@@ -14,7 +14,7 @@
  * `umask` and run on the addon's creator thread, whose umask is its own: the
  * process umask is never read or changed.
  */
-import { native } from '../transport/index.js';
+import { native } from '../transport/native.js';
 
 export type Name = Uint8Array | string;
 
@@ -56,6 +56,8 @@ export interface PtSys {
   pwrite(fd: number, data: Uint8Array, pos: bigint): number;
   /** EFBIG for size ≥ 2^63. */
   ftruncate(fd: number, size: bigint): void;
+  /** truncate(2) by path (a FUSE server sees SETATTR without a file handle). */
+  truncate(path: Name, size: bigint): void;
   fallocate(fd: number, mode: number, offset: bigint, length: bigint): void;
   /** `offset` is signed (a loff_t). */
   lseek(fd: number, offset: bigint, whence: number): bigint;

@@ -1,8 +1,8 @@
-/** The shared harness of the conformance suite: the python3 child, checks, the per-case context `t`, and the case runner. */
-import { spawn } from 'node:child_process';
+/** The shared harness of the conformance suite: the syscalls made in child processes, checks, the per-case context `t`, and the case runner. */
 import { constants as C, type BigIntStats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { AsUser, type Op } from '../as-user.js';
 
 export const NOBODY = 65534;
 export const NAME_255 = 'n'.repeat(255);
@@ -12,118 +12,26 @@ export const REG = C.S_IFREG;
 export const DIR = C.S_IFDIR;
 export const LNK = C.S_IFLNK;
 
-// ---- python3: the syscalls Node lacks, and other users ----------------------------
+// ---- child processes: the syscalls Node lacks, and other users -------------------
+
+export type { Op };
 
 /**
- * argv[1]: JSON list of [op, ...args]; argv[2] (optional): uid to drop to (gid
- * the same, supplementary groups those the group database gives that user, as a
- * login would: a filesystem must take a caller's groups from the caller, not
- * find none). Runs the ops in order, stops at the first
- * OSError, prints a JSON list of {ok: value} / {err: "EACCES"}. Fds opened with
- * `openfd` are kept by key for later ops in the same list.
+ * Runs `ops` (names of the as-user helper's `sys` functions with their arguments) in
+ * order in one fresh Node child, umask 0, cwd /; as `uid` if given, with gid `uid` and
+ * the supplementary groups the group database gives that user, as a login would (a
+ * filesystem must take a caller's groups from the caller, not find none). Fds opened
+ * with `openfd` are kept by key for later ops in the same list. Rejects at the first
+ * failing op with its errno name as `code`, like Node's fs. Settles once the child has
+ * exited, so that nothing it opened is still open when the case goes on.
  */
-const PY = `
-import ctypes, errno, json, os, platform, pwd, signal, sys
-libc = ctypes.CDLL(None, use_errno=True)
-AT_FDCWD = -100
-NR_RENAMEAT2 = {'x86_64': 316, 'aarch64': 276, 'riscv64': 276, 'ppc64le': 357, 's390x': 347, 'i686': 353, 'armv7l': 382}
-class TS(ctypes.Structure):
-    _fields_ = [('sec', ctypes.c_long), ('nsec', ctypes.c_long)]
-def check(r):
-    if r != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-def ts(t):
-    if t == 'now': return TS(0, (1 << 30) - 1)
-    if t == 'omit': return TS(0, (1 << 30) - 2)
-    return TS(t[0], t[1])
-def utimensat(p, a, m, nofollow=False):
-    check(libc.utimensat(AT_FDCWD, os.fsencode(p), (TS * 2)(ts(a), ts(m)), 0x100 if nofollow else 0))
-def renameat2(a, b, flags):
-    L = ctypes.c_long
-    check(libc.syscall(L(NR_RENAMEAT2[platform.machine()]), L(AT_FDCWD), ctypes.c_char_p(os.fsencode(a)),
-                       L(AT_FDCWD), ctypes.c_char_p(os.fsencode(b)), L(flags)))
-def st(s):
-    return {'mode': s.st_mode, 'uid': s.st_uid, 'gid': s.st_gid, 'nlink': s.st_nlink, 'size': s.st_size}
-def fifo_io(p, text):
-    signal.alarm(10)
-    pid = os.fork()
-    if pid == 0:
-        fd = os.open(p, os.O_WRONLY)
-        os.write(fd, text.encode())
-        os._exit(0)
-    fd = os.open(p, os.O_RDONLY)
-    data = b''
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk: break
-        data += chunk
-    os.close(fd)
-    os.waitpid(pid, 0)
-    return data.decode()
-fds = {}
-def openfd(k, p, flags, mode=0o644):
-    fds[k] = os.open(p, flags, mode)
-OPS = {
-    'umask': os.umask, 'openfd': openfd,
-    'open': lambda p, flags, mode=0o644: os.close(os.open(p, flags, mode)),
-    'close': lambda k: os.close(fds.pop(k)),
-    'fchmod': lambda k, m: os.fchmod(fds[k], m),
-    'ftruncate': lambda k, n: os.ftruncate(fds[k], n),
-    'fstat': lambda k: st(os.fstat(fds[k])),
-    'write': lambda k, s: os.write(fds[k], s.encode()),
-    'stat': lambda p: st(os.stat(p)),
-    'mkdir': os.mkdir, 'rmdir': os.rmdir, 'unlink': os.unlink, 'rename': os.rename,
-    'renameat2': renameat2, 'symlink': os.symlink, 'readlink': os.readlink,
-    'link': lambda a, b: os.link(a, b, follow_symlinks=False),
-    'chmod': os.chmod, 'chown': os.chown, 'lchown': os.lchown, 'truncate': os.truncate,
-    'mknod': lambda p, mode, major=0, minor=0: os.mknod(p, mode, os.makedev(major, minor)),
-    'mkfifo': os.mkfifo, 'utimensat': utimensat, 'fifo_io': fifo_io,
-}
-if len(sys.argv) > 2:
-    uid = int(sys.argv[2])
-    try:
-        os.initgroups(pwd.getpwuid(uid).pw_name, uid)
-    except KeyError:
-        os.setgroups([])  # no such user: no groups of its own
-    os.setgid(uid)
-    os.setuid(uid)
-os.umask(0)
-out = []
-for op in json.loads(sys.argv[1]):
-    try:
-        out.append({'ok': OPS[op[0]](*op[1:])})
-    except OSError as e:
-        out.append({'err': errno.errorcode.get(e.errno, 'E%d' % e.errno)})
-        break
-print(json.dumps(out))
-`;
-
-export type Op = [string, ...unknown[]];
-
-/** Runs `ops` in one python3 child (as `uid` if given); rejects like Node's fs at the first failing op. */
-function python(ops: Op[], uid?: number, ms = 20_000): Promise<unknown[]> {
-  return new Promise((resolveOps, reject) => {
-    const args = ['-I', '-c', PY, JSON.stringify(ops), ...(uid === undefined ? [] : [String(uid)])];
-    const child = spawn('python3', args, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot run python3: ${e.message}`)); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`python3 ${ops.map((o) => o[0]).join(',')} exited ${code ?? signal}: ${err.trim()}`));
-      const res = JSON.parse(out) as { ok?: unknown; err?: string }[];
-      const last = res[res.length - 1];
-      if (last?.err) {
-        const who = uid === undefined ? '' : ` (as uid ${uid})`;
-        return reject(Object.assign(new Error(`${ops[res.length - 1][0]}${who}: ${last.err}`), { code: last.err }));
-      }
-      resolveOps(res.map((r) => r.ok));
-    });
-  });
+async function inChild(ops: Op[], uid?: number, ms = 20_000): Promise<unknown[]> {
+  const child = new AsUser(uid === undefined ? {} : { uid, gid: uid });
+  try {
+    return await child.ops(ops, ms);
+  } finally {
+    await child.close();
+  }
 }
 
 // ---- checks ------------------------------------------------------------------------
@@ -202,11 +110,11 @@ export class T {
   constructor(readonly dir: string, readonly env: Env) {}
   p(...names: string[]): string { return join(this.dir, ...names); }
   tick(): Promise<void> { return new Promise((r) => setTimeout(r, this.env.tickMs)); }
-  /** One syscall in a python3 child, as the suite's user. */
-  async sys(...op: Op): Promise<unknown> { return (await python([op]))[0]; }
+  /** One syscall in a child process, as the suite's user. */
+  async sys(...op: Op): Promise<unknown> { return (await inChild([op]))[0]; }
   /** One syscall as uid/gid 65534. */
-  async nobody(...op: Op): Promise<unknown> { return (await python([op], NOBODY))[0]; }
-  batch(uid: number | undefined, ops: Op[]): Promise<unknown[]> { return python(ops, uid); }
+  async nobody(...op: Op): Promise<unknown> { return (await inChild([op], NOBODY))[0]; }
+  batch(uid: number | undefined, ops: Op[]): Promise<unknown[]> { return inChild(ops, uid); }
   /** A directory anyone may create in (0777, owned by us). */
   pub(name = 'pub'): Promise<string> { return dir(this.p(name), 0o777); }
   now(): bigint { return BigInt(Date.now()) * 1_000_000n; }
@@ -277,7 +185,7 @@ export async function probe(mnt: string): Promise<Env> {
     if (!isRoot) noNobody = 'needs root (to act as uid 65534)';
     else {
       try {
-        await python([['stat', d]], NOBODY);
+        await inChild([['stat', d]], NOBODY);
       } catch (e) {
         noNobody = `uid 65534 cannot reach ${d} (${(e as Error).message}): mount with allow_other, and make every parent of MNT searchable`;
       }

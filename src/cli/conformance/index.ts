@@ -7,11 +7,12 @@
  * - Every case runs in a fresh directory MNT/.tsfuse-conformance-XXXXXX
  *   (mode 0755, owned by the suite's user), removed afterwards.
  * - Real syscalls: Node's fs where it makes the syscall the case is about,
- *   python3 (ctypes) for what Node lacks or does differently — mknod, mkfifo,
- *   renameat2, utimensat with UTIME_NOW/UTIME_OMIT/AT_SYMLINK_NOFOLLOW and
- *   nanoseconds, truncate(2) (Node's truncate is open+ftruncate) — and for
- *   anything done as another user: the child drops to uid/gid 65534 with no
- *   supplementary groups and reports the errno name.
+ *   and a Node child process (the as-user helper, src/cli/as-user.ts, with
+ *   the native addon) for what Node lacks or does differently — mknod,
+ *   mkfifo, renameat2, utimensat with UTIME_NOW/UTIME_OMIT/AT_SYMLINK_NOFOLLOW
+ *   and nanoseconds, truncate(2) (Node's truncate is open+ftruncate) — and for
+ *   anything done as another user: the child takes uid/gid 65534 with that
+ *   user's login groups and reports the errno name.
  * - Cases that need root (device nodes, chown to another user) or a second
  *   user (permission checks as 65534) are skipped, with the reason, when the
  *   suite is not root or uid 65534 cannot reach MNT (no allow_other, or a
