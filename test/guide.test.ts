@@ -4,90 +4,24 @@
 // guide's first complete example (the block marked ```ts headline) and its low-level
 // example (```ts lowlevel) must mount and serve, used from another process.
 //
-// The blocks are written to a directory inside the project (so that the project's
-// node_modules/@types and, for the example runs, the package's own "exports" map
-// resolve), with a tsconfig whose `paths` point 'tsfuse' and 'tsfuse/*' at src/, and
-// checked by the project's TypeScript compiler in one run. A failure names the
-// guide's line. A canary block with a known error is compiled in the same run and
-// must be reported at its own line: the check is shown to catch what it is for.
-//
+// The compile check (test/doc-blocks.ts, shared with test/readme.test.ts) names the
+// guide's line of a failure, and shows with a canary block that it catches errors.
 // A block marked ```ts no-compile is skipped; it must begin with a comment saying
 // "not compiled" and why (a fragment that cannot stand alone). The guide has none
 // today.
 import { spawn } from 'node:child_process';
 import {
-  appendFileSync, closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync,
+  appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync,
   statSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, errCode, forceUnmount, isMounted, poll, REPO, run, tempDir, timed, WAIT_MS } from './helpers.js';
+import { compileDocs, tsBlocks, unexplainedNoCompile, unexportedImports, workDir } from './doc-blocks.js';
+import { cleanup, errCode, forceUnmount, isMounted, poll, REPO, tempDir, timed, WAIT_MS } from './helpers.js';
 
 const GUIDE = join(REPO, 'docs/guide.md');
-const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
-
-/** A fenced ```ts block: the line of its opening fence (1-based), its info words after
- * the language, and its code. */
-export interface Block { line: number; tags: string[]; code: string }
-
-/**
- * The ```ts (or ```typescript) blocks of a Markdown text, in order. Fences of other
- * languages are skipped whole (a ```ts inside a ```text block is not a block); a fence
- * closes at a line of the same fence characters, at least as many, and nothing else.
- */
-export function tsBlocks(md: string): Block[] {
-  const lines = md.split('\n');
-  const blocks: Block[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^ {0,3}(`{3,}|~{3,})\s*(\S*)(.*)$/.exec(lines[i]);
-    if (!open) continue;
-    const [, fence, lang, rest] = open;
-    const start = i;
-    const code: string[] = [];
-    for (i++; i < lines.length; i++) {
-      const close = /^ {0,3}(`{3,}|~{3,})\s*$/.exec(lines[i]);
-      if (close && close[1][0] === fence[0] && close[1].length >= fence.length) break;
-      code.push(lines[i]);
-    }
-    if (lang === 'ts' || lang === 'typescript') blocks.push({ line: start + 1, tags: rest.trim().split(/\s+/).filter(Boolean), code: code.join('\n') });
-  }
-  return blocks;
-}
-
-/** tsconfig for the blocks: strict, as the project; 'tsfuse' and its subpaths are the
- * project's sources (the package's exports map points them at dist/, which holds the same
- * code compiled). */
-function tsconfig(): object {
-  return {
-    compilerOptions: {
-      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noImplicitOverride: true,
-      noFallthroughCasesInSwitch: true, noEmit: true, skipLibCheck: true, types: ['node'],
-      paths: { 'tsfuse': ['../src/index.ts'], 'tsfuse/*': ['../src/*/index.ts'] },
-    },
-    include: ['*.ts'],
-  };
-}
-
-/** One compiler error, at `file` line `line` (1-based), column `col`. */
-interface TscError { file: string; line: number; col: number; text: string }
-
-/** Parses `tsc --pretty false` output: "file(line,col): error TSnnnn: text", with indented continuation lines. */
-function tscErrors(out: string): TscError[] {
-  const errors: TscError[] = [];
-  for (const l of out.split('\n')) {
-    const m = /^(.+?)\((\d+),(\d+)\): (error .*)$/.exec(l);
-    if (m) errors.push({ file: m[1], line: Number(m[2]), col: Number(m[3]), text: m[4] });
-    else if (l.trim() && errors.length) errors[errors.length - 1].text += `\n    ${l.trim()}`;
-  }
-  return errors;
-}
-
-/** A directory inside the project, removed afterwards (it holds only generated files). */
-function workDir(): string {
-  return mkdtempSync(join(REPO, '.guide-check-'));
-}
 
 const guide = readFileSync(GUIDE, 'utf8');
 const blocks = tsBlocks(guide);
@@ -100,43 +34,15 @@ test('the guide has its examples, one headline, and the errors section with its 
   const begin = guide.indexOf('<!-- errors:begin -->', errors);
   const end = guide.indexOf('<!-- errors:end -->', errors);
   assert.ok(begin > errors && end > begin, 'the errors:begin and errors:end markers, in that order, in that section');
-  for (const b of blocks.filter((x) => x.tags.includes('no-compile'))) {
-    assert.match(b.code.split('\n')[0], /^\s*\/\/.*not compiled/i, `docs/guide.md:${b.line}: a no-compile block starts with a comment saying why it is not compiled`);
-  }
+  assert.equal(unexplainedNoCompile('docs/guide.md', blocks), []);
+  const exportsMap = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports;
+  assert.equal(unexportedImports('docs/guide.md', blocks, exportsMap), [], 'package specifiers that "exports" offers, no repository paths');
 });
 
 test('every ```ts block of the guide compiles as a module of its own, importing tsfuse as a package user does', timed(600_000, async () => {
-  const dir = workDir();
-  try {
-    const files = new Map<string, { block: Block; where: string }>();
-    const put = (name: string, block: Block, where: string) => {
-      // `export {}` makes every block a module (its names do not meet the other blocks'),
-      // after the block's own lines: line numbers stay the block's.
-      writeFileSync(join(dir, name), `${block.code}\nexport {};\n`);
-      files.set(name, { block, where });
-    };
-    for (const b of blocks) if (!b.tags.includes('no-compile')) put(`block-${b.line}.ts`, b, 'docs/guide.md');
-    const canaryMd = '# canary\n\n```ts\nconst ok = 1;\nconst bad: string = ok;\n```\n';
-    const [canary] = tsBlocks(canaryMd);
-    put('canary.ts', canary, 'canary.md');
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig(), null, 2));
-
-    const r = await run(process.execPath, [TSC, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], 540_000, { cwd: dir });
-    const out = r.stdout + r.stderr;
-    const errors = tscErrors(out);
-    assert.ok(r.code === 0 || errors.length > 0, `tsc exited ${r.code ?? r.signal} without errors we could read: ${out}`);
-    const at = (e: TscError) => {
-      const f = files.get(e.file.replace(/^.*\//, ''));
-      // The guide's line: the fence is line `block.line`, the block's first line the next.
-      return f ? `${f.where}:${f.block.line + e.line}:${e.col}` : `${e.file}:${e.line}:${e.col}`;
-    };
-    const canaryErrors = errors.filter((e) => e.file.endsWith('canary.ts')).map(at);
-    assert.equal(canaryErrors, ['canary.md:5:7'], 'the canary block\'s error is reported at its own line');
-    const real = errors.filter((e) => !e.file.endsWith('canary.ts')).map((e) => `${at(e)}: ${e.text}`);
-    assert.equal(real, [], `blocks of the guide that do not compile:\n${real.join('\n')}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { errors, canary } = await compileDocs([{ name: 'docs/guide.md', md: guide }]);
+  assert.equal(canary, ['canary.md:5:7'], 'the canary block\'s error is reported at its own line');
+  assert.equal(errors, [], `blocks of the guide that do not compile:\n${errors.join('\n')}`);
 }));
 
 /** A running example: the block tagged `tag`, served on a fresh mount point by a child
