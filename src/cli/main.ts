@@ -67,6 +67,8 @@ const USAGE = `usage:
 options (-o, comma-separated, as mount(8); later words win):
   fsname=NAME subtype=NAME allow_other default_permissions max_read=N max_write=N max_readahead=N
   max_background=N congestion_threshold=N request_timeout=SECONDS over_mount
+  handler_timeout=SECONDS (a handler not settled by then is answered EIO, its late result dropped
+    and logged; default 0 = off. request_timeout is the kernel's: when it fires it aborts the mount)
   clean_stale (on in the CLI: a dead mount a crashed server left is detached, with a message; noclean_stale)
   mount(8) flags: ro rw dev nodev suid nosuid exec noexec sync async dirsync relatime strictatime
     noatime atime diratime nodiratime lazytime symfollow nosymfollow   (default: rw,nosuid,nodev,
@@ -182,8 +184,8 @@ function parseArgs(args: string[]): Parsed {
     } else if (a === '--log') p.log = resolve(value(++i, a));
     else if (a === '--dir') p.dir = value(++i, a);
     else if (a === '--handles') {
-      const v = args[++i];
-      if (v !== 'never' && v !== 'prefer' && v !== 'mandatory') throw new Error(`--handles must be never, prefer or mandatory, got ${v}`);
+      const v = value(++i, a);
+      if (v !== 'never' && v !== 'prefer' && v !== 'mandatory') throw new Error(`--handles must be never, prefer or mandatory, got ${JSON.stringify(v)}`);
       p.handles = v;
     }
     else if (a === '--group' && i + 1 < args.length) p.groups.push(args[++i]);
@@ -277,12 +279,17 @@ function passthrough(p: Parsed, src: string, mnt: string, subtype: string, foreg
         writebackCache: p.tuning.writebackCache,
       });
     } catch (e) {
-      throw new Error(`cannot use source directory ${src}: ${(e as Error).message}`);
+      throw sourceError(src, e as Error);
     }
   };
   return serve(p, mnt, `passthrough of ${src}`, make, {
     fsname: src, subtype, defaultPermissions: true, allowOther: process.geteuid?.() === 0,
   }, foreground);
+}
+
+/** A Passthrough that could not start, named by its source (once: the Passthrough's own message may name it already). */
+function sourceError(src: string, e: Error): Error {
+  return e.message.startsWith('cannot use source directory') ? e : new Error(`cannot use source directory ${src}: ${e.message}`);
 }
 
 /**
@@ -300,7 +307,7 @@ async function mountHelper(args: string[]): Promise<number> {
     else if (a.startsWith('-o')) opts.push(a.slice(2));
     else if (a === '-t') i++;
     else if (a === '-N' || a.startsWith('--namespace')) {
-      process.stderr.write('mount.fuse.tsfuse: -N (mount in another namespace) is not supported\n');
+      process.stderr.write('mount.fuse.tsfuse: -N (mount in another namespace) is not supported: run mount inside that namespace (nsenter) instead\n');
       return 32;
     } else if (/^-[sfnvi]+$/.test(a)) fake ||= a.includes('f');
     else if (a.startsWith('-')) { process.stderr.write(`mount.fuse.tsfuse: unknown flag ${a}\n`); return 1; }
@@ -333,7 +340,7 @@ function installHelper(dir: string): number {
     mkdirSync(dir, { recursive: true });
     writeFileSync(path, script, { mode: 0o755 });
   } catch (e) {
-    process.stderr.write(`tsfuse: cannot write ${path}: ${(e as Error).message}${(e as NodeJS.ErrnoException).code === 'EACCES' ? ' (run as root)' : ''}\n`);
+    process.stderr.write(`tsfuse: cannot write ${path}: ${(e as Error).message}${(e as NodeJS.ErrnoException).code === 'EACCES' ? ' (run as root, or pass --dir DIR of a directory you may write to)' : ''}\n`);
     return 1;
   }
   process.stdout.write(`tsfuse: wrote ${path}; now \`mount -t fuse.tsfuse SRC MNT\` and fstab lines \`SRC MNT fuse.tsfuse defaults 0 0\` work\n`);
@@ -370,7 +377,7 @@ function buildSpec(spec: string): FileSystem {
     try {
       return new Passthrough(src, { nofile: 1 << 20 });
     } catch (e) {
-      throw new Error(`cannot use source directory ${src}: ${(e as Error).message}`);
+      throw sourceError(src, e as Error);
     }
   }
   throw new Error(`unknown filesystem ${JSON.stringify(spec)}: passthrough:DIR, memfs or hello`);
@@ -387,9 +394,9 @@ function checkSpec(spec: string, where: string): string {
     try {
       st = statSync(abs);
     } catch (e) {
-      throw new Error(`${where}: source directory ${abs}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
+      throw new Error(`${where}: source directory ${abs}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist: create it, or name an existing directory' : (e as Error).message}`);
     }
-    if (!st.isDirectory()) throw new Error(`${where}: source ${abs} is not a directory`);
+    if (!st.isDirectory()) throw new Error(`${where}: source ${abs} is not a directory: name a directory`);
     return `passthrough:${abs}`;
   }
   throw new Error(`${where}: unknown filesystem ${JSON.stringify(spec)} (passthrough:DIR, memfs or hello)`);
@@ -478,7 +485,7 @@ async function vfsCommand(p: Parsed): Promise<number> {
     const seen = new Set<string>();
     for (const l of layout) {
       const key = l.path.replace(/\/+$/, '');
-      if (seen.has(key)) throw new Error(`two filesystems at ${l.path}`);
+      if (seen.has(key)) throw new Error(`two filesystems at ${l.path}: each path takes one (attach the second elsewhere)`);
       seen.add(key);
     }
     if (p.controlGroup !== undefined) gid = getgrnam(p.controlGroup);
