@@ -83,30 +83,3 @@ export async function serverLog(fx: Fixture): Promise<string> {
   await fx.caughtUp();
   return fx.errors();
 }
-
-
-
-
-/** Python helpers passthrough-exact.test.ts's client scripts start with (after their imports
- * and `libc`): out(v) prints JSON, err(f, …) returns the errno name or None, chk(r) raises
- * on a negative libc result. To go once that suite uses the as-user helper (src/cli/as-user.ts). */
-export const PY_HELPERS = String.raw`def out(v):
-    print(json.dumps(v), flush=True)
-def err(f, *x, **k):
-    try:
-        f(*x, **k)
-        return None
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-def chk(r):
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r`;
-
-/** A script body written indented in a template string, with the indentation removed. */
-export function dedent(s: string): string {
-  const lines = s.replace(/^\n/, '').split('\n');
-  const ind = Math.min(...lines.filter((l) => l.trim()).map((l) => /^ */.exec(l)![0].length));
-  return lines.map((l) => l.slice(ind)).join('\n');
-}
