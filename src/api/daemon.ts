@@ -88,6 +88,7 @@ export class DaemonStatus {
   }
 }
 
+/** How `startDaemon` starts a server process and waits for it. */
 export interface DaemonOptions {
   /** The mount point the child mounts on: a start that fails or times out detaches what
    * it left mounted there. Undefined: no mount to check (a handed-over /dev/fd/N). */
@@ -107,13 +108,22 @@ export interface DaemonOptions {
 
 /** A start that failed: the child's exit status and what it wrote on stderr. */
 export class DaemonError extends Error {
+  /**
+   * @param code - Why: 'ENOENT' (the program could not be started), 'ESRCH' (it exited
+   * before it was ready) or 'ETIMEDOUT' (not ready in time; it was stopped).
+   * @param exitCode - The child's exit status, null when it was killed or never ran.
+   * @param signal - The signal that killed the child, or null.
+   * @param stderr - What the child wrote on stderr while starting (up to 64 KiB).
+   */
   constructor(message: string, readonly code: string, readonly exitCode: number | null, readonly signal: string | null, readonly stderr: string) {
     super(message);
     this.name = 'DaemonError';
   }
 }
 
+/** A server process that reported `ready`. */
 export interface Daemon {
+  /** The server process's pid. */
   pid: number;
   /** What the child said with `ready` (its pid, mount point …). */
   info: Record<string, unknown>;
@@ -179,11 +189,12 @@ export function startDaemon(argv: string[], opts: DaemonOptions = {}): Promise<D
     // 'close', not 'exit': after the child's stderr is drained, so its error is complete.
     child.on('close', (code, signal) => {
       const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-      void fail(`the server ${how} before the mount was ready${stderr.trim() && !opts.forward ? `: ${lastLines(stderr)}` : ''}`,
+      void fail(`the server ${how} before the mount was ready${!stderr.trim() ? '' : opts.forward ? ' (its reason is above)' : `: ${lastLines(stderr)}`}`,
         'ESRCH', code, signal);
     });
     const timer = setTimeout(() => void fail(`the mount was not ready within ${timeout} ms (no INIT answered); ` +
-      `the server (pid ${child.pid}) was stopped`, 'ETIMEDOUT', null, null), timeout);
+      `the server (pid ${child.pid}) was stopped: give it longer (option timeout; the CLI's --timeout SECONDS), ` +
+      'or run it in the foreground (-f -d) to see where it stops', 'ETIMEDOUT', null, null), timeout);
   });
 }
 
@@ -223,6 +234,7 @@ function cleanup(mnt: string, before: number): string {
   return n ? `; the mount it left on ${mnt} was detached` : '';
 }
 
+/** What `spawnMount` serves, and how. */
 export interface SpawnMountOptions extends DaemonOptions {
   /** The module (a path, or a package specifier) whose export is the filesystem. */
   module: string;
@@ -240,8 +252,11 @@ export interface SpawnMountOptions extends DaemonOptions {
   maxRestarts?: number;
 }
 
+/** A mount served by a background process started by `spawnMount`. */
 export interface SpawnedMount {
+  /** The server's pid (the supervisor's, with `supervise`). */
   pid: number;
+  /** The absolute path of the mount point. */
   mountpoint: string;
   /** Unmounts (lazily with `lazy`) and waits for the server process to exit. */
   unmount(opts?: { lazy?: boolean }): Promise<void>;

@@ -10,6 +10,7 @@ import type { FileSystem } from './filesystem.js';
 import type { FileSystemSpec } from './load.js';
 import { Server, type ServerOptions, type ServerStats } from './server.js';
 
+/** Serving one mount from several threads. */
 export interface ThreadOptions {
   /**
    * Serve with this many threads (default 1): the first is this one, each other a worker
@@ -26,11 +27,13 @@ export interface ThreadOptions {
   threadFileSystem?: FileSystemSpec;
 }
 
+/** Everything `mount()` accepts: mount options, server options and thread options. */
 export type SessionOptions = MountOptions & ServerOptions & ThreadOptions;
 
 const SERVER_KEYS = ['entryTimeout', 'attrTimeout', 'negativeTimeout', 'debug', 'log', 'maxReply'] as const;
 const THREAD_KEYS = ['threads', 'threadFileSystem'] as const;
 
+/** A live mount: the connection to the kernel and the Server answering it (what `mount()` resolves to). */
 export class FuseSession {
   /** Resolves when the session ends: null after a normal unmount, else the error. */
   readonly closed: Promise<Error | null>;
@@ -38,6 +41,7 @@ export class FuseSession {
   /** The extra threads (option `threads`), each serving its own clone of the device. */
   readonly threads: Worker[] = [];
 
+  /** @param connection - The mount's /dev/fuse connection. @param server - The Server answering its requests. */
   constructor(readonly connection: Connection, readonly server: Server) {
     this.closed = connection.closed.then(async (e) => {
       // The threads' reads fail with ENODEV once the kernel ends the session: they finish.
@@ -46,9 +50,11 @@ export class FuseSession {
     });
   }
 
+  /** The absolute path of the mount point. */
   get mountpoint(): string {
     return this.connection.mountpoint;
   }
+  /** What INIT agreed with the kernel (protocol minor, flags, sizes). */
   get negotiated(): Negotiated {
     return this.connection.negotiated!;
   }
@@ -74,6 +80,7 @@ export class FuseSession {
     return () => latest.filter(Boolean);
   }
 
+  /** This thread's Server stats (see `threadStats` for the others). */
   stats(): ServerStats {
     return this.server.stats();
   }
@@ -126,7 +133,8 @@ export async function mount(mountpoint: string, fs: FileSystem, options: Session
   const { serverOpts, mountOpts, threadOpts } = splitSessionOptions(options);
   const server = new Server(fs, serverOpts);
   const log = sessionLog(serverOpts);
-  const conn = await Connection.mount(mountpoint, server, mountOpts as MountOptions, log);
+  // The session's own keys are taken out above; named as known, an unknown key's message lists them too.
+  const conn = await Connection.mount(mountpoint, server, mountOpts as MountOptions, log, [...SERVER_KEYS, ...THREAD_KEYS]);
   const session = new FuseSession(conn, server);
   try {
     for (let i = 1; i < (threadOpts.threads ?? 1); i++) session.threads.push(await startThread(conn, i, mountOpts, serverOpts, threadOpts.threadFileSystem!));
@@ -144,6 +152,9 @@ async function startThread(conn: Connection, index: number, mountOpts: MountOpti
   let w: Worker;
   try {
     w = new Worker(new URL('./thread-worker.js', import.meta.url), {
+      // The parent's flags but those that apply only to its own entry (`node --input-type=module
+      // -e …` would make every worker fail: --input-type needs string input).
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
       workerData: {
         index, fd, mountpoint: conn.mountpoint, options: resolveMountOptions(mountOpts), serverOpts: plain,
         offer: conn.offer, negotiated: conn.negotiated, spec,

@@ -14,5 +14,5 @@ export function getgrnam(name: string): number {
     const f = line.split(':');
     if (f[0] === name && /^\d+$/.test(f[2] ?? '')) return Number(f[2]);
   }
-  throw new Error(`--control-group ${name}: no such group in /etc/group`);
+  throw new Error(`--control-group ${name}: no such group in /etc/group (name an existing group, or give its gid as a number)`);
 }

@@ -19,6 +19,12 @@ import { describeHolders, mountHolders } from './holders.js';
 
 /** An error shaped like Node's fs errors. */
 export class MountError extends Error {
+  /**
+   * @param code - The errno's name, e.g. 'EACCES'.
+   * @param errno - The errno, negated (as Node's fs errors carry it).
+   * @param syscall - What failed: 'mount', 'umount2', 'stat', 'fusermount3' ….
+   * @param path - The path it failed on (the mount point, or /dev/fuse).
+   */
   constructor(readonly code: string, readonly errno: number, readonly syscall: string, readonly path: string, message: string) {
     super(message);
     this.name = 'MountError';
@@ -64,13 +70,14 @@ export function checkMountpoint(mountpoint: string, opts: Pick<ResolvedMountOpti
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     if (code === 'ENOTCONN' || code === 'ECONNABORTED') return cleanDeadMount(mnt, opts, log);
-    if (code === 'ENOENT') throw mountError('ENOENT', mnt, `mountpoint ${mnt} does not exist`, 'stat');
-    throw mountError(code, mnt, `cannot access mountpoint ${mnt}: ${(e as Error).message}`, 'stat');
+    if (code === 'ENOENT') throw mountError('ENOENT', mnt, `mount point ${mnt} does not exist: create it first (mkdir -p ${mnt})`, 'stat');
+    throw mountError(code, mnt, `cannot access mount point ${mnt} (${(e as Error).message}): ` +
+      (code === 'EACCES' ? 'the mounting user must be allowed to search every directory above it' : 'check the path'), 'stat');
   }
-  if (!st.isDirectory()) throw mountError('ENOTDIR', mnt, `mountpoint ${mnt} is not a directory`, 'stat');
+  if (!st.isDirectory()) throw mountError('ENOTDIR', mnt, `mount point ${mnt} is not a directory: mount on a directory`, 'stat');
   if (!opts.overMount && mountPoints().has(mnt)) {
     throw mountError('EBUSY', mnt, `${mnt} is already a mount point; refusing to stack another mount on it ` +
-      '(unmount it first, or pass overMount / -o over_mount)');
+      `(unmount it first: \`tsfuse umount ${mnt}\`; or pass overMount / -o over_mount to stack)`);
   }
   return mnt;
 }
@@ -165,8 +172,11 @@ export function fusermountFlags(o: ResolvedMountOptions, uid: number): string[] 
 /** Our option key for a fusermount3 flag word, where the two differ (errors name the option). */
 const KEY_OF_WORD: Record<string, string> = { noatime: 'atime', strictatime: 'atime' };
 
+/** A mounted /dev/fuse: the fd the session reads and where it is mounted. */
 export interface MountedDevice {
+  /** The /dev/fuse fd the kernel sends this mount's requests on. */
   fd: number;
+  /** The absolute path of the mount point ("/dev/fd/N" for a handed-over fd). */
   mountpoint: string;
   /** 'fd': a /dev/fuse fd handed to us, mounted by someone else (mountpoint "/dev/fd/N"). */
   method: 'mount' | 'fusermount' | 'fd';
@@ -213,7 +223,7 @@ function mountSyscall(mnt: string, o: ResolvedMountOptions): MountedDevice {
       err.message = `${err.code}: cannot open /dev/fuse (${err.code === 'EACCES' ? 'Permission denied' : 'Operation not permitted'}): ` +
         'mount(2) needs CAP_SYS_ADMIN (run as root, or use mountMethod "fusermount" with fusermount3 installed)';
     } else if (err.code === 'ENOENT') {
-      err.message = 'ENOENT: /dev/fuse does not exist (load the fuse module: modprobe fuse)';
+      err.message = 'ENOENT: /dev/fuse does not exist (load the fuse module: modprobe fuse; in a container, pass the device in: --device /dev/fuse)';
     }
     throw err;
   }
@@ -235,6 +245,14 @@ function mountSyscall(mnt: string, o: ResolvedMountOptions): MountedDevice {
 function fusermountPath(o: { fusermount?: string }): string {
   return o.fusermount ?? 'fusermount3';
 }
+
+/** What to do about fusermount3's refusals that a user can fix (its texts as of fuse 3.14). */
+const FUSERMOUNT_ADVICE: [RegExp, string][] = [
+  [/failed to open \/dev\/fuse: Permission denied/, 'this user may not open /dev/fuse (fusermount3 opens it as the user): ' +
+    'make it mode 0666, as the fuse3 package\'s udev rule does, or mount as root'],
+  [/allow_other only allowed if 'user_allow_other'/, 'add the line user_allow_other to /etc/fuse.conf, or mount without allow_other'],
+  [/no write access to mountpoint/, 'mount on a directory this user owns or may write to'],
+];
 
 /** Runs fusermount3 and waits; rejects with its stderr. */
 function runFusermount(args: string[], o: { fusermount?: string } = {}, commFd?: number): Promise<void> {
@@ -258,11 +276,12 @@ function runFusermount(args: string[], o: { fusermount?: string } = {}, commFd?:
           `(${text}); mount as root (mount(2), mountMethod "mount") to use it`));
       }
       // Match strerror() texts: EACCES is "Permission denied", EPERM "Operation not permitted".
-      const code2 = /permission denied/i.test(text) ? 'EACCES' : /not permitted|not allowed/i.test(text) ? 'EPERM'
+      const code2 = /permission denied|no write access/i.test(text) ? 'EACCES' : /not permitted|not allowed|only allowed if/i.test(text) ? 'EPERM'
         : /no such file/i.test(text) ? 'ENOENT' : /not a directory/i.test(text) ? 'ENOTDIR'
-          : /busy/i.test(text) ? 'EBUSY' : /not connected/i.test(text) ? 'ENOTCONN' : 'EIO';
+          : /busy/i.test(text) ? 'EBUSY' : /not connected/i.test(text) ? 'ENOTCONN' : /not found in \/etc\/mtab/.test(text) ? 'EINVAL' : 'EIO';
       const prefixed = /^fusermount3?:/.test(text) ? text : `${fusermountPath(o)}: ${text}`;
-      reject(mountError(code2, args[args.length - 1], prefixed, 'fusermount3'));
+      const advice = FUSERMOUNT_ADVICE.find(([re]) => re.test(text))?.[1];
+      reject(mountError(code2, args[args.length - 1], advice ? `${prefixed}: ${advice}` : prefixed, 'fusermount3'));
     });
   });
 }
@@ -295,11 +314,13 @@ export async function mountDevice(mnt: string, o: ResolvedMountOptions): Promise
   return method === 'mount' ? mountSyscall(mnt, o) : mountFusermount(mnt, o);
 }
 
+/** How `unmount` detaches a mount. */
 export interface UnmountOptions {
   /** Detach now even if busy (MNT_DETACH / fusermount3 -z); the mount goes away when no longer used. */
   lazy?: boolean;
   /** 'mount' = umount2(2) (root), 'fusermount' = fusermount3 -u. Default: by effective uid. */
   method?: 'mount' | 'fusermount' | 'fd';
+  /** Path of fusermount3 (default: found on PATH). */
   fusermount?: string;
 }
 
@@ -321,7 +342,11 @@ export async function unmount(mountpoint: string, opts: UnmountOptions = {}): Pr
       err.message = `EBUSY: ${mnt} is busy: ${holders.length ? `held by ${describeHolders(holders)}` : 'a process (in another pid or mount namespace, or a submount) uses it'}. ` +
         `Close those, or detach it lazily (it goes away when no longer used): \`tsfuse umount -l ${mnt}\` (lazy: true)`;
     } else if (err.code === 'EINVAL') {
-      err.message = `EINVAL: ${mnt} is not a mount point`;
+      err.message = method === 'mount' ? `EINVAL: ${mnt} is not a mount point: nothing is mounted there to unmount (findmnt lists what is)`
+        : `EINVAL: ${mnt} is not a mount point this user mounted (${err.message.replace(/^EINVAL: /, '')}): ` +
+          'nothing to unmount, or another user\'s mount (root unmounts it)';
+    } else if (err.code === 'ENOENT' && method === 'mount') {
+      err.message = `ENOENT: ${mnt} does not exist: nothing to unmount there (check the path)`;
     }
     throw err;
   }
