@@ -502,6 +502,29 @@ Napi::Value Listxattr(const Napi::CallbackInfo& info) {
     return Napi::Buffer<char>::Copy(info.Env(), buf.data(), m);
   }
 }
+// listxattrInto(path, buf): one listxattr(2) with buf (its length is the size; an empty buf makes
+// the size probe): the count the call answered. For clients that check the probe and ERANGE
+// themselves (listxattr above retries until the list fits).
+Napi::Value ListxattrInto(const Napi::CallbackInfo& info) {
+  std::string path;
+  void* buf;
+  size_t len;
+  if (!Bytes(info, 0, &path) || !View(info, 1, &buf, &len)) return Fail(info.Env(), EINVAL, "listxattr");
+  ssize_t n = listxattr(path.c_str(), static_cast<char*>(buf), len);
+  if (n < 0) return Fail(info.Env(), errno, "listxattr", path);
+  return Num(info, static_cast<double>(n));
+}
+// getxattrInto(path, name, buf): one getxattr(2) with buf (its length is the size; an empty buf
+// makes the size probe): the count the call answered.
+Napi::Value GetxattrInto(const Napi::CallbackInfo& info) {
+  std::string path, name;
+  void* buf;
+  size_t len;
+  if (!Bytes(info, 0, &path) || !Bytes(info, 1, &name) || !View(info, 2, &buf, &len)) return Fail(info.Env(), EINVAL, "getxattr");
+  ssize_t n = getxattr(path.c_str(), name.c_str(), buf, len);
+  if (n < 0) return Fail(info.Env(), errno, "getxattr", name);
+  return Num(info, static_cast<double>(n));
+}
 Napi::Value Removexattr(const Napi::CallbackInfo& info) {
   std::string path, name;
   if (!Bytes(info, 0, &path) || !Bytes(info, 1, &name)) return Fail(info.Env(), EINVAL, "removexattr");
@@ -697,6 +720,8 @@ void Init(Napi::Env env, Napi::Object exports) {
   o.Set("setxattr", Napi::Function::New(env, Setxattr));
   o.Set("listxattr", Napi::Function::New(env, Listxattr));
   o.Set("removexattr", Napi::Function::New(env, Removexattr));
+  o.Set("listxattrInto", Napi::Function::New(env, ListxattrInto));
+  o.Set("getxattrInto", Napi::Function::New(env, GetxattrInto));
   o.Set("nameToHandleAt", Napi::Function::New(env, NameToHandleAt));
   o.Set("openByHandleAt", Napi::Function::New(env, OpenByHandleAt));
   o.Set("pread", Napi::Function::New(env, Pread));

@@ -4,16 +4,17 @@
 // The source is a tmpfs mounted by each test, holding one directory of
 // 1,000,000 distinct empty files made by a small C program compiled here
 // with cc (openat(O_CREAT|O_EXCL) + close in a loop: 5 s on an idle 2-CPU
-// machine, 10 to 20 s on a busy one; a Python loop is several times slower,
-// and hard links to one file would make every name one inode, which no real
-// tree does). Every 1000th
-// name is not UTF-8: "f<7 digits>" followed by a lone 0x80, by ED B2 80 (what
-// a lax decoder reads as U+DC80, the very code point tsfuse uses for the lone
-// byte 0x80), by FF, or by C3 28 — 1000 such names in all, each of which must
-// come back as exactly its bytes and never collide with another.
+// machine, 10 to 20 s on a busy one; a loop in a scripting language is
+// several times slower, and hard links to one file would make every name one
+// inode, which no real tree does). Every 1000th name is not UTF-8:
+// "f<7 digits>" followed by a lone 0x80, by ED B2 80 (what a lax decoder
+// reads as U+DC80, the very code point tsfuse uses for the lone byte 0x80),
+// by FF, or by C3 28 — 1000 such names in all, each of which must come back
+// as exactly its bytes and never collide with another.
 //
-// Clients are child processes (ls -U | wc -l, find, python3 os.scandir),
-// never this process: the server runs in test/fixtures/serve-passthrough.ts.
+// Clients are child processes (ls -U | wc -l, find, fs.opendir in a Node
+// child of src/cli/as-user.ts), never this process: the server runs in
+// test/fixtures/serve-passthrough.ts.
 // Checked:
 // - the count is exact (1,000,000; find also prints the directory itself);
 // - the names are exactly the source's (sorted sha256 through the mount = on
@@ -22,7 +23,7 @@
 //   MAX_GROWTH_MIB (VmHWM after minus VmRSS before, the peak reset through
 //   /proc/PID/clear_refs first);
 // - two handles listing at once (two processes, and one process stepping two
-//   scandir iterators in turn) both get every name once, the server's peak
+//   opendir handles in turn) both get every name once, the server's peak
 //   RSS growth for the two processes again below MAX_GROWTH_MIB;
 // - a listing while the source directory churns (a C loop creating and
 //   removing other names) ends, and returns each name that existed
@@ -37,6 +38,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cleanup, isMounted, poll, run, tempDir, timed } from './helpers.js';
 import { bases, withPt, type Fixture } from './pt-helpers.js';
+import { runAs } from '../src/cli/as-user.js';
 
 const N = 1_000_000;
 /** Names that are not UTF-8: every 1000th. */
@@ -201,32 +203,35 @@ async function sh(script: string, ...args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
-const PY = String.raw`
-import hashlib, json, os, sys
-def summary(names):
-    h = hashlib.sha256()
-    for n in sorted(names):
-        h.update(n + b'\0')
-    bad = 0
-    for n in names:
-        try:
-            n.decode('utf-8')
-        except UnicodeDecodeError:
-            bad += 1
-    return {'count': len(names), 'distinct': len(set(names)), 'sha256': h.hexdigest(), 'nonUtf8': bad}
+/**
+ * What the bodies below get: `summary(names)` of names as latin1 strings (one char per byte,
+ * so sorting them sorts the bytes): count, distinct, the sha256 of the sorted names each
+ * followed by a NUL, and how many are not UTF-8.
+ */
+const PRELUDE = String.raw`
+  const { createHash } = await import('node:crypto');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const summary = (names) => {
+    const h = createHash('sha256');
+    for (const n of [...names].sort()) h.update(n + '\0', 'latin1');
+    let bad = 0;
+    for (const n of names) {
+      if (!/[\x80-\xff]/.test(n)) continue;
+      try { utf8.decode(Buffer.from(n, 'latin1')); } catch { bad++; }
+    }
+    return { count: names.length, distinct: new Set(names).size, sha256: h.digest('hex'), nonUtf8: bad };
+  };
 `;
 
 interface Summary { count: number; distinct: number; sha256: string; nonUtf8: number }
 
-/** Runs python3 with the PY prelude and `body` (paths as bytes in `a`); the last line it prints is JSON. */
-async function py<T>(body: string, ...args: string[]): Promise<T> {
-  const r = await run('python3', ['-I', '-c', `${PY}\na = [os.fsencode(x) for x in sys.argv[1:]]\n${body}`, ...args], LIST_MS);
-  assert.is(r.code, 0, `python3 exited ${r.code ?? r.signal}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+/** Runs the PRELUDE and `body` (an async function's text; `a` its arguments) in a Node child. */
+function js<T>(body: string, ...args: unknown[]): Promise<T> {
+  return runAs<T>(PRELUDE + body, args, {}, LIST_MS);
 }
 
-/** Every name in `dir` (os.listdir on bytes: one handle, read to the end). */
-const listing = (dir: string) => py<Summary>('print(json.dumps(summary(os.listdir(a[0]))))', dir);
+/** Every name in `dir` (readdir: one handle, read to the end). */
+const listing = (dir: string) => js<Summary>("return summary(fs.readdirSync(a[0], { encoding: 'latin1' }));", dir);
 
 // ---- tests ------------------------------------------------------------------------------
 
@@ -238,11 +243,11 @@ test(`a directory of ${N} entries lists exactly, the server's memory growing les
     log(`ls -U | wc -l: ${ls.result} in ${ls.ms.toFixed(0)} ms; server VmRSS before ${(ls.before / MiB).toFixed(1)} MiB, peak growth ${(ls.growth / MiB).toFixed(1)} MiB (bound ${MAX_GROWTH_MIB} MiB)`);
     const find = await peakGrowth(pid, () => sh('find "$1" -maxdepth 1 | wc -l', d));
     log(`find -maxdepth 1 | wc -l: ${find.result} in ${find.ms.toFixed(0)} ms; peak growth ${(find.growth / MiB).toFixed(1)} MiB`);
-    const scan = await peakGrowth(pid, () => py<number>('print(sum(1 for _ in os.scandir(a[0])))', d));
-    log(`python os.scandir: ${scan.result} in ${scan.ms.toFixed(0)} ms; peak growth ${(scan.growth / MiB).toFixed(1)} MiB`);
+    const scan = await peakGrowth(pid, () => js<number>('const d = fs.opendirSync(a[0]); let n = 0; while (d.readSync()) n++; d.closeSync(); return n;', d));
+    log(`fs.opendir: ${scan.result} in ${scan.ms.toFixed(0)} ms; peak growth ${(scan.growth / MiB).toFixed(1)} MiB`);
     assert.is(ls.result, String(N), 'ls -U | wc -l');
     assert.is(find.result, String(N + 1), 'find -maxdepth 1 | wc -l (the directory itself, then every entry)');
-    assert.is(scan.result, N, 'os.scandir');
+    assert.is(scan.result, N, 'fs.opendir, read to the end');
     assert.ok(ls.growth < MAX_GROWTH_MIB * MiB, `server peak RSS grew ${(ls.growth / MiB).toFixed(1)} MiB during one listing (bound ${MAX_GROWTH_MIB} MiB)`);
   })));
 
@@ -254,15 +259,24 @@ test('names that are not UTF-8 come back as exactly their bytes, distinct', time
     assert.equal(direct, { count: N, distinct: N, sha256: direct.sha256, nonUtf8: NON_UTF8 }, 'the source as made');
     assert.equal(through, direct, 'names through the mount = names on the source');
     // Each form is there under its exact bytes (a lookup by those bytes too), and no lossy twin is.
-    const found = await py<Record<string, boolean>>(String.raw`
-names = set(os.listdir(a[0]))
-want = {'f0000999\\x80': b'f0000999\x80', 'f0001999\\xed\\xb2\\x80': b'f0001999\xed\xb2\x80',
-        'f0002999\\xff': b'f0002999\xff', 'f0003999\\xc3(': b'f0003999\xc3(',
-        'no f0000999\\ufffd': 'f0000999\ufffd'.encode(), 'no f0000999\\udc80 as UTF-8': b'f0000999\xed\xb2\x80'}
-out = {}
-for k, n in want.items():
-    out[k] = (n in names) == (not k.startswith('no ')) and (os.path.lexists(os.path.join(a[0], n)) == (n in names))
-print(json.dumps(out))`, d);
+    const want: [string, Buffer][] = [
+      ['f0000999\\x80', Buffer.from('f0000999\x80', 'latin1')],
+      ['f0001999\\xed\\xb2\\x80', Buffer.from('f0001999\xed\xb2\x80', 'latin1')],
+      ['f0002999\\xff', Buffer.from('f0002999\xff', 'latin1')],
+      ['f0003999\\xc3(', Buffer.from('f0003999\xc3(', 'latin1')],
+      ['no f0000999\\ufffd', Buffer.from('f0000999\ufffd')],
+      ['no f0000999\\udc80 as UTF-8', Buffer.from('f0000999\xed\xb2\x80', 'latin1')],
+    ];
+    const found = await js<Record<string, boolean>>(`
+      const [dir, want] = a;
+      const names = new Set(fs.readdirSync(dir, { encoding: 'latin1' }));
+      const lexists = (n) => { try { fs.lstatSync(Buffer.concat([Buffer.from(dir + '/'), n])); return true; } catch (e) { if (e.code !== 'ENOENT') throw e; return false; } };
+      const out = {};
+      for (const [k, n] of want) {
+        const listed = names.has(n.toString('latin1'));
+        out[k] = listed === !k.startsWith('no ') && lexists(n) === listed;
+      }
+      return out;`, d, want);
     assert.equal(found, Object.fromEntries(Object.keys(found).map((k) => [k, true])), 'each name by its bytes');
   })));
 
@@ -276,22 +290,22 @@ test('two handles listing the same big directory at once both get every name onc
     assert.equal(two.result, [String(N), String(N)], 'two ls -U | wc -l at once');
     // Bounded per handle: a second open handle adds a buffer, not a second listing.
     assert.ok(two.growth < MAX_GROWTH_MIB * MiB, `server peak RSS grew ${(two.growth / MiB).toFixed(1)} MiB during two listings at once (bound ${MAX_GROWTH_MIB} MiB)`);
-    // One process, two open handles read in turn (each scandir is its own open directory).
-    const turns = await py<{ x: Summary; y: Summary }>(String.raw`
-x, y, it = [], [], [os.scandir(a[0]), os.scandir(a[0])]
-live = [True, True]
-while any(live):
-    for i, (out, sd) in enumerate(((x, it[0]), (y, it[1]))):
-        if not live[i]:
-            continue
-        for _ in range(1000):
-            e = next(sd, None)
-            if e is None:
-                live[i] = False
-                break
-            out.append(e.name)
-print(json.dumps({'x': summary(x), 'y': summary(y)}))`, d);
-    log(`two scandir handles in turn: ${turns.x.count} and ${turns.y.count} names`);
+    // One process, two open handles read in turn (each opendir is its own open directory).
+    const turns = await js<{ x: Summary; y: Summary }>(`
+      const out = [[], []], dirs = [fs.opendirSync(a[0], { encoding: 'latin1' }), fs.opendirSync(a[0], { encoding: 'latin1' })];
+      const live = [true, true];
+      while (live.some(Boolean)) {
+        for (let i = 0; i < 2; i++) {
+          if (!live[i]) continue;
+          for (let k = 0; k < 1000; k++) {
+            const e = dirs[i].readSync();
+            if (e === null) { live[i] = false; dirs[i].closeSync(); break; }
+            out[i].push(e.name);
+          }
+        }
+      }
+      return { x: summary(out[0]), y: summary(out[1]) };`, d);
+    log(`two opendir handles in turn: ${turns.x.count} and ${turns.y.count} names`);
     assert.equal(turns.x, direct, 'first handle');
     assert.equal(turns.y, direct, 'second handle');
   })));
@@ -313,15 +327,17 @@ test('a listing while the source directory churns ends and returns each name tha
       assert.ok(started, `churn did not start: ${err}`);
       // Reads through the mount while names come and go; stops (and says so) past
       // 3 N names, which only a listing that never ends would reach.
-      const seen = await py<{ looped: boolean; total: number; stable: Summary; churned: number; churnedDistinct: number }>(String.raw`
-stable, churned, looped = [], [], False
-for e in os.scandir(a[0]):
-    (churned if e.name.startswith(b'c') else stable).append(e.name)
-    if len(stable) + len(churned) > 3 * int(sys.argv[2]):
-        looped = True
-        break
-print(json.dumps({'looped': looped, 'total': len(stable) + len(churned), 'stable': summary(stable),
-                  'churned': len(churned), 'churnedDistinct': len(set(churned))}))`, join(mnt, 'dir'), String(N));
+      const seen = await js<{ looped: boolean; total: number; stable: Summary; churned: number; churnedDistinct: number }>(`
+        const [dir, n] = a;
+        const stable = [], churned = [], d = fs.opendirSync(dir, { encoding: 'latin1' });
+        let looped = false;
+        for (let e; (e = d.readSync()) !== null;) {
+          (e.name.startsWith('c') ? churned : stable).push(e.name);
+          if (stable.length + churned.length > 3 * n) { looped = true; break; }
+        }
+        d.closeSync();
+        return { looped, total: stable.length + churned.length, stable: summary(stable), churned: churned.length, churnedDistinct: new Set(churned).size };`,
+      join(mnt, 'dir'), N);
       churn.kill('SIGTERM');
       assert.is(await ended, 0, `churn: ${err}`);
       log(`listing during churn: ${seen.total} names (${seen.stable.count} that stayed, ${seen.churned} churned, ${seen.churnedDistinct} distinct); churn ${out.trim().split('\n').pop()}`);

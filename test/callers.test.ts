@@ -14,8 +14,8 @@
 // Real users and groups are made for the run (tsfu-{staff,alice,bob}-PID:
 // alice's primary group is her own, staff is supplementary; bob is in no
 // group of ours) and removed at the end. Every client runs in its own process
-// with its groups intact (os.initgroups, or `setpriv --init-groups`), checked
-// with `id -G`. Each case runs twice (with and without default_permissions) on
+// with its groups intact (a Node child of src/cli/as-user.ts: initgroups, or
+// `setpriv --init-groups`), checked with `id -G`. Each case runs twice (with and without default_permissions) on
 // two identical trees: SRC/n used directly, SRC/m through the mount; what the
 // mount shows must equal what the source did, and the source must show what
 // the case expects.
@@ -25,7 +25,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run, sleep, timed } from './helpers.js';
-import { bases, dedent, withPt } from './pt-helpers.js';
+import { bases, withPt } from './pt-helpers.js';
+import { runAs } from '../src/cli/as-user.js';
 
 const NOBODY = 65534;
 /** A child's environment: no PATH entry it cannot search (root's pyenv shims), stable sorting. */
@@ -80,57 +81,36 @@ test.after(removeUsers);
 // ---- clients ------------------------------------------------------------------------------
 
 /**
- * Python prelude: becomes A['user'] with the groups the group database gives
- * it, umask 022, then IDS is what `id -G` says of this process. `res(f, …)`
- * gives {'ok': value} or {'err': 'EACCES'}; `st(p)` lstat's owner, group (by name) and mode.
+ * What each body gets (it runs as the user, with the groups the group database gives it,
+ * umask 022): A = {user, root, staff}, R = A.root, me = 'alice' or 'bob'; `r`, the results
+ * to fill; `res(f)` gives {ok: value} or {err: 'EACCES'}; `st(p)` lstat's owner, group (by
+ * name) and mode; readf, creat, mkdir, mkfifo, symlink, enter, chown as their names say.
  */
 const PRELUDE = String.raw`
-import errno, grp, json, os, pwd, subprocess, sys
-A = json.loads(sys.argv[1])
-R = A['root']
-def res(f, *x):
-    try:
-        return {'ok': f(*x)}
-    except OSError as e:
-        return {'err': errno.errorcode.get(e.errno, str(e.errno))}
-def st(p):
-    s = os.lstat(p)
-    return {'owner': pwd.getpwuid(s.st_uid).pw_name, 'group': grp.getgrgid(s.st_gid).gr_name, 'mode': oct(s.st_mode)}
-def readf(p):
-    with open(p) as f:
-        return f.read()
-def creat(p, mode):
-    os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
-    return st(p)
-def mkdir(p, mode):
-    os.mkdir(p, mode)
-    return st(p)
-def enter(p):
-    os.chdir(p)
-    os.chdir('/')
-def chown(p, uid, gid):
-    os.chown(p, uid, gid)
-    return st(p)
-pw = pwd.getpwnam(A['user'])
-os.initgroups(pw.pw_name, pw.pw_gid)
-os.setgid(pw.pw_gid)
-os.setuid(pw.pw_uid)
-os.umask(0o022)
-IDS = [int(g) for g in subprocess.run(['id', '-G'], capture_output=True, text=True, check=True, env=${JSON.stringify(ENV)}).stdout.split()]
-r = {}
+  const A = a[0], R = A.root, me = A.user.split('-')[1], r = {};
+  const names = (db) => new Map(fs.readFileSync(db, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':')).map((f) => [Number(f[2]), f[0]]));
+  const users = names('/etc/passwd'), groups = names('/etc/group');
+  const res = (f, ...x) => { try { return { ok: f(...x) ?? null }; } catch (e) { if (!e.code) throw e; return { err: e.code }; } };
+  const st = (p) => { const s = fs.lstatSync(p); return { owner: users.get(s.uid), group: groups.get(s.gid), mode: '0o' + s.mode.toString(8) }; };
+  const readf = (p) => fs.readFileSync(p, 'utf8');
+  const creat = (p, mode) => { fs.closeSync(fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, mode)); return st(p); };
+  const mkdir = (p, mode) => { fs.mkdirSync(p, mode); return st(p); };
+  const mkfifo = (p, mode) => { sys.mkfifo(p, mode); return st(p); };
+  const symlink = (t, p) => { fs.symlinkSync(t, p); return st(p); };
+  const enter = (p) => { process.chdir(p); process.chdir('/'); };
+  const chown = (p, uid, gid) => { fs.chownSync(p, uid, gid); return st(p); };
 `;
 
 type Res = { ok?: unknown; err?: string };
 type Results = Record<string, Res>;
 
-/** Runs `body` (which fills the dict `r`) as `who` with R = `root`; checks `id -G` shows `groups`. */
+/** Runs `body` (which fills `r`) as `who` with R = `root`; checks `id -G` shows `groups`. */
 async function asUser(who: User, root: string, body: string, groups: number[]): Promise<Results> {
-  const name = who.name;
-  const arg = JSON.stringify({ user: name, root, staff: U.staff });
-  const p = await run('python3', ['-I', '-c', `${PRELUDE}${dedent(body)}\nprint(json.dumps({'ids': IDS, 'r': r}))`, arg], 60_000, { cwd: '/' });
-  if (p.code !== 0) throw new Error(`python3 as ${name} exited ${p.code ?? p.signal}: ${p.stderr.trim()}`);
-  const out = JSON.parse(p.stdout.trim().split('\n').pop()!) as { ids: number[]; r: Results };
-  assert.equal([...out.ids].sort((a, b) => a - b), [...groups].sort((a, b) => a - b), `id -G of the client as ${name}`);
+  const out = await runAs<{ ids: number[]; r: Results }>(`${PRELUDE}${body}
+  const { execFileSync } = await import('node:child_process');
+  const ids = execFileSync('id', ['-G'], { encoding: 'utf8', env: a[1] }).trim().split(/\\s+/).map(Number);
+  return { ids, r };`, [{ user: who.name, root, staff: U.staff }, ENV], { uid: who.uid, umask: 0o022 }, 60_000);
+  assert.equal([...out.ids].sort((a, b) => a - b), [...groups].sort((a, b) => a - b), `id -G of the client as ${who.name}`);
   return out.r;
 }
 
@@ -217,29 +197,26 @@ const tree = (): Node[] => [
 ];
 
 const CHOWN = `
-  me = A['user'].split('-')[1]
-  r['chgrp'] = res(chown, R + '/own-' + me, -1, A['staff'])
-  r['chown'] = res(chown, R + '/own2-' + me, pw.pw_uid, A['staff'])
+  r.chgrp = res(chown, R + '/own-' + me, -1, A.staff);
+  r.chown = res(chown, R + '/own2-' + me, process.getuid(), A.staff);
 `;
 const ACCESS = `
-  me = A['user'].split('-')[1]
-  r['read'] = res(readf, R + '/rd')
-  r['list'] = res(lambda: sorted(os.listdir(R + '/dr')))
-  r['enter'] = res(enter, R + '/dr')
-  r['inside'] = res(readf, R + '/dr/f')
-  r['create'] = res(creat, R + '/dw/new-' + me, 0o644)
-  r['mkdir'] = res(mkdir, R + '/dw/sub-' + me, 0o755)
+  r.read = res(readf, R + '/rd');
+  r.list = res(() => fs.readdirSync(R + '/dr').sort());
+  r.enter = res(enter, R + '/dr');
+  r.inside = res(readf, R + '/dr/f');
+  r.create = res(creat, R + '/dw/new-' + me, 0o644);
+  r.mkdir = res(mkdir, R + '/dw/sub-' + me, 0o755);
 `;
 const SETGID = `
-  me = A['user'].split('-')[1]
-  r['file'] = res(creat, R + '/sg/f-' + me, 0o644)
-  r['sgidFile'] = res(creat, R + '/sg/x-' + me, 0o2755)
-  r['dir'] = res(mkdir, R + '/sg/d-' + me, 0o755)
-  r['fifo'] = res(lambda p: (os.mkfifo(p, 0o2755), st(p))[1], R + '/sg/p-' + me)
-  r['symlink'] = res(lambda p: (os.symlink('target', p), st(p))[1], R + '/sg/l-' + me)
+  r.file = res(creat, R + '/sg/f-' + me, 0o644);
+  r.sgidFile = res(creat, R + '/sg/x-' + me, 0o2755);
+  r.dir = res(mkdir, R + '/sg/d-' + me, 0o755);
+  r.fifo = res(mkfifo, R + '/sg/p-' + me, 0o2755);
+  r.symlink = res(symlink, 'target', R + '/sg/l-' + me);
 `;
 const DENY = `
-  r['deny'] = res(readf, R + '/deny')
+  r.deny = res(readf, R + '/deny');
 `;
 
 for (const dp of [true, false]) {
@@ -290,9 +267,9 @@ for (const dp of [true, false]) {
       build(join(src, 'n'), nodes);
       build(join(src, 'm'), nodes);
       const body = `
-        r['list'] = res(os.listdir, R + '/x')
-        r['stat'] = res(st, R + '/x/known')
-        r['read'] = res(readf, R + '/x/known')
+        r.list = res(() => fs.readdirSync(R + '/x'));
+        r.stat = res(st, R + '/x/known');
+        r.read = res(readf, R + '/x/known');
       `;
       const expected = { list: EACCES, stat: st('root', 'root', 0o100644), read: { ok: 'known\n' } };
       const nobody = user(NOBODY);
@@ -383,31 +360,23 @@ for (const dp of [true, false]) {
         const OK = 'staff only\n';
         const [a, b] = [[U.alice.uid, U.alice.gid, aliceGroups(), OK], idsChange ? [U.bob.uid, U.bob.gid, bobGroups(), 'EACCES'] : [U.alice.uid, U.alice.gid, [U.alice.gid], 'EACCES']];
         const states = [a, b, a, b, a];
-        const script = dedent(String.raw`
-          import errno, json, os, sys, time
-          p, states, wait = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
-          def read():
-              try:
-                  with open(p) as f:
-                      return f.read()
-              except OSError as e:
-                  return errno.errorcode[e.errno]
-          out = []
-          for uid, gid, groups, want in states:
-              os.seteuid(0); os.setgroups(groups); os.setegid(gid); os.seteuid(uid)
-              end = time.monotonic() + wait
-              got = read()
-              while got != want and time.monotonic() < end:
-                  time.sleep(0.05)
-                  got = read()
-              out.append(got)
-          print(json.dumps(out))
-        `);
-        const reads = async (root: string) => {
-          const r = await run('python3', ['-I', '-c', script, join(root, 'rd'), JSON.stringify(states), idsChange ? '0' : '15'], 100_000, { cwd: '/' });
-          assert.is(r.code, 0, r.stderr);
-          return JSON.parse(r.stdout) as string[];
-        };
+        // One Node child, root to start with: back to euid 0 to change its credentials before each read.
+        const reads = (root: string) => runAs<string[]>(`
+          const [p, states, wait] = a;
+          const read = () => { try { return fs.readFileSync(p, 'utf8'); } catch (e) { if (!e.code) throw e; return e.code; } };
+          const out = [];
+          for (const [uid, gid, groups, want] of states) {
+            process.seteuid(0); process.setgroups(groups); process.setegid(gid); process.seteuid(uid);
+            const end = performance.now() + wait;
+            let got = read();
+            while (got !== want && performance.now() < end) {
+              await new Promise((resolve) => setTimeout(resolve, 50));
+              got = read();
+            }
+            out.push(got);
+          }
+          return out;
+        `, [join(root, 'rd'), states, idsChange ? 0 : 15_000], {}, 100_000);
         const expected = states.map((x) => x[3]);
         assert.equal(await reads(join(src, 'n')), expected, 'on the source itself');
         assert.equal(await reads(join(mnt, 'm')), expected, 'through the mount');

@@ -20,7 +20,8 @@ import { lstatSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, wr
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, dropCaches, poll, sleep, tempDir, timed, WAIT_MS } from './helpers.js';
+import { cleanup, dropCaches, sleep, tempDir, timed, WAIT_MS } from './helpers.js';
+import { AsUser } from '../src/cli/as-user.js';
 import { Fixture, type StatsAnswer, withFixture, pollStats, ourMounts } from './inode-fixture.js';
 
 // ---- client processes ---------------------------------------------------------
@@ -284,33 +285,26 @@ test('gen: 4 readers (lookup/stat/read/readdir) while drop_caches runs in a loop
 // ---- READDIRPLUS continuation vs. unlink ------------------------------------------
 
 /**
- * A python process opens a big directory and reads only its first
- * getdents() batch (one READDIRPLUS of 32 KiB, ~200 entries); then `between`
- * runs; then the listing is finished. Before the rest, a LOOKUP that finds an
- * inode in that directory makes the kernel use READDIRPLUS (not READDIR) for the
+ * A Node child (src/cli/as-user.ts) opens a big directory and reads only its
+ * first entries — of the first getdents() batch glibc's readdir makes (one
+ * READDIRPLUS of 32 KiB, ~200 entries) —; then `between` runs; then the child
+ * finishes the listing. Before the rest, a LOOKUP that finds an inode in that
+ * directory makes the kernel use READDIRPLUS (not READDIR) for the
  * continuation (FUSE_I_ADVISE_RDPLUS).
  */
 async function splitListing(dir: string, between: () => void): Promise<string[]> {
-  const py = spawn('python3', ['-c', `
-import os, sys, json
-it = os.scandir(sys.argv[1])
-first = [next(it).name for _ in range(3)]
-print('FIRST', flush=True)
-sys.stdin.readline()
-print(json.dumps(first + [e.name for e in it]), flush=True)
-`, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  py.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  py.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const child = new AsUser();
   try {
-    if (!await poll(() => out.includes('FIRST\n') || py.exitCode !== null, WAIT_MS, 20) || !out.includes('FIRST\n')) throw new Error(`python: ${out} ${err}`);
+    // The open directory lives in the child between the two bodies.
+    await child.run('globalThis.dir = fs.opendirSync(a[0]); globalThis.first = [0, 1, 2].map(() => globalThis.dir.readSync().name);', [dir], WAIT_MS);
     between();
-    py.stdin.write('\n');
-    if (!await poll(() => out.includes(']') || py.exitCode !== null, WAIT_MS, 20) || !out.includes(']')) throw new Error(`python: ${out} ${err}`);
-    return JSON.parse(out.slice(out.indexOf('['))) as string[];
+    return await child.run<string[]>(`
+      const out = globalThis.first;
+      for (let e; (e = globalThis.dir.readSync()) !== null;) out.push(e.name);
+      globalThis.dir.closeSync();
+      return out;`, [], WAIT_MS);
   } finally {
-    if (py.exitCode === null) py.kill('SIGKILL');
+    child.kill();
   }
 }
 

@@ -14,7 +14,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonError, spawnMount, type SpawnedMount } from '../src/api/index.js';
 import {
@@ -337,24 +337,41 @@ test('-f with a busy mount: SIGTERM detaches lazily and says so; the process exi
 
 // ---- 6. NOTIFY_SOCKET ----------------------------------------------------------------------
 
-/** Receives datagrams on an AF_UNIX SOCK_DGRAM socket at `path`; prints each as a JSON line. */
-const RECEIVER_PY = `
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print('BOUND', flush=True)
-while True:
-    print(json.dumps(s.recv(65536).decode('utf-8', 'replace')), flush=True)
+/**
+ * Prints each datagram that arrives on fd 3 (an AF_UNIX SOCK_DGRAM socket) as a JSON line,
+ * with a synchronous write: the loop never gives the event loop a turn.
+ */
+const RECEIVER_JS = `
+const fs = require('fs');
+const b = Buffer.alloc(65536);
+for (;;) {
+  let n;
+  try {
+    n = fs.readSync(3, b, 0, b.length, null);
+  } catch (e) {
+    if (e.code !== 'EAGAIN') throw e;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    continue;
+  }
+  fs.writeSync(1, JSON.stringify(b.toString('utf8', 0, n)) + '\\n');
+}
 `;
 
+/**
+ * Receives datagrams on an AF_UNIX SOCK_DGRAM socket at `path`, each as a list of lines. Node
+ * has no unix datagram sockets: systemd-socket-activate binds it and, at the first datagram,
+ * execs RECEIVER_JS in Node with the socket as fd 3 (the pid stays the same).
+ */
 async function notifyReceiver(e: Env): Promise<{ path: string; messages: () => string[][] }> {
   const path = join(e.base, 'notify.sock');
-  const r = startCmd('python3', ['-c', RECEIVER_PY, path]);
+  const r = startCmd('systemd-socket-activate', ['--datagram', '--listen', path, process.execPath, '-e', RECEIVER_JS]);
   e.children.push(r.child);
-  await r.waitFor('BOUND\n');
+  const bound = () => { try { return lstatSync(path).isSocket(); } catch { return false; } };
+  assert.ok(await poll(() => bound() || r.child.exitCode !== null, WAIT_MS, 10) && r.child.exitCode === null,
+    `systemd-socket-activate did not bind ${path} (exit ${r.child.exitCode})`);
   return {
     path,
-    messages: () => r.out().split('\n').slice(1).filter(Boolean).map((l) => (JSON.parse(l) as string).split('\n').filter(Boolean)),
+    messages: () => r.out().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as string).split('\n').filter(Boolean)),
   };
 }
 

@@ -12,6 +12,7 @@ import { chmodSync, copyFileSync, mkdirSync, openSync, closeSync, readFileSync, 
 import { join } from 'node:path';
 import { DIST, cleanup, errCode, forceUnmount, isMounted, run, startNode, stop, tempDir, timed, type Proc } from './helpers.js';
 import { withPt, type PtOptions } from './pt-helpers.js';
+import { runAs } from '../src/cli/as-user.js';
 
 const CLI = 'src/cli/main.js';
 const NOBODY = ['--reuid', '65534', '--regid', '65534', '--clear-groups'];
@@ -191,32 +192,31 @@ test('fusermount3 as root passes dev, suid, noexec, noatime; strictatime is pass
 /**
  * The same three operations on a file and a directory of SRC, once through `ref` (a bind
  * mount of SRC with the flag under test) and once through the FUSE mount: did each move
- * the source's atime? Run in a child process (python3); waits > one clock tick after each
+ * the source's atime? Run in a Node child (src/cli/as-user.ts); waits > one clock tick after each
  * timestamp change, so a coarse-clock atime is never older than a fine-grained ctime.
  */
-const ATIME_PY = String.raw`
-import json, os, sys, time
-src, views = sys.argv[1], json.loads(sys.argv[2])
-PAST = 1577836800 * 10**9
-def atime(p): return os.stat(p).st_atime_ns
-def settle(): time.sleep(0.05)
-def read(p):
-    with open(p, 'rb') as f: f.read()
-out = {}
-for via, root in views.items():
-    f, d = os.path.join(src, 'f-' + via), os.path.join(src, 'd-' + via)
-    with open(f, 'wb') as h: h.write(b'hello\n')
-    os.mkdir(d)
-    open(os.path.join(d, 'x'), 'w').close()
-    r = {}
-    os.utime(f, ns=(PAST, os.stat(f).st_mtime_ns)); settle()
-    read(os.path.join(root, 'f-' + via)); r['read with atime in the past'] = atime(f) != PAST
-    a = atime(f); settle()
-    read(os.path.join(root, 'f-' + via)); r['re-read in a new open, atime recent'] = atime(f) != a
-    os.utime(d, ns=(PAST, os.stat(d).st_mtime_ns)); settle()
-    os.listdir(os.path.join(root, 'd-' + via)); r['listing with atime in the past'] = atime(d) != PAST
-    out[via] = r
-print(json.dumps(out))
+const ATIME = `
+  const [src, views] = a;
+  const PAST = 1577836800;
+  const atime = (p) => sys.stat(p).atimeNs;
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+  const read = (p) => fs.readFileSync(p);
+  const out = {};
+  for (const [via, root] of Object.entries(views)) {
+    const f = src + '/f-' + via, d = src + '/d-' + via;
+    fs.writeFileSync(f, 'hello\\n');
+    fs.mkdirSync(d);
+    fs.closeSync(fs.openSync(d + '/x', 'w'));
+    const r = {};
+    sys.utimensat(f, [PAST, 0], 'omit'); await settle();
+    read(root + '/f-' + via); r['read with atime in the past'] = atime(f) !== BigInt(PAST) * 1000000000n;
+    const t = atime(f); await settle();
+    read(root + '/f-' + via); r['re-read in a new open, atime recent'] = atime(f) !== t;
+    sys.utimensat(d, [PAST, 0], 'omit'); await settle();
+    fs.readdirSync(root + '/d-' + via); r['listing with atime in the past'] = atime(d) !== BigInt(PAST) * 1000000000n;
+    out[via] = r;
+  }
+  return out;
 `;
 
 async function atimeRun(flag: string, srcTmpfs = ''): Promise<{ ref: Record<string, boolean>; mnt: Record<string, boolean> }> {
@@ -226,9 +226,7 @@ async function atimeRun(flag: string, srcTmpfs = ''): Promise<{ ref: Record<stri
     mkdirSync(ref);
     execFileSync('mount', ['--bind', src, ref]);
     execFileSync('mount', ['-o', `remount,bind,${flag}`, ref]);
-    const r = await run('python3', ['-c', ATIME_PY, src, JSON.stringify({ ref, mnt })], 60_000);
-    assert.is(r.code, 0, r.stderr);
-    res = JSON.parse(r.stdout);
+    res = await runAs(ATIME, [src, { ref, mnt }], {}, 60_000);
   }, { srcTmpfs });
   return res!;
 }

@@ -16,8 +16,9 @@
 //   on the addon's creator thread); a parent's default ACL wins over it.
 //
 // The server is test/fixtures/serve-passthrough.ts in a child process; client
-// syscalls run in python3 children (Node's fs cannot express those offsets)
-// or in this process; results are checked on the source directly.
+// syscalls run in Node children (src/cli/as-user.ts: 64-bit offsets, xattrs,
+// locks and getdents through the addon) or in this process; results are
+// checked on the source directly.
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -25,36 +26,27 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Passthrough } from '../src/passthrough/index.js';
 import { cleanup, forceUnmount, run, startNode, stop, tempDir, timed, WAIT_MS } from './helpers.js';
-import { bases, dedent, PY_HELPERS, serverLog, withPt, type Fixture } from './pt-helpers.js';
+import { bases, serverLog, withPt, type Fixture } from './pt-helpers.js';
+import { AsUser, runAs, runOps } from '../src/cli/as-user.js';
 
 // ---- helpers --------------------------------------------------------------------------------
 
-const PRELUDE = String.raw`
-import ctypes, errno, fcntl, json, os, stat, struct, sys
-libc = ctypes.CDLL(None, use_errno=True)
-a = [os.fsencode(x) for x in sys.argv[1:]]
-${PY_HELPERS}
-libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-def fallocate(fd, mode, off, n):
-    chk(libc.fallocate(fd, mode, off, n))
-FLOCK = '=hh4xqqi4x'
-def getlk(fd, start, n):
-    t, _, s, l, pid = struct.unpack(FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(FLOCK, fcntl.F_WRLCK, 0, start, n, 0)))
-    return [t, str(s), str(l), pid]
-def setlk(fd, t, start, n):
-    fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack(FLOCK, t, 0, start, n, 0))
-U = 0xffffffff
-def acl(*ents):
-    return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in ents)
-`;
+/** Bodies get `err(f)`: null, or the errno name f threw. */
+const PRELUDE = 'const err = (f) => { try { f(); return null; } catch (e) { if (!e.code) throw e; return e.code; } };\n';
 
-
-/** Runs `body` in python3 (argv as bytes in `a`); its last line of output is JSON. */
-async function py<T = any>(body: string, args: string[], ms = WAIT_MS): Promise<T> {
-  const r = await run('python3', ['-I', '-u', '-c', `${PRELUDE}\n${dedent(body)}`, ...args], ms);
-  if (r.code !== 0) throw new Error(`python3 exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+/** Runs `body` (the text of an async function; `a` its arguments) in a Node child as root. */
+function js<T = any>(body: string, args: unknown[], ms = WAIT_MS): Promise<T> {
+  return runAs<T>(PRELUDE + body, args, {}, ms);
 }
+
+/** system.posix_acl_* value: version 2, then (tag, perm, id) entries. */
+function acl(...ents: [number, number, number][]): Buffer {
+  const v = Buffer.alloc(4 + 8 * ents.length);
+  v.writeUInt32LE(2, 0);
+  ents.forEach(([t, p, i], k) => { v.writeUInt16LE(t, 4 + 8 * k); v.writeUInt16LE(p, 6 + 8 * k); v.writeUInt32LE(i, 8 + 8 * k); });
+  return v;
+}
+const U = 0xffffffff;
 
 /** `dir/name` as bytes (Node's fs takes Buffer paths as they are). */
 const at = (dir: string, ...names: Buffer[]) => Buffer.concat([Buffer.from(dir), ...names.flatMap((n) => [Buffer.from('/'), n])]);
@@ -146,20 +138,18 @@ test('create, rename, link, unlink, mkdir and symlink through the mount hit exac
 test('xattr names and values through the mount are SRC\'s bytes (set, get, list, remove)', timed(30_000, () =>
   withPt({}, async ({ src, mnt, fx }) => {
     writeFileSync(at(src, b(0xff)), 'x\n');
-    const r = await py(`
-      m, s = a[0] + b'/\\xff', a[1] + b'/\\xff'
-      names = [b'user.\\xff\\xfe', b'user.\\xef\\xbf\\xbd', b'user.caf\\xe9', b'user.\\xed\\xa0\\x80']
-      for i, n in enumerate(names):
-          os.setxattr(m, n, b'\\x00\\xff' + bytes([i]))
-      r = {'src': {n.hex(): os.getxattr(s, n).hex() for n in names},
-           'mnt': {n.hex(): os.getxattr(m, n).hex() for n in names},
-           'listMnt': sorted(os.fsencode(x).hex() for x in os.listxattr(m) if os.fsencode(x).startswith(b'user.')),
-           'listSrc': sorted(os.fsencode(x).hex() for x in os.listxattr(s) if os.fsencode(x).startswith(b'user.'))}
-      os.removexattr(m, names[0])
-      r['removed'] = err(os.getxattr, s, names[0])
-      r['kept'] = os.getxattr(s, names[1]).hex()
-      out(r)
-    `, [mnt, src]);
+    const xnames = ['user.\xff\xfe', 'user.\xef\xbf\xbd', 'user.caf\xe9', 'user.\xed\xa0\x80'].map((n) => Buffer.from(n, 'latin1'));
+    const r = await js(`
+      const [m, s, names] = a;
+      names.forEach((n, i) => sys.setxattr(m, n, Buffer.from([0, 0xff, i])));
+      const values = (p) => Object.fromEntries(names.map((n) => [n.toString('hex'), sys.getxattr(p, n).toString('hex')]));
+      const user = (p) => sys.listxattr(p).filter((n) => n.subarray(0, 5).equals(Buffer.from('user.'))).map((n) => n.toString('hex')).sort();
+      const r = { src: values(s), mnt: values(m), listMnt: user(m), listSrc: user(s) };
+      sys.removexattr(m, names[0]);
+      r.removed = err(() => sys.getxattr(s, names[0]));
+      r.kept = sys.getxattr(s, names[1]).toString('hex');
+      return r;
+    `, [at(mnt, b(0xff)), at(src, b(0xff)), xnames]);
     const names = ['user.\xff\xfe', 'user.\xef\xbf\xbd', 'user.caf\xe9', 'user.\xed\xa0\x80'].map((n) => Buffer.from(n, 'latin1').toString('hex'));
     names.forEach((n, i) => {
       assert.is(r.src[n], `00ff0${i}`, `SRC holds xattr ${n} with its value`);
@@ -176,33 +166,35 @@ test('xattr names and values through the mount are SRC\'s bytes (set, get, list,
 
 test('writes and reads at 2^53+2 and 2^60+1 land at exactly those offsets of SRC; sizes, truncate and EFBIG are exact', timed(60_000, () =>
   withPt({ entryTimeout: 0, attrTimeout: 0 }, async ({ src, mnt, fx }) => {
-    const r = await py(`
-      m, s = a[0], a[1]
-      P53, P60 = 2**53 + 2, 2**60 + 1
-      fd = os.open(m + b'/big', os.O_CREAT | os.O_RDWR, 0o644)
-      os.pwrite(fd, b'head', 0)
-      w = [os.pwrite(fd, b'Y', P53), os.pwrite(fd, b'Z', P60)]
-      sfd = os.open(s + b'/big', os.O_RDWR)
-      r = {'w': w, 'head': os.pread(sfd, 4, 0).hex(), 'at53': os.pread(sfd, 3, P53 - 1).hex(), 'at60': os.pread(sfd, 3, P60 - 1).hex(),
-           'srcSize': str(os.fstat(sfd).st_size), 'mntSize': str(os.stat(m + b'/big').st_size)}
-      # Written on SRC behind the mount, read through it with O_DIRECT (READ at the exact offset).
-      os.pwrite(sfd, b'Q', 2**61 + 3)
-      dfd = os.open(m + b'/big', os.O_RDONLY | os.O_DIRECT)
-      r['readQ'] = os.pread(dfd, 3, 2**61 + 2).hex()
-      r['readZ'] = os.pread(dfd, 3, P60 - 1).hex()
-      r['readY'] = os.pread(dfd, 3, P53 - 1).hex()
-      r['sizeQ'] = str(os.fstat(fd).st_size)
-      # The largest size tmpfs takes, then one byte past the end of the largest file: as natively.
-      nfd = os.open(s + b'/native', os.O_CREAT | os.O_RDWR, 0o644)
-      r['truncMnt'] = err(os.ftruncate, fd, 2**63 - 1)
-      r['truncSrc'] = err(os.ftruncate, nfd, 2**63 - 1)
-      r['sizeMax'] = [str(os.stat(m + b'/big').st_size), str(os.fstat(sfd).st_size)]
-      r['efbigMnt'] = err(os.pwrite, fd, b'x', 2**63 - 1)
-      r['efbigSrc'] = err(os.pwrite, nfd, b'x', 2**63 - 1)
-      r['lastMnt'] = os.pwrite(fd, b'L', 2**63 - 2)
-      r['last'] = os.pread(sfd, 1, 2**63 - 2).hex()
-      r['head2'] = os.pread(sfd, 4, 0).hex()
-      out(r)
+    const r = await js(`
+      const [m, s] = a;
+      const { O_CREAT, O_RDWR, O_RDONLY, O_DIRECT } = fs.constants;
+      const P53 = 2n ** 53n + 2n, P60 = 2n ** 60n + 1n;
+      const hex = (k, n, pos) => sys.pread(k, n, pos).toString('hex');
+      sys.openfd('fd', m + '/big', O_CREAT | O_RDWR, 0o644);
+      sys.pwrite('fd', 'head', 0);
+      const w = [sys.pwrite('fd', 'Y', P53), sys.pwrite('fd', 'Z', P60)];
+      sys.openfd('sfd', s + '/big', O_RDWR);
+      const r = { w, head: hex('sfd', 4, 0), at53: hex('sfd', 3, P53 - 1n), at60: hex('sfd', 3, P60 - 1n),
+        srcSize: String(sys.fstat('sfd').size), mntSize: String(sys.stat(m + '/big').size) };
+      // Written on SRC behind the mount, read through it with O_DIRECT (READ at the exact offset).
+      sys.pwrite('sfd', 'Q', 2n ** 61n + 3n);
+      sys.openfd('dfd', m + '/big', O_RDONLY | O_DIRECT);
+      r.readQ = hex('dfd', 3, 2n ** 61n + 2n);
+      r.readZ = hex('dfd', 3, P60 - 1n);
+      r.readY = hex('dfd', 3, P53 - 1n);
+      r.sizeQ = String(sys.fstat('fd').size);
+      // The largest size tmpfs takes, then one byte past the end of the largest file: as natively.
+      sys.openfd('nfd', s + '/native', O_CREAT | O_RDWR, 0o644);
+      r.truncMnt = err(() => sys.ftruncate('fd', 2n ** 63n - 1n));
+      r.truncSrc = err(() => sys.ftruncate('nfd', 2n ** 63n - 1n));
+      r.sizeMax = [String(sys.stat(m + '/big').size), String(sys.fstat('sfd').size)];
+      r.efbigMnt = err(() => sys.pwrite('fd', 'x', 2n ** 63n - 1n));
+      r.efbigSrc = err(() => sys.pwrite('nfd', 'x', 2n ** 63n - 1n));
+      r.lastMnt = sys.pwrite('fd', 'L', 2n ** 63n - 2n);
+      r.last = hex('sfd', 1, 2n ** 63n - 2n);
+      r.head2 = hex('sfd', 4, 0);
+      return r;
     `, [mnt, src]);
     assert.equal(r.w, [1, 1], 'both writes wrote one byte');
     assert.is(r.head, Buffer.from('head').toString('hex'), 'offset 0 was not overwritten');
@@ -229,16 +221,20 @@ test('beyond the source\'s maximum file size (ext4: 16 TiB) a write or truncate 
   withPt({}, async ({ src, mnt, fx }) => {
     const type = (await run('stat', ['-f', '-c', '%T', src], WAIT_MS)).stdout.trim();
     assert.is(type, 'ext2/ext3', 'SRC is the loop-mounted ext4 image');
-    const r = await py(`
-      m, s = a[0], a[1]
-      fd = os.open(m + b'/f', os.O_CREAT | os.O_RDWR, 0o644)
-      nfd = os.open(s + b'/native', os.O_CREAT | os.O_RDWR, 0o644)
-      r = {}
-      for off in (2**50, 2**53 + 2, 2**62):
-          r[str(off)] = [err(os.pwrite, fd, b'x', off), err(os.pwrite, nfd, b'x', off), err(os.ftruncate, fd, off), err(os.ftruncate, nfd, off)]
-      r['size'] = os.fstat(os.open(s + b'/f', os.O_RDONLY)).st_size
-      out(r)
-    `, [mnt, src]);
+    const r = await js(`
+      const [m, s, offs] = a;
+      const { O_CREAT, O_RDWR, O_RDONLY } = fs.constants;
+      sys.openfd('fd', m + '/f', O_CREAT | O_RDWR, 0o644);
+      sys.openfd('nfd', s + '/native', O_CREAT | O_RDWR, 0o644);
+      const r = {};
+      for (const off of offs) {
+        r[String(off)] = [err(() => sys.pwrite('fd', 'x', off)), err(() => sys.pwrite('nfd', 'x', off)),
+          err(() => sys.ftruncate('fd', off)), err(() => sys.ftruncate('nfd', off))];
+      }
+      sys.openfd('f', s + '/f', O_RDONLY);
+      r.size = Number(sys.fstat('f').size);
+      return r;
+    `, [mnt, src, [2n ** 50n, 2n ** 53n + 2n, 2n ** 62n]]);
     for (const off of [2n ** 50n, 2n ** 53n + 2n, 2n ** 62n]) {
       assert.equal(r[String(off)], ['EFBIG', 'EFBIG', 'EFBIG', 'EFBIG'], `pwrite and ftruncate at ${off}: through the mount as natively`);
     }
@@ -248,45 +244,46 @@ test('beyond the source\'s maximum file size (ext4: 16 TiB) a write or truncate 
 
 test('fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range and lock ranges above 2^53 answer what SRC answers', timed(60_000, () =>
   withPt({ entryTimeout: 0, attrTimeout: 0 }, async ({ src, mnt, fx }) => {
-    const r = await py(`
-      m, s = a[0], a[1]
-      P = 2**60 + 4096
-      fd = os.open(m + b'/f', os.O_CREAT | os.O_RDWR, 0o644)
-      sfd = os.open(s + b'/f', os.O_RDWR)
-      os.pwrite(fd, b'Z', P + 1)
-      fallocate(fd, 0, 2**61, 8192)
-      r = {'size': [str(os.fstat(fd).st_size), str(os.fstat(sfd).st_size)],
-           'blocks': os.fstat(sfd).st_blocks}
-      fallocate(fd, 1, 2**62 + 1, 4096)  # FALLOC_FL_KEEP_SIZE
-      r['keep'] = [str(os.fstat(fd).st_size), str(os.fstat(sfd).st_size), os.fstat(sfd).st_blocks > r['blocks']]
-      def seek(f, o, w):
-          try:
-              return str(os.lseek(f, o, w))
-          except OSError as e:
-              return errno.errorcode[e.errno]
-      seeks = [(2**59, os.SEEK_DATA), (P + 2, os.SEEK_HOLE), (P + 4096, os.SEEK_DATA), (2**61 + 100, os.SEEK_HOLE),
-               (2**62, os.SEEK_DATA), (2**61 + 8192, os.SEEK_HOLE)]
-      r['seekMnt'] = [seek(fd, o, w) for o, w in seeks]
-      r['seekSrc'] = [seek(sfd, o, w) for o, w in seeks]
-      # copy_file_range between two files of the mount, at offsets above 2^60
-      gfd = os.open(m + b'/g', os.O_CREAT | os.O_RDWR, 0o644)
-      r['copied'] = os.copy_file_range(fd, gfd, 3, P, 2**61 + 5)
-      g = os.open(s + b'/g', os.O_RDONLY)
-      r['copy'] = os.pread(g, 3, 2**61 + 5).hex()
-      r['gsize'] = str(os.fstat(g).st_size)
-      # A lock far out, held by this process, seen by another open file's F_GETLK (in a child).
-      setlk(fd, fcntl.F_WRLCK, 2**62 + 1, 10)
-      rd, wr = os.pipe()
-      pid = os.fork()
-      if pid == 0:
-          c = os.open(m + b'/f', os.O_RDWR)
-          os.write(wr, json.dumps([getlk(c, 0, 0), getlk(c, 2**62 + 11, 0)]).encode())
-          os._exit(0)
-      os.waitpid(pid, 0)
-      r['getlk'] = json.loads(os.read(rd, 4096))
-      r['pid'] = os.getpid()
-      out(r)
-    `, [mnt, src]);
+    // One child does it all and keeps holding its lock; another process's open file asks F_GETLK.
+    const holder = new AsUser();
+    let r: any;
+    try {
+      r = await holder.run(PRELUDE + `
+        const [m, s] = a;
+        const { O_CREAT, O_RDWR, O_RDONLY } = fs.constants;
+        const P = 2n ** 60n + 4096n, SEEK_DATA = 3, SEEK_HOLE = 4, F_SETLK = 6;
+        sys.openfd('fd', m + '/f', O_CREAT | O_RDWR, 0o644);
+        sys.openfd('sfd', s + '/f', O_RDWR);
+        sys.pwrite('fd', 'Z', P + 1n);
+        sys.fallocate('fd', 0, 2n ** 61n, 8192);
+        const r = { size: [String(sys.fstat('fd').size), String(sys.fstat('sfd').size)], blocks: sys.fstat('sfd').blocks };
+        sys.fallocate('fd', 1, 2n ** 62n + 1n, 4096); // FALLOC_FL_KEEP_SIZE
+        r.keep = [String(sys.fstat('fd').size), String(sys.fstat('sfd').size), sys.fstat('sfd').blocks > r.blocks];
+        const seek = (k, o, w) => { try { return String(sys.lseek(k, o, w)); } catch (e) { if (!e.code) throw e; return e.code; } };
+        const seeks = [[2n ** 59n, SEEK_DATA], [P + 2n, SEEK_HOLE], [P + 4096n, SEEK_DATA], [2n ** 61n + 100n, SEEK_HOLE],
+          [2n ** 62n, SEEK_DATA], [2n ** 61n + 8192n, SEEK_HOLE]];
+        r.seekMnt = seeks.map(([o, w]) => seek('fd', o, w));
+        r.seekSrc = seeks.map(([o, w]) => seek('sfd', o, w));
+        // copy_file_range between two files of the mount, at offsets above 2^60
+        sys.openfd('gfd', m + '/g', O_CREAT | O_RDWR, 0o644);
+        r.copied = Number(sys.copyFileRange('fd', P, 'gfd', 2n ** 61n + 5n, 3));
+        sys.openfd('g', s + '/g', O_RDONLY);
+        r.copy = sys.pread('g', 3, 2n ** 61n + 5n).toString('hex');
+        r.gsize = String(sys.fstat('g').size);
+        // A lock far out, held by this process (F_SETLK: a POSIX record lock).
+        sys.fcntlLock('fd', F_SETLK, L.F_WRLCK, 2n ** 62n + 1n, 10);
+        r.pid = process.pid;
+        return r;
+      `, [mnt, src]);
+      r.getlk = await js(`
+        const F_GETLK = 5;
+        sys.openfd('c', a[0], fs.constants.O_RDWR);
+        const getlk = (start) => { const [t, s, l, pid] = sys.fcntlLock('c', F_GETLK, L.F_WRLCK, start, 0); return [t, String(s), String(l), pid]; };
+        return [getlk(0), getlk(2n ** 62n + 11n)];
+      `, [join(mnt, 'f')]);
+    } finally {
+      holder.kill();
+    }
     const P = 2n ** 60n + 4096n;
     assert.equal(r.size, [String(2n ** 61n + 8192n), String(2n ** 61n + 8192n)], 'fallocate at 2^61 grew the file to exactly its end');
     assert.equal(r.keep, [String(2n ** 61n + 8192n), String(2n ** 61n + 8192n), true], 'KEEP_SIZE at 2^62+1 allocated without growing');
@@ -313,15 +310,19 @@ test('a source whose inode numbers round to one double (2^60+1, 2^60+2) keeps tw
   try {
     await server.waitFor('READY\n');
     await withPt({}, async ({ mnt, fx }) => {
-      const r = await py(`
-        m, s = a[0], a[1]
-        def view(d):
-            return {'stat': {n: str(os.stat(d + b'/' + n.encode()).st_ino) for n in 'abc'},
-                    'dino': {e.name: str(e.inode()) for e in os.scandir(d.decode())},
-                    'data': {n: open(d + b'/' + n.encode(), 'rb').read().decode() for n in 'abc'}}
-        fa, fb = os.open(m + b'/a', os.O_RDONLY), os.open(m + b'/b', os.O_RDONLY)
-        both = [os.read(fa, 10).decode(), os.read(fb, 10).decode()]
-        out({'src': view(s), 'mnt': view(m), 'both': both})
+      const r = await js(`
+        const [m, s] = a;
+        const abc = ['a', 'b', 'c'];
+        // statx: st_ino unsigned and exact; getdents64: d_ino (what scandir's inode() gives)
+        const view = async (d) => ({
+          stat: Object.fromEntries(abc.map((n) => [n, String(sys.statx(d + '/' + n, 0).ino)])),
+          dino: Object.fromEntries((await sys.dirents(d)).filter(([n]) => !['.', '..'].includes(n.toString())).map(([n, ino]) => [n.toString(), String(ino)])),
+          data: Object.fromEntries(abc.map((n) => [n, sys.readFile(d + '/' + n).toString()])),
+        });
+        sys.openfd('fa', m + '/a', fs.constants.O_RDONLY);
+        sys.openfd('fb', m + '/b', fs.constants.O_RDONLY);
+        const both = [sys.read('fa', 10).toString(), sys.read('fb', 10).toString()];
+        return { src: await view(s), mnt: await view(m), both };
       `, [mnt, bigsrc]);
       const want = { a: String(2n ** 60n + 1n), b: String(2n ** 60n + 2n), c: String(2n ** 53n + 1n) };
       assert.equal(r.src.stat, want, 'the source fixture reports the huge numbers');
@@ -400,18 +401,19 @@ for (const dp of [true, false]) {
       const mine = umaskOf('self');
       const pid = fx.child.pid!;
       assert.is(umaskOf(pid), mine, 'the server runs with the umask it inherited');
-      await py(`
-        m = a[0]
-        for mask in (0o027, 0o000, 0o777):
-            os.umask(mask)
-            k = b'%o' % mask
-            os.close(os.open(m + b'/f' + k, os.O_CREAT | os.O_WRONLY, 0o666))
-            os.mkdir(m + b'/d' + k, 0o777)
-            os.mkfifo(m + b'/p' + k, 0o666)
-            t = os.open(m, os.O_TMPFILE | os.O_WRONLY, 0o666)
-            chk(libc.linkat(-100, b'/proc/self/fd/%d' % t, -100, m + b'/t' + k, 0x400))  # AT_SYMLINK_FOLLOW
-            os.close(t)
-        out(None)
+      await js(`
+        const m = a[0];
+        const { O_CREAT, O_WRONLY } = fs.constants;
+        for (const mask of [0o027, 0o000, 0o777]) {
+          sys.umask(mask);
+          const k = mask.toString(8);
+          sys.open(m + '/f' + k, O_CREAT | O_WRONLY, 0o666);
+          sys.mkdir(m + '/d' + k, 0o777);
+          sys.mkfifo(m + '/p' + k, 0o666);
+          const t = sys.openfd('t', m, L.O_TMPFILE | O_WRONLY, 0o666);
+          sys.linkat('/proc/self/fd/' + t, m + '/t' + k, L.AT_SYMLINK_FOLLOW);
+          sys.close('t');
+        }
       `, [mnt]);
       for (const [mask, k] of [[0o027, '27'], [0o000, '0'], [0o777, '777']] as const) {
         const mode = (n: string) => statSync(join(src, n + k)).mode & 0o7777;
@@ -429,20 +431,19 @@ test('with default_permissions (POSIX ACLs, DONT_MASK) a parent\'s default ACL w
   withPt({ defaultPermissions: true }, async ({ src, mnt, fx }) => {
     mkdirSync(join(src, 'acl'));
     mkdirSync(join(src, 'plain'));
-    const probe = await py(`
-      out(err(os.setxattr, a[0], 'system.posix_acl_default', acl((1, 7, U), (4, 7, U), (0x20, 7, U))))
-    `, [join(src, 'acl')]);
+    const probe = await runOps([['setxattr', join(src, 'acl'), 'system.posix_acl_default', acl([1, 7, U], [4, 7, U], [0x20, 7, U])]])
+      .then(() => null, (e: { code?: string }) => e.code ?? String(e));
     if (probe !== null) {
       console.log(`  default ACL: skipped, the source filesystem refuses POSIX ACLs (${probe})`);
       return;
     }
-    await py(`
-      m = a[0]
-      os.umask(0o077)
-      for d in (b'/acl', b'/plain'):
-          os.close(os.open(m + d + b'/f', os.O_CREAT | os.O_WRONLY, 0o666))
-          os.mkdir(m + d + b'/d', 0o777)
-      out(None)
+    await js(`
+      const m = a[0];
+      sys.umask(0o077);
+      for (const d of ['/acl', '/plain']) {
+        sys.open(m + d + '/f', fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);
+        sys.mkdir(m + d + '/d', 0o777);
+      }
     `, [mnt]);
     const mode = (p: string) => (statSync(join(src, p)).mode & 0o7777).toString(8);
     assert.is(mode('acl/f'), '666', 'a file below the default ACL (rwx for all) ignores umask 077');

@@ -22,13 +22,14 @@
 // for the record. Every wait has its own deadline, and the held request is
 // released before any client is reaped, so a stalled server fails the test
 // instead of hanging it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cleanup, isMounted, poll, run, startNode, stop, tempDir, timed, type Proc } from './helpers.js';
 import { bases, withPt } from './pt-helpers.js';
+import { AsUser } from '../src/cli/as-user.js';
 
 /** How long the slow server holds a request unless released: longer than any test here runs. */
 const HOLD_MS = 10 * 60_000;
@@ -37,7 +38,8 @@ const PROBE_DEADLINE_MS = 30_000;
 
 interface Client {
   name: string;
-  child: ChildProcess;
+  /** Kills the client's process. */
+  kill(): void;
   done: boolean;
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -54,7 +56,7 @@ interface Client {
 function client(name: string, cmd: string, args: string[], snapshot?: () => Client['at']): Client {
   const t0 = process.hrtime.bigint();
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const c: Client = { name, child, done: false, code: null, signal: null, stdout: '', stderr: '', ms: NaN, exited: undefined! };
+  const c: Client = { name, kill: () => child.kill('SIGKILL'), done: false, code: null, signal: null, stdout: '', stderr: '', ms: NaN, exited: undefined! };
   child.stdout!.on('data', (d) => { c.stdout += d; });
   child.stderr!.on('data', (d) => { c.stderr += d; });
   c.exited = new Promise((resolve) => {
@@ -70,7 +72,25 @@ function client(name: string, cmd: string, args: string[], snapshot?: () => Clie
 }
 
 function killAll(cs: Client[]): void {
-  for (const c of cs) if (!c.done) c.child.kill('SIGKILL');
+  for (const c of cs) if (!c.done) c.kill();
+}
+
+/**
+ * Runs `body` in a Node child (src/cli/as-user.ts) as a client: what it returns is its
+ * stdout (code 0), what it throws its stderr (code 1).
+ */
+function nodeClient(name: string, body: string, args: unknown[]): Client {
+  const t0 = process.hrtime.bigint();
+  const child = new AsUser();
+  const c: Client = { name, kill: () => child.kill(), done: false, code: null, signal: null, stdout: '', stderr: '', ms: NaN, exited: undefined! };
+  c.exited = child.run<string>(body, args, HOLD_MS)
+    .then((out) => { c.stdout = out; c.code = 0; }, (e: Error) => { c.stderr = e.message; c.code = 1; })
+    .finally(() => {
+      c.ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      c.done = true;
+      child.kill();
+    });
+  return c;
 }
 
 interface SlowEnv { slow: Proc; mnt: string }
@@ -103,25 +123,24 @@ async function withSlowPt(fn: (e: SlowEnv) => Promise<void>): Promise<void> {
   }
 }
 
-const PY = String.raw`
-import json, os, sys
-op, path = sys.argv[1], sys.argv[2]
-if op == 'readdir':
-    print(json.dumps(sorted(os.listdir(path))), flush=True)
-    sys.exit(0)
-if op == 'read':
-    fd = os.open(path, os.O_RDONLY)
-    data = os.read(fd, 65536)
-    print(len(data), data.count(b's'), flush=True)
-elif op == 'write':
-    fd = os.open(path, os.O_WRONLY)
-    print(os.write(fd, b'written\n'), flush=True)
-elif op == 'fsync':
-    fd = os.open(path, os.O_WRONLY)
-    os.write(fd, b'synced\n')
-    os.fsync(fd)
-    print('fsynced', flush=True)
-os.close(fd)
+/** The held operation a[0] on a[1], one syscall each (read(2) of 64 KiB, write(2), fsync(2)); answers what it printed. */
+const OP = String.raw`
+  const [op, path] = a;
+  if (op === 'readdir') return JSON.stringify(fs.readdirSync(path).sort()) + '\n';
+  let out;
+  const fd = fs.openSync(path, op === 'read' ? fs.constants.O_RDONLY : fs.constants.O_WRONLY);
+  if (op === 'read') {
+    const data = sys.read(fd, 65536);
+    out = data.length + ' ' + data.filter((c) => c === 0x73).length + '\n';
+  } else if (op === 'write') {
+    out = sys.write(fd, 'written\n') + '\n';
+  } else if (op === 'fsync') {
+    sys.write(fd, 'synced\n');
+    fs.fsyncSync(fd);
+    out = 'fsynced\n';
+  }
+  fs.closeSync(fd);
+  return out;
 `;
 
 /**
@@ -132,7 +151,7 @@ os.close(fd)
 async function probeWhileHeld(e: SlowEnv, op: 'read' | 'write' | 'fsync' | 'readdir', file: string, expect: string): Promise<void> {
   const all: Client[] = [];
   try {
-    const waiter = client(`${op} ${file}`, 'python3', ['-I', '-c', PY, op, join(e.mnt, file)]);
+    const waiter = nodeClient(`${op} ${file}`, OP, [op, join(e.mnt, file)]);
     all.push(waiter);
     await e.slow.waitFor(`HELD ${op} ${file}`, 20_000);
     const snapshot = () => ({ slowAnswered: e.slow.stdout().includes(`ANSWERED ${op} ${file}`), waiterDone: waiter.done });

@@ -7,7 +7,7 @@
 //
 // The server is test/fixtures/serve-vfs.ts in a child process (JSON commands
 // on stdin: attach, detach, stats, list, log); the client syscalls run in this
-// process or in node/python children (some as uid 65534). FORGETs are provoked
+// process or in Node children (some as uid 65534, through src/cli/as-user.ts). FORGETs are provoked
 // with drop_caches and polled for.
 import { spawn, execFileSync, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JsonFixture, type Answer } from './fixture.js';
+import { runAs } from '../src/cli/as-user.js';
 import { cleanup, DIST, dropCaches, errCode, forceUnmount, isMounted, poll, run, sleep, tempDir, timed, WAIT_MS } from './helpers.js';
 
 const FIXTURE = join(DIST, 'test/fixtures/serve-vfs.js');
@@ -195,51 +196,23 @@ for (let round = 0; ; round++) {
 }
 console.log(JSON.stringify({ done: true, n, errors, first }));`;
 
-/** Runs python3 `body` (as `uid` if given); the last line of its output is JSON. */
-async function py<T = any>(body: string, args: string[], uid?: number): Promise<T> {
-  const r = await run('python3', ['-I', '-c', body, ...args], WAIT_MS, uid === undefined ? {} : { uid, gid: uid });
-  if (r.code !== 0) throw new Error(`python3 exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
-}
+/** uid/gid 65534 with no supplementary groups. */
+const AS_NOBODY = { uid: NOBODY, gid: NOBODY, groups: [] };
 
 /** What `path`'s open/read as uid 65534 gives: the text, or the error code. */
 async function readAsNobody(path: string): Promise<{ data?: string; code?: string }> {
-  return py(String.raw`
-import errno, json, sys
-try:
-    print(json.dumps({'data': open(sys.argv[1]).read()}))
-except OSError as e:
-    print(json.dumps({'code': errno.errorcode.get(e.errno, str(e.errno))}))`, [path], NOBODY);
+  return runAs(`
+    try { return { data: fs.readFileSync(a[0], 'utf8') }; } catch (e) { if (!e.code) throw e; return { code: e.code }; }`, [path], AS_NOBODY, WAIT_MS);
 }
 
 /** Each directory's entries as getdents64 with a 4 KiB buffer gives them — [name, d_ino] — so a
  * directory of more than a few dozen entries is read by one READDIRPLUS and then READDIRs
  * (READDIRPLUS_AUTO: the kernel asks for "plus" only at offset 0). */
 function dirInos(dirs: string[]): Promise<Record<string, Array<[string, string]>>> {
-  return py(String.raw`
-import ctypes, json, os, platform, struct, sys
-libc = ctypes.CDLL(None, use_errno=True)
-NR = {'x86_64': 217, 'aarch64': 61}[platform.machine()]
-def ents(p):
-    fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
-    buf = ctypes.create_string_buffer(4096)
-    out = []
-    try:
-        while True:
-            n = libc.syscall(NR, fd, buf, 4096)
-            if n < 0:
-                e = ctypes.get_errno()
-                raise OSError(e, os.strerror(e))
-            if n == 0:
-                return out
-            i = 0
-            while i < n:
-                ino, off, reclen, typ = struct.unpack_from('<QqHB', buf.raw, i)
-                out.append([buf.raw[i + 19:i + reclen].split(b'\0', 1)[0].decode(), str(ino)])
-                i += reclen
-    finally:
-        os.close(fd)
-print(json.dumps({p: ents(p) for p in sys.argv[1:]}))`, dirs);
+  return runAs(`
+    const out = {};
+    for (const p of a) out[p] = (await sys.dirents(p, 4096)).map(([name, ino]) => [name.toString(), String(ino)]);
+    return out;`, dirs, {}, WAIT_MS);
 }
 
 /** Entries whose d_ino is not what lstat() says (`..` of the mount root, outside it, left out). */
@@ -725,12 +698,8 @@ test('defaultPermissions backend: uid 65534 gets EACCES on a 0600 root file ther
     assert.equal(await readAsNobody(join(mnt, 'dp', 'public')), { data: 'public dp' }, '0644 is readable');
     // memfs itself checks nothing: without the option the read goes through
     assert.equal(await readAsNobody(join(mnt, 'nodp', 'secret')), { data: 'secret nodp' }, 'no check under /nodp');
-    const mk = await py(String.raw`
-import errno, json, sys
-try:
-    open(sys.argv[1], 'w').close(); print(json.dumps('ok'))
-except OSError as e:
-    print(json.dumps(errno.errorcode.get(e.errno)))`, [join(mnt, 'dp', 'nobodys')], NOBODY);
+    const mk = await runAs(`
+      try { fs.closeSync(fs.openSync(a[0], 'w')); return 'ok'; } catch (e) { if (!e.code) throw e; return e.code; }`, [join(mnt, 'dp', 'nobodys')], AS_NOBODY, WAIT_MS);
     assert.is(mk, 'EACCES', 'creating in a root 0755 directory under /dp');
     await assertCleanLog(fx);
   })));

@@ -125,6 +125,8 @@ const sys = {
   renameat2(a: P, b: P, flags: number): void { pt.renameat2(L.AT_FDCWD, a, L.AT_FDCWD, b, flags, -1, -1); },
   symlink(target: P, p: P): void { fs.symlinkSync(buf(target), buf(p)); },
   readlink(p: P): Buffer { return pt.readlinkat(L.AT_FDCWD, p); },
+  /** readlinkat(2) relative to the fd of key `k`; `p` '' reads the symlink an O_PATH|O_NOFOLLOW fd is open on. */
+  readlinkat(k: unknown, p: P): Buffer { return pt.readlinkat(fdOf(k), p); },
   /** link(2): a symlink `a` is linked itself, not followed. */
   link(a: P, b: P): void { pt.linkat(L.AT_FDCWD, a, L.AT_FDCWD, b, 0, -1, -1); },
   /** linkat(2) with `flags` (AT_SYMLINK_FOLLOW: link an O_TMPFILE fd through /proc/self/fd/N). */
@@ -169,6 +171,10 @@ const sys = {
     return out;
   },
   removexattr(p: P, name: P): void { pt.removexattr(p, name); },
+  /** One listxattr(2) with a `size`-byte buffer: the count (size 0: the size probe), else the bytes it gave. */
+  listxattrSized(p: P, size: number): number | Buffer { const b = Buffer.alloc(size), n = pt.listxattrInto(p, b); return size ? b.subarray(0, n) : n; },
+  /** One getxattr(2) with a `size`-byte buffer: the count (size 0: the size probe), else the bytes it gave. */
+  getxattrSized(p: P, name: P, size: number): number | Buffer { const b = Buffer.alloc(size), n = pt.getxattrInto(p, name, b); return size ? b.subarray(0, n) : n; },
   /** Writes `text` into the fifo `p` from one open and reads it back through another. */
   async fifo_io(p: P, text: string): Promise<string> {
     const w = (async () => { const h = await fsp.open(buf(p), 'w'); try { await h.write(text); } finally { await h.close(); } })();

@@ -48,6 +48,11 @@ export interface PtSys {
   /** The raw list: each name's bytes and a NUL. */
   listxattr(path: Name): Buffer;
   removexattr(path: Name, name: Name): void;
+  /** One listxattr(2) with `buf` (its length is the size; an empty buf makes the size probe):
+   * the count the call answered (ERANGE when the list does not fit). */
+  listxattrInto(path: Name, buf: Uint8Array): number;
+  /** One getxattr(2) with `buf` (its length is the size; an empty buf makes the size probe). */
+  getxattrInto(path: Name, name: Name, buf: Uint8Array): number;
   nameToHandleAt(dirfd: number, name: Name, flags: number): [Buffer, number];
   openByHandleAt(mountfd: number, handle: Uint8Array, flags: number): number;
   /** Reads up to `buf.length` bytes at `pos` (EINVAL for pos ≥ 2^63). */
