@@ -26,6 +26,7 @@ export interface Context {
 export class RequestContext implements Context {
   private controller: AbortController | undefined;
   private interrupted = false;
+  private reason: Error | undefined;
 
   constructor(
     readonly uid: number,
@@ -38,15 +39,17 @@ export class RequestContext implements Context {
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
-      if (this.interrupted) this.controller.abort(interruptReason());
+      if (this.interrupted) this.controller.abort(this.reason ?? interruptReason());
     }
     return this.controller.signal;
   }
 
-  /** FUSE_INTERRUPT arrived for this request. */
-  interrupt(): void {
+  /** FUSE_INTERRUPT arrived for this request, or (with `reason`) the server gave up on it. */
+  interrupt(reason?: Error): void {
+    if (this.interrupted) return;
     this.interrupted = true;
-    this.controller?.abort(interruptReason());
+    this.reason = reason;
+    this.controller?.abort(reason ?? interruptReason());
   }
 
   /** Whether INTERRUPT arrived for this request (without creating `signal`). */

@@ -280,7 +280,7 @@ export class Server implements ConnectionHandler, ReplyTarget {
       this.inflight.delete(key);
       this.log(`${row.name} on node ${req.nodeid} (unique ${req.uniqueLo}) not settled after ${this.handlerTimeoutMs / 1000} s: ` +
         'answered EIO (handler_timeout)');
-      ctx.interrupt();
+      ctx.interrupt(Object.assign(new Error(`ETIMEDOUT: not settled within handler_timeout (${this.handlerTimeoutMs / 1000} s); answered EIO`), { code: 'ETIMEDOUT' }));
       this.fail(ch, req, EIO);
     }, this.handlerTimeoutMs);
     timer.unref(); // the session, not a pending answer, keeps the process alive
