@@ -20,6 +20,7 @@
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,6 +47,17 @@ export class AsUserError extends Error {
   constructor(message: string, readonly code: string | undefined, readonly errno?: number) {
     super(message);
   }
+}
+
+const ERRNOS = constants.errno as Record<string, number>;
+
+/** The errno name of a failed call; Node's libuv names some errnos "Unknown system error -116"
+ * (ESTALE), so those are looked up by number. */
+export function errnoCode(e: unknown): string {
+  const x = e as NodeJS.ErrnoException;
+  if (x?.code && !x.code.startsWith('Unknown')) return x.code;
+  const n = -(x?.errno ?? 0);
+  return Object.entries(ERRNOS).find(([, v]) => v === n)?.[0] ?? x?.code ?? String(e);
 }
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'as-user-child.js');

@@ -364,6 +364,8 @@ export class PtInode extends FuseInode {
   handle: Buffer | undefined;
   /** The last attributes, kept when the fd is closed after the unlink. */
   private gone: Attr | undefined;
+  /** A deleted symlink's target, read before its fd closed (READLINK of an O_PATH fd still held). */
+  private goneTarget: Uint8Array | undefined;
   /** The attributes read when this object was made (a lookup or creation): the tree asks
    * for them in the same turn, to build the entry, and gets these instead of a second statx. */
   fresh: Attr | undefined;
@@ -386,7 +388,15 @@ export class PtInode extends FuseInode {
   withFd<T>(fn: (fd: number) => T): T {
     if (this.fd >= 0) return fn(this.fd);
     if (!this.handle) throw new FuseError('ESTALE', 'the inode was deleted and its fd closed');
-    const fd = sys.openByHandleAt(this.fs.mountFd(this.mntId), this.handle, L.O_PATH);
+    let fd: number;
+    try {
+      fd = sys.openByHandleAt(this.fs.mountFd(this.mntId), this.handle, L.O_PATH);
+    } catch (e) {
+      // open_by_handle_at answers ENOMEM now and then for an inode being deleted (seen on
+      // ext4, Linux 6.18, against a concurrent unlink): the inode is gone, not the memory.
+      if ((e as NodeJS.ErrnoException).code === 'ENOMEM') throw new FuseError('ESTALE', 'the inode was deleted (open_by_handle_at: ENOMEM)');
+      throw e;
+    }
     try { return fn(fd); } finally { closeSync(fd); }
   }
   private proc(fd: number): string { return `/proc/self/fd/${fd}`; }
@@ -476,6 +486,8 @@ export class PtInode extends FuseInode {
     sys.statx(this.fd, '', L.AT_EMPTY_PATH, st, stBig);
     if (st[STX.nlink] > 0) return false; // still linked behind the mount: holds no space
     this.gone = attrFromStatx();
+    // A symlink the kernel still holds (an O_PATH fd of it) can still be read: keep its target.
+    if ((st[STX.mode] & C.S_IFMT) === C.S_IFLNK) this.goneTarget = sys.readlinkat(this.fd, '');
     this.closeBacking();
     return true;
   }
@@ -572,7 +584,7 @@ export class PtInode extends FuseInode {
     try { await sys.fsyncAsync(d, datasync); } finally { closeSync(d); }
   }
 
-  override readlink(): Uint8Array { return this.withFd((fd) => sys.readlinkat(fd, '')); }
+  override readlink(): Uint8Array { return this.goneTarget ?? this.withFd((fd) => sys.readlinkat(fd, '')); }
 
   // ---- directories ----
 
