@@ -52,7 +52,8 @@ export class RequestContext implements Context {
     this.controller?.abort(reason ?? interruptReason());
   }
 
-  /** Whether INTERRUPT arrived for this request (without creating `signal`). */
+  /** Whether INTERRUPT arrived for this request, or the server gave up on it (handler_timeout),
+   * without creating `signal`. */
   get isInterrupted(): boolean {
     return this.interrupted;
   }

@@ -296,7 +296,8 @@ export class Server implements ConnectionHandler, ReplyTarget {
     };
     p.then(
       (r) => {
-        if (dropped('resolved')) this.undoUnsent(row, ctx, req, r);
+        // The undo (a RELEASE of the handle) gets a context whose signal is not aborted.
+        if (dropped('resolved')) this.undoUnsent(row, new RequestContext(ctx.uid, ctx.gid, ctx.pid, ctx.umask, ctx.suppGroups), req, r);
         else this.finish(ch, req, r, ctx);
       },
       (e) => {

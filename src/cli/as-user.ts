@@ -120,6 +120,12 @@ export class AsUser {
   run<T = unknown>(body: string, args: unknown[] = [], ms = 60_000): Promise<T> {
     if (this.exited) return Promise.reject(new AsUserError(`as-user child ${this.exited}`, undefined));
     const i = ++this.seq;
+    let line: string;
+    try {
+      line = encode({ i, body, args }) + '\n';
+    } catch (e) {
+      return Promise.reject(e); // nothing sent, nothing waits
+    }
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(i);
@@ -127,7 +133,7 @@ export class AsUser {
         reject(new AsUserError(`as-user child: no answer within ${ms} ms${this.err ? `; stderr: ${this.err.trim()}` : ''}`, 'ETIMEDOUT'));
       }, ms);
       this.waiting.set(i, { resolve: resolve as (v: unknown) => void, reject, timer });
-      this.child.stdin!.write(encode({ i, body, args }) + '\n');
+      this.child.stdin!.write(line);
     });
   }
 

@@ -261,6 +261,7 @@ class PtHandle implements FileHandle {
         if (n > 0 && !whole) return n; // a short write: what reached the file is what the caller learns
         throw e;
       }
+      if (whole && n < data.length) throw new FuseError('EIO', `the source took ${n} of ${data.length} bytes of a writeback write and then none`);
       if (flags & FUSE_WRITE_KILL_SUIDGID && this.file.open) await this.inode.killSuidgid(this.file.fd, ctx);
       return n;
     });
