@@ -26,7 +26,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Passthrough } from '../src/passthrough/index.js';
 import { cleanup, forceUnmount, run, startNode, stop, tempDir, timed, WAIT_MS } from './helpers.js';
-import { bases, serverLog, withPt, type Fixture } from './pt-helpers.js';
+import { acl, bases, serverLog, U, withPt, type Fixture } from './pt-helpers.js';
 import { AsUser, runAs, runOps } from '../src/cli/as-user.js';
 
 // ---- helpers --------------------------------------------------------------------------------
@@ -38,15 +38,6 @@ const PRELUDE = 'const err = (f) => { try { f(); return null; } catch (e) { if (
 function js<T = any>(body: string, args: unknown[], ms = WAIT_MS): Promise<T> {
   return runAs<T>(PRELUDE + body, args, {}, ms);
 }
-
-/** system.posix_acl_* value: version 2, then (tag, perm, id) entries. */
-function acl(...ents: [number, number, number][]): Buffer {
-  const v = Buffer.alloc(4 + 8 * ents.length);
-  v.writeUInt32LE(2, 0);
-  ents.forEach(([t, p, i], k) => { v.writeUInt16LE(t, 4 + 8 * k); v.writeUInt16LE(p, 6 + 8 * k); v.writeUInt32LE(i, 8 + 8 * k); });
-  return v;
-}
-const U = 0xffffffff;
 
 /** `dir/name` as bytes (Node's fs takes Buffer paths as they are). */
 const at = (dir: string, ...names: Buffer[]) => Buffer.concat([Buffer.from(dir), ...names.flatMap((n) => [Buffer.from('/'), n])]);

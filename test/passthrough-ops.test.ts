@@ -16,7 +16,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AsUser, type As } from '../src/cli/as-user.js';
 import { run, sleep, timed, WAIT_MS } from './helpers.js';
-import { bases, type Env, type Fixture, serverLog, withPt } from './pt-helpers.js';
+import { acl, bases, type Env, type Fixture, serverLog, U, withPt } from './pt-helpers.js';
 
 const MODES = ['never', 'mandatory'] as const;
 const NOBODY = 65534;
@@ -146,14 +146,6 @@ for (const mode of MODES) {
     })));
 }
 
-/** A system.posix_acl_access value (<linux/posix_acl_xattr.h>): version 2, then [tag, perm, id] per entry. */
-function acl(...ents: [number, number, number][]): Buffer {
-  const b = Buffer.alloc(4 + 8 * ents.length);
-  b.writeUInt32LE(2, 0);
-  ents.forEach(([tag, perm, id], i) => { b.writeUInt16LE(tag, 4 + 8 * i); b.writeUInt16LE(perm, 6 + 8 * i); b.writeUInt32LE(id, 8 + 8 * i); });
-  return b;
-}
-const U = 0xffffffff;
 /** user::rw- user:65534:r-- group::r-- mask::r-- other::--- */
 const ACL = acl([1, 6, U], [2, 4, NOBODY], [4, 4, U], [0x10, 4, U], [0x20, 0, U]);
 

@@ -83,3 +83,13 @@ export async function serverLog(fx: Fixture): Promise<string> {
   await fx.caughtUp();
   return fx.errors();
 }
+
+/** A system.posix_acl_* value (<linux/posix_acl_xattr.h>): version 2, then [tag, perm, id] per entry. */
+export function acl(...ents: [number, number, number][]): Buffer {
+  const b = Buffer.alloc(4 + 8 * ents.length);
+  b.writeUInt32LE(2, 0);
+  ents.forEach(([tag, perm, id], i) => { b.writeUInt16LE(tag, 4 + 8 * i); b.writeUInt16LE(perm, 6 + 8 * i); b.writeUInt32LE(id, 8 + 8 * i); });
+  return b;
+}
+/** ACL_UNDEFINED_ID: the id of entries that name no user or group. */
+export const U = 0xffffffff;
